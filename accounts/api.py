@@ -1,0 +1,63 @@
+from typing import Any
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from core.api import ShopRateThrottle
+
+
+class RegisterSerializer(serializers.Serializer[Any]):
+    username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+
+
+class TokenRequestSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [ShopRateThrottle]
+    throttle_scope = "register"
+
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={
+            201: inline_serializer(
+                "Registered",
+                {"id": serializers.IntegerField(), "username": serializers.CharField(), "token": serializers.CharField()},
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user, token = services.user_register(**serializer.validated_data)
+        return Response({"id": user.pk, "username": user.username, "token": token.key}, status=status.HTTP_201_CREATED)
+
+
+class TokenView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [ShopRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=TokenRequestSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})}
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request=request._request, **serializer.validated_data)
+        if user is None or not user.is_active:
+            raise serializers.ValidationError({"non_field_errors": ["Unable to log in with those credentials."]})
+        return Response({"token": services.user_token(user=user).key})  # type: ignore[arg-type]

@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.db import models
+
+
+class IdempotencyRecord(models.Model):
+    """A request made with an ``Idempotency-Key``, and the answer it got once it finished."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    scope = models.CharField(max_length=50)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_key_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"
+
+
+class SimulatorCall(models.Model):
+    """How often a simulated remote service was asked to do one thing (by idempotency key).
+
+    The simulators script their failures per attempt ("fail twice, then succeed"), the way a
+    payment provider's test cards do.
+    """
+
+    service = models.CharField(max_length=30)
+    key = models.CharField(max_length=255)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "key"], name="simulator_call_unique")]

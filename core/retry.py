@@ -1,0 +1,15 @@
+"""Retry timing shared by every saga step."""
+
+import random
+
+from django.conf import settings
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped.
+
+    The random half spreads retries of many sagas that failed together (a provider outage)
+    so that they do not come back in one wave.
+    """
+    ceiling = min(settings.SAGA_RETRY_MAX_SECONDS, settings.SAGA_RETRY_BASE_SECONDS * 2**retries)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)

@@ -1,0 +1,184 @@
+from typing import Any
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from core.api import ShopRateThrottle
+from core.idempotency import StoredResponse, idempotent
+from orders import selectors, services
+from orders.models import Order, OrderLine, SagaStep, Status
+from payments.providers import TOKEN_PATTERN
+
+# --- input -----------------------------------------------------------------------------------
+
+
+class OrderItemInput(serializers.Serializer[Any]):
+    sku = serializers.CharField(max_length=40)
+    quantity = serializers.IntegerField(min_value=1, max_value=100)
+
+
+class AddressInput(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    line1 = serializers.CharField(max_length=200)
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100)
+    postal_code = serializers.CharField(max_length=20)
+    country = CountryField()
+
+
+class OrderCreateInput(serializers.Serializer[Any]):
+    items = OrderItemInput(many=True, allow_empty=False)
+    shipping_address = AddressInput()
+    payment_token = serializers.RegexField(
+        TOKEN_PATTERN,
+        max_length=100,
+        error_messages={"invalid": "Send a payment token from the payment provider (tok_…), never card data."},
+    )
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+class OrderItemOutput(serializers.ModelSerializer[OrderLine]):
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        model = OrderLine
+        fields = ["sku", "name", "quantity", "unit_price", "line_total"]
+
+
+class PaymentOutput(serializers.Serializer[Any]):
+    status = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    refunded_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+class ShipmentOutput(serializers.Serializer[Any]):
+    status = serializers.CharField()
+    carrier = serializers.CharField()
+    tracking_number = serializers.CharField()
+
+
+class StepOutput(serializers.ModelSerializer[SagaStep]):
+    class Meta:
+        model = SagaStep
+        fields = ["name", "status", "attempts", "started_at", "finished_at", "error"]
+
+
+class OrderOutput(serializers.ModelSerializer[Order]):
+    items = OrderItemOutput(source="lines", many=True)
+    payment = serializers.SerializerMethodField()
+    shipment = serializers.SerializerMethodField()
+    steps = StepOutput(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "cancellation_reason",
+            "items",
+            "total",
+            "currency",
+            "shipping_address",
+            "payment",
+            "shipment",
+            "steps",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(PaymentOutput(allow_null=True))
+    def get_payment(self, order: Order) -> dict[str, Any] | None:
+        payment = getattr(order, "payment", None)
+        return PaymentOutput(payment).data if payment else None
+
+    @extend_schema_field(ShipmentOutput(allow_null=True))
+    def get_shipment(self, order: Order) -> dict[str, Any] | None:
+        shipment = getattr(order, "shipment", None)
+        return ShipmentOutput(shipment).data if shipment else None
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Status.choices)
+
+    class Meta:
+        model = Order
+        fields = ["status"]
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="1..255 characters, per user, remembered 24 h: a replay returns the first answer.",
+)
+
+
+class OrderViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet[Order]
+):
+    serializer_class = OrderOutput
+    filterset_class = OrderFilter
+
+    def get_queryset(self) -> QuerySet[Order]:
+        return selectors.order_list(user=self.request.user)
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if self.action == "create":
+            self.throttle_scope = "order_create"
+            return [ShopRateThrottle()]
+        return []
+
+    @extend_schema(request=OrderCreateInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_KEY])
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            stored, replayed = self._place(request), False
+        else:
+            if not 1 <= len(key) <= 255:
+                raise serializers.ValidationError({"Idempotency-Key": ["Use 1 to 255 characters."]})
+            stored, replayed = idempotent(
+                user=request.user,  # type: ignore[arg-type]
+                scope="orders.create",
+                key=key,
+                body=request.data,
+                handler=lambda: self._place(request),
+            )
+        headers = dict(stored.headers) | ({"Idempotent-Replayed": "true"} if replayed else {})
+        return Response(stored.body, status=stored.status, headers=headers)
+
+    def _place(self, request: Request) -> StoredResponse:
+        data = OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order = services.order_place(
+                user=request.user,  # type: ignore[arg-type]
+                items=[services.OrderItem(**item) for item in data.validated_data["items"]],
+                shipping_address=data.validated_data["shipping_address"],
+                payment_token=data.validated_data["payment_token"],
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        body = OrderOutput(selectors.order_list(user=request.user).get(pk=order.pk)).data
+        location = request.build_absolute_uri(f"/api/orders/{order.pk}/")
+        return StoredResponse(status.HTTP_201_CREATED, body, {"Location": location})
+
+    @extend_schema(request=None, responses={202: OrderOutput})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        order = self.get_object()  # 404 for another customer's order
+        services.order_cancel(order_id=order.pk, actor=request.user.get_username())
+        return Response(OrderOutput(self.get_queryset().get(pk=order.pk)).data, status=status.HTTP_202_ACCEPTED)

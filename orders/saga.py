@@ -1,0 +1,54 @@
+"""The order saga: the one place that knows the order of the steps.
+
+    reserve every line ─► charge ─► ship ─► complete           (chord, then a chain)
+    release stock     ◄─ refund ◄─ cancel shipment             (their compensations)
+
+Each step is a task on its service's queue (``inventory``, ``payments``, ``shipping``,
+``orders``); any step that fails for good fires the error callback, which runs the
+compensations in reverse. The database records where every saga stands, so sending a
+saga's canvas again (recovery, a staff retry) only runs what is left: a finished step
+is a no-op.
+"""
+
+from typing import Any
+
+from celery import chain, chord, group
+from celery.canvas import Signature
+
+from orders import tasks as order_tasks
+from orders.models import Order
+from payments import tasks as payment_tasks
+from shipping import tasks as shipping_tasks
+from shop import tasks as inventory_tasks
+
+
+def order_saga(order: Order) -> Signature[Any]:
+    order_id = str(order.pk)
+    line_ids = order.lines.order_by("id").values_list("id", flat=True)
+    reserve_every_line = group(inventory_tasks.reserve_line.si(order_id, line_id) for line_id in line_ids)
+    return chain(
+        chord(reserve_every_line, order_tasks.confirm_reservation.si(order_id)),  # undo: release_stock
+        payment_tasks.charge.si(order_id),  # undo: refund
+        shipping_tasks.create_shipment.si(order_id),  # undo: cancel_shipment
+        order_tasks.complete.si(order_id),
+    ).on_error(order_tasks.compensate.si(order_id))
+
+
+def order_compensation(order_id: str) -> Signature[Any]:
+    """Undo in reverse; each compensation does nothing when its step never ran."""
+    return chain(
+        shipping_tasks.cancel_shipment.si(order_id),
+        payment_tasks.refund.si(order_id),
+        inventory_tasks.release_stock.si(order_id),
+        order_tasks.finish_compensation.si(order_id),
+    )
+
+
+def saga_start(order: Order) -> None:
+    """Send the order's saga (call after the order has committed)."""
+    order_saga(order).apply_async()
+
+
+def compensation_start(order_id: Any) -> None:
+    """Send the order's compensations (call after the order went ``compensating``)."""
+    order_compensation(str(order_id)).apply_async()

@@ -1,0 +1,21 @@
+"""Order reads."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Prefetch, QuerySet
+
+from orders.models import Order, OrderEvent, OrderLine, SagaStep
+
+
+def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
+    """The orders ``user`` may see, newest first, with everything the API shows in few queries."""
+    orders = Order.objects.select_related("payment", "shipment", "user").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
+        Prefetch("steps", queryset=SagaStep.objects.order_by("position", "id")),
+    )
+    if not getattr(user, "is_staff", False):
+        orders = orders.filter(user_id=user.pk)
+    return orders.order_by("-created_at")
+
+
+def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
+    return order.events.order_by("created_at", "id")

@@ -1,0 +1,215 @@
+"""Order writes: placing, cancelling, the saga's own bookkeeping steps, recovery."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.api import Conflict
+from orders import saga
+from orders.models import FORWARD_STATUSES, Order, OrderLine, Reason, SagaStep, Status
+from orders.steps import (
+    CHARGE_PAYMENT,
+    COMPLETE_ORDER,
+    CREATE_SHIPMENT,
+    RESERVE_STOCK,
+    NotYetDone,
+    line_step_name,
+)
+from orders.transitions import order_record_action, order_transition
+from shop.selectors import products_by_sku
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    sku: str
+    quantity: int
+
+
+def order_place(
+    *, user: AbstractBaseUser, items: list[OrderItem], shipping_address: dict[str, Any], payment_token: str
+) -> Order:
+    """Create a ``pending`` order priced from the catalog and start its saga once it commits.
+
+    Raises ``ValidationError`` (nothing is created) for an empty order, a SKU twice or an
+    unknown SKU. Side effects: the order, its lines and its planned saga steps; after commit,
+    the saga's first messages. Compensation: ``order_cancel``.
+    """
+    if not items:
+        raise ValidationError({"items": ["An order needs at least one item."]})
+    skus = [item.sku for item in items]
+    if len(set(skus)) != len(skus):
+        raise ValidationError({"items": ["Each SKU may appear only once; combine the quantities."]})
+    products = products_by_sku(skus)
+    unknown = [sku for sku in skus if sku not in products]
+    if unknown:
+        raise ValidationError({"items": [f"Unknown SKU: {sku}." for sku in unknown]})
+
+    total = sum((products[item.sku].price * item.quantity for item in items), Decimal("0"))
+    with transaction.atomic():
+        order = Order.objects.create(
+            user=user, total=total, shipping_address=shipping_address, payment_token=payment_token
+        )
+        lines = OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=products[item.sku],
+                sku=item.sku,
+                name=products[item.sku].name,
+                quantity=item.quantity,
+                unit_price=products[item.sku].price,
+            )
+            for item in items
+        )
+        step_names = [line_step_name(RESERVE_STOCK, line.sku) for line in lines]
+        step_names += [CHARGE_PAYMENT.name, CREATE_SHIPMENT.name, COMPLETE_ORDER.name]
+        SagaStep.objects.bulk_create(
+            SagaStep(order=order, name=name, position=position) for position, name in enumerate(step_names)
+        )
+        order_record_action(order=order, actor=_username(user), message="Order placed")
+        transaction.on_commit(lambda: saga.saga_start(order))
+    return order
+
+
+def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_REQUEST) -> Order:
+    """Stop the order's saga and undo whatever it did; the order ends ``cancelled``.
+
+    Idempotent: cancelling an order that is already being cancelled changes nothing. Raises
+    ``Conflict`` for an order that is ``completed`` or waits for staff (``needs_attention``).
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status in (Status.COMPENSATING, Status.CANCELLED):
+            return order
+        if order.status not in FORWARD_STATUSES:
+            raise Conflict(f"An order that is {order.status} cannot be cancelled.")
+        order_transition(order=order, to=Status.COMPENSATING, reason=reason, actor=actor, message="Cancelled")
+        transaction.on_commit(lambda: saga.compensation_start(order.id))
+    return order
+
+
+def order_confirm_reservation(*, order_id: Any) -> None:
+    """Join of the reservation chord: ``pending`` → ``reserved`` once every line is reserved.
+
+    Reads the lines' steps rather than trusting the chord: a duplicated header message can
+    make a result backend fire the chord early. Raises ``NotYetDone`` while a line is still
+    being reserved; does nothing once a line failed (compensation is under way).
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != Status.PENDING:
+            return
+        statuses = {
+            step.status for step in order.steps.all() if step.name.startswith(f"{RESERVE_STOCK.name}:")
+        }
+        if statuses == {SagaStep.Status.SUCCEEDED}:
+            order_transition(order=order, to=Status.RESERVED, message="Stock reserved for every line")
+        elif SagaStep.Status.FAILED not in statuses:
+            raise NotYetDone("some lines are not reserved yet")
+
+
+def order_finish_compensation(*, order_id: Any) -> None:
+    """``compensating`` → ``cancelled`` when every compensation succeeded (or had nothing to
+    undo), → ``needs_attention`` when one gave up. Raises ``NotYetDone`` while one still runs.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != Status.COMPENSATING:
+            return
+        compensations = list(order.steps.filter(kind=SagaStep.Kind.COMPENSATION))
+        if any(step.status in (SagaStep.Status.PENDING, SagaStep.Status.RUNNING) for step in compensations):
+            raise NotYetDone("compensations are still running")
+        failed = [step.name for step in compensations if step.status == SagaStep.Status.FAILED]
+        if failed:
+            order_transition(
+                order=order, to=Status.NEEDS_ATTENTION, message=f"Compensation gave up: {', '.join(failed)}"
+            )
+        else:
+            order_transition(order=order, to=Status.CANCELLED, message="Every completed step was undone")
+
+
+def order_retry_saga(*, order_id: Any, actor: str) -> Order:
+    """Staff action: drive a stuck saga on from its recorded state (or retry its compensation)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == Status.NEEDS_ATTENTION:
+            return order_retry_compensation(order_id=order_id, actor=actor)
+        if order.is_terminal:
+            raise Conflict(f"The saga of a {order.status} order has ended.")
+        order_record_action(order=order, actor=actor, message="Saga retried")
+        _redrive(order)
+    return order
+
+
+def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
+    """Staff action: run the compensations of a ``needs_attention`` order again."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != Status.NEEDS_ATTENTION:
+            raise Conflict("Only an order that needs attention has a compensation to retry.")
+        order_transition(order=order, to=Status.COMPENSATING, actor=actor, message="Compensation retried")
+        transaction.on_commit(lambda: saga.compensation_start(order.id))
+    return order
+
+
+@dataclass
+class RecoveryReport:
+    redriven: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+
+def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
+    """Re-drive every saga that has made no progress for ``SAGA_STALL_SECONDS``.
+
+    The database, not the broker, says where each saga stands, so this recovers sagas whose
+    messages were lost, whose worker died or whose error callback never ran. Each order is
+    claimed under its row lock by moving ``progressed_at``, so concurrent sweepers re-drive it
+    once; re-driving is safe anyway, since every step is idempotent. Orders ``pending`` for
+    longer than ``ORDER_PENDING_EXPIRY_SECONDS`` are cancelled as ``expired`` instead.
+    """
+    now = timezone.now()
+    stalled_before = now - timedelta(seconds=settings.SAGA_STALL_SECONDS)
+    expired_before = now - timedelta(seconds=settings.ORDER_PENDING_EXPIRY_SECONDS)
+    report = RecoveryReport()
+    candidates = Order.objects.filter(
+        status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=stalled_before
+    ).values_list("pk", flat=True)[:limit]
+    for order_id in list(candidates):
+        with transaction.atomic():
+            order = Order.objects.select_for_update(skip_locked=True).filter(pk=order_id).first()
+            if order is None or order.progressed_at >= stalled_before:
+                continue  # another sweeper or a step got there first
+            if order.status == Status.PENDING and order.created_at < expired_before:
+                order_transition(
+                    order=order, to=Status.COMPENSATING, reason=Reason.EXPIRED, message="Pending for too long"
+                )
+                transaction.on_commit(lambda oid=order.pk: saga.compensation_start(oid))
+                report.expired.append(str(order.pk))
+                continue
+            order_record_action(order=order, actor="sweeper", message=f"Re-driven after no progress ({order.status})")
+            _redrive(order)
+            report.redriven.append(str(order.pk))
+    return report
+
+
+def _redrive(order: Order) -> None:
+    """Claim the order (moves ``progressed_at``) and resend its saga after commit."""
+    order.progressed_at = timezone.now()
+    order.save(update_fields=["progressed_at"])
+    if order.status == Status.COMPENSATING:
+        transaction.on_commit(lambda: saga.compensation_start(order.pk))
+    else:
+        transaction.on_commit(lambda: saga.saga_start(order))
+
+
+def _username(user: AbstractBaseUser) -> str:
+    return user.get_username()

@@ -1,0 +1,53 @@
+"""The orders service's own saga tasks (queue ``orders``). Each loads by id and calls a service."""
+
+from typing import Any
+
+from celery import Task, shared_task
+
+from core.retry import backoff_seconds
+from orders import saga, services
+from orders.models import Order, SagaStep, Status
+from orders.steps import COMPLETE_ORDER, CREATE_SHIPMENT, NotYetDone, run_step
+
+
+@shared_task(bind=True, name="orders.confirm_reservation", max_retries=None)
+def confirm_reservation(self: Task[Any, Any], order_id: str) -> None:
+    try:
+        services.order_confirm_reservation(order_id=order_id)
+    except NotYetDone as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(0)) from exc
+
+
+def _shipment_created(order: Order) -> None:
+    if not order.steps.filter(name=CREATE_SHIPMENT.name, status=SagaStep.Status.SUCCEEDED).exists():
+        raise NotYetDone("the shipment is not created yet")
+
+
+@shared_task(bind=True, name="orders.complete")
+def complete(self: Task[Any, Any], order_id: str) -> None:
+    run_step(self, order_id=order_id, step=COMPLETE_ORDER, action=_shipment_created)
+
+
+@shared_task(name="orders.compensate")
+def compensate(order_id: str) -> None:
+    """Error callback of the saga: start the compensations of an order that is compensating.
+
+    The failing step has already moved the order to ``compensating`` (with its reason) in the
+    database; an error that was not a saga decision leaves the order as it is, for the sweeper.
+    """
+    if Order.objects.filter(pk=order_id, status=Status.COMPENSATING).exists():
+        saga.compensation_start(order_id)
+
+
+@shared_task(bind=True, name="orders.finish_compensation", max_retries=None)
+def finish_compensation(self: Task[Any, Any], order_id: str) -> None:
+    try:
+        services.order_finish_compensation(order_id=order_id)
+    except NotYetDone as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(0)) from exc
+
+
+@shared_task(name="orders.recover_stalled_sagas")
+def recover_stalled_sagas() -> dict[str, int]:
+    report = services.saga_recover_stalled()
+    return {"redriven": len(report.redriven), "expired": len(report.expired)}

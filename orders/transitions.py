@@ -1,0 +1,65 @@
+"""The order status machine: the one place an order's status changes."""
+
+from django.utils import timezone
+
+from orders.models import FORWARD_STATUSES, Order, OrderEvent, Reason, SagaStep, Status
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.RESERVED, Status.COMPENSATING}),
+    Status.RESERVED: frozenset({Status.PAID, Status.COMPENSATING}),
+    Status.PAID: frozenset({Status.COMPLETED, Status.COMPENSATING}),
+    Status.COMPENSATING: frozenset({Status.CANCELLED, Status.NEEDS_ATTENTION}),
+    Status.NEEDS_ATTENTION: frozenset({Status.COMPENSATING}),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+# The compensations, in the order they run: the reverse of the steps they undo.
+COMPENSATION_STEPS = ("cancel_shipment", "refund_payment", "release_stock")
+_COMPENSATION_POSITION = 100
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+def order_transition(
+    *, order: Order, to: Status, reason: Reason | None = None, actor: str = "system", message: str = ""
+) -> None:
+    """Move ``order`` (locked by the caller, inside its transaction) to ``to``.
+
+    Refuses moves the status machine does not allow and records each move in the timeline.
+    Entering ``compensating`` also plans the compensation steps, so the timeline shows what
+    is left to undo.
+    """
+    if to not in ALLOWED_TRANSITIONS[order.status]:
+        raise IllegalTransition(f"An order cannot go from {order.status} to {to}.")
+    now = timezone.now()
+    OrderEvent.objects.create(
+        order=order, created_at=now, from_status=order.status, to_status=to, actor=actor, message=message
+    )
+    if to == Status.COMPENSATING:
+        _plan_compensation(order)
+        if order.status in FORWARD_STATUSES:
+            order.cancellation_reason = reason
+    order.status = to
+    order.progressed_at = now
+    order.save(update_fields=["status", "cancellation_reason", "progressed_at", "updated_at"])
+
+
+def order_record_action(*, order: Order, actor: str, message: str) -> None:
+    """Add a line to the timeline without changing the status (a staff action, a recovery)."""
+    OrderEvent.objects.create(order=order, actor=actor, message=message, to_status=order.status)
+
+
+def _plan_compensation(order: Order) -> None:
+    for offset, name in enumerate(COMPENSATION_STEPS):
+        step, created = SagaStep.objects.get_or_create(
+            order=order,
+            name=name,
+            defaults={"kind": SagaStep.Kind.COMPENSATION, "position": _COMPENSATION_POSITION + offset},
+        )
+        if not created and step.status == SagaStep.Status.FAILED:
+            # Staff retrying a compensation that had given up: run it again.
+            step.status = SagaStep.Status.PENDING
+            step.save(update_fields=["status"])

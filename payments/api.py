@@ -1,0 +1,37 @@
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payments import selectors
+
+
+class TransactionOutput(serializers.Serializer[Any]):
+    kind = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    status = serializers.CharField()
+    reference = serializers.CharField()
+    idempotency_key = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TransactionQuery(serializers.Serializer[Any]):
+    order = serializers.UUIDField()
+
+
+class TransactionListView(generics.GenericAPIView[Any]):
+    """The payment provider's own record of money moved for one order (staff only)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = TransactionOutput
+
+    @extend_schema(parameters=[OpenApiParameter("order", OpenApiTypes.UUID, required=True)])
+    def get(self, request: Request) -> Response:
+        query = TransactionQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = selectors.provider_transactions(order_id=str(query.validated_data["order"]))
+        page = self.paginate_queryset(entries)  # type: ignore[arg-type]
+        return self.get_paginated_response(TransactionOutput(page, many=True).data)

@@ -1,0 +1,175 @@
+"""The payment provider interface, and a simulated provider that behaves like a remote one.
+
+A real provider (Stripe, Adyen, ...) replaces ``SimulatedPaymentProvider`` behind the same
+interface: set ``PAYMENT_PROVIDER`` to its dotted path.
+"""
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
+
+from core.simulation import simulator_attempt
+from payments.models import ProviderTransaction
+
+TOKEN_PATTERN = re.compile(r"^tok_[a-z0-9_]+$")
+
+
+class PaymentError(Exception):
+    """Anything the provider answers that is not a success."""
+
+
+class PaymentDeclined(PaymentError):
+    """The card was declined. Final: trying again gives the same answer."""
+
+
+class ProviderUnavailable(PaymentError):
+    """The provider could not be reached or failed; nothing happened. Worth retrying."""
+
+
+class ProviderTimeout(PaymentError):
+    """No answer in time: the operation may or may not have happened. Ask by idempotency key."""
+
+
+class RefundFailed(PaymentError):
+    """The provider did not refund this time. Worth retrying."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    reference: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    kind: str
+    amount: Decimal
+    status: str
+    reference: str
+    idempotency_key: str
+    created_at: datetime
+
+
+class PaymentProvider(Protocol):
+    def charge(
+        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str
+    ) -> Charge: ...
+
+    def find_charge(self, *, idempotency_key: str) -> Charge | None: ...
+
+    def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str: ...
+
+    def transactions(self, *, order_ref: str) -> list[LedgerEntry]: ...
+
+
+@cache
+def get_payment_provider() -> PaymentProvider:
+    provider: PaymentProvider = import_string(settings.PAYMENT_PROVIDER)()
+    return provider
+
+
+class SimulatedPaymentProvider:
+    """Test tokens, like a provider's test cards (see README):
+
+    ``tok_decline`` declined; ``tok_flaky`` unavailable on the first 2 attempts; ``tok_timeout``
+    charges on the first attempt but the reply is lost; ``tok_down`` always unavailable;
+    ``tok_refund_fails`` charges but never refunds; any other ``tok_…`` succeeds.
+    """
+
+    def charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge:
+        attempt = simulator_attempt(service="payments.charge", key=idempotency_key)
+        existing = self.find_charge(idempotency_key=idempotency_key)
+        if existing is not None:
+            return existing  # same key, same answer: the provider's idempotency
+        if token == "tok_down" or (token == "tok_flaky" and attempt <= 2):
+            raise ProviderUnavailable(f"provider unavailable (attempt {attempt})")
+        if token == "tok_decline" or not TOKEN_PATTERN.match(token):
+            self._record(ProviderTransaction.Kind.CHARGE, "failed", amount, currency, token, idempotency_key, order_ref)
+            raise PaymentDeclined("card declined")
+        try:
+            entry = self._record(
+                ProviderTransaction.Kind.CHARGE, "succeeded", amount, currency, token, idempotency_key, order_ref
+            )
+        except IntegrityError:  # a concurrent request with the same key won
+            found = self.find_charge(idempotency_key=idempotency_key)
+            assert found is not None
+            return found
+        if token == "tok_timeout" and attempt == 1:
+            raise ProviderTimeout("the charge went through but the reply was lost")
+        return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
+
+    def find_charge(self, *, idempotency_key: str) -> Charge | None:
+        entry = ProviderTransaction.objects.filter(
+            kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key
+        ).first()
+        return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency) if entry else None
+
+    def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str:
+        simulator_attempt(service="payments.refund", key=idempotency_key)
+        done = ProviderTransaction.objects.filter(
+            kind=ProviderTransaction.Kind.REFUND, status="succeeded", idempotency_key=idempotency_key
+        ).first()
+        if done is not None:
+            return done.reference
+        charge = ProviderTransaction.objects.get(reference=charge_reference, kind=ProviderTransaction.Kind.CHARGE)
+        if amount > charge.amount:
+            raise PaymentDeclined("refund larger than the charge")
+        status = "failed" if charge.token == "tok_refund_fails" else "succeeded"
+        try:
+            entry = self._record(
+                ProviderTransaction.Kind.REFUND, status, amount, charge.currency, charge.token, idempotency_key,
+                charge.order_ref, charge=charge,
+            )  # fmt: skip
+        except IntegrityError:
+            return ProviderTransaction.objects.get(
+                kind=ProviderTransaction.Kind.REFUND, status="succeeded", idempotency_key=idempotency_key
+            ).reference
+        if status == "failed":
+            raise RefundFailed("the provider could not refund this charge")
+        return entry.reference
+
+    def transactions(self, *, order_ref: str) -> list[LedgerEntry]:
+        return [
+            LedgerEntry(
+                kind=t.kind,
+                amount=t.amount,
+                status=t.status,
+                reference=t.reference,
+                idempotency_key=t.idempotency_key,
+                created_at=t.created_at,
+            )
+            for t in ProviderTransaction.objects.filter(order_ref=order_ref)
+        ]
+
+    @staticmethod
+    def _record(
+        kind: str,
+        status: str,
+        amount: Decimal,
+        currency: str,
+        token: str,
+        idempotency_key: str,
+        order_ref: str,
+        charge: ProviderTransaction | None = None,
+    ) -> ProviderTransaction:
+        with transaction.atomic():
+            return ProviderTransaction.objects.create(
+                kind=kind,
+                status=status,
+                amount=amount,
+                currency=currency,
+                token=token,
+                idempotency_key=idempotency_key,
+                order_ref=order_ref,
+                charge=charge,
+                reference=f"{'ch' if kind == 'charge' else 're'}_{secrets.token_hex(12)}",
+            )

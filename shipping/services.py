@@ -1,0 +1,47 @@
+"""Shipment writes. The carrier is the truth about shipments; ``Shipment`` is our copy."""
+
+from orders.models import Order
+from shipping.carriers import AddressRejected, get_carrier
+from shipping.models import Shipment
+
+
+def shipment_key(order: Order) -> str:
+    return f"order:{order.pk}:shipment"
+
+
+def shipment_create(*, order: Order) -> Shipment:
+    """Hand the order to the carrier, once (idempotency key ``order:<id>:shipment``).
+
+    Raises ``AddressRejected`` (final) or another ``CarrierError`` (worth retrying).
+    Compensation: ``shipment_cancel``.
+    """
+    carrier = get_carrier()
+    shipment, _ = Shipment.objects.get_or_create(order=order, defaults={"carrier": carrier.name})
+    if shipment.status == Shipment.Status.CREATED:
+        return shipment
+    try:
+        receipt = carrier.create_shipment(address=order.shipping_address, idempotency_key=shipment_key(order))
+    except AddressRejected:
+        shipment.status = Shipment.Status.REJECTED
+        shipment.save(update_fields=["status", "updated_at"])
+        raise
+    shipment.status = Shipment.Status.CREATED
+    shipment.carrier = receipt.carrier
+    shipment.tracking_number = receipt.tracking_number
+    shipment.save(update_fields=["status", "carrier", "tracking_number", "updated_at"])
+    return shipment
+
+
+def shipment_cancel(*, order: Order) -> Shipment | None:
+    """Cancel the order's shipment at the carrier, if the carrier has one. Idempotent."""
+    shipment = Shipment.objects.filter(order=order).first()
+    if shipment is None or shipment.status == Shipment.Status.CANCELLED:
+        return shipment
+    receipt = get_carrier().find_shipment(idempotency_key=shipment_key(order))
+    if receipt is None:
+        return shipment  # the carrier never accepted it: nothing to cancel
+    get_carrier().cancel_shipment(tracking_number=receipt.tracking_number)
+    shipment.status = Shipment.Status.CANCELLED
+    shipment.tracking_number = receipt.tracking_number
+    shipment.save(update_fields=["status", "tracking_number", "updated_at"])
+    return shipment

@@ -1,0 +1,57 @@
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from rest_framework import filters, mixins, permissions, serializers, viewsets
+
+from shop import selectors, services
+from shop.models import Product
+
+
+class ProductSerializer(serializers.ModelSerializer[Product]):
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "description", "price", "currency", "stock"]
+        read_only_fields = ["currency"]
+
+    def create(self, validated_data: dict[str, Any]) -> Product:
+        return services.product_create(**validated_data)
+
+
+class ProductFilter(django_filters.FilterSet):
+    in_stock = django_filters.BooleanFilter(method="filter_in_stock", label="Only products with stock")
+
+    class Meta:
+        model = Product
+        fields: list[str] = []
+
+    def filter_in_stock(self, queryset: QuerySet[Product], name: str, value: bool | None) -> QuerySet[Product]:
+        if value is None:
+            return queryset
+        return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.method in permissions.SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+class ProductViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Product],
+):
+    serializer_class = ProductSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    lookup_field = "sku"
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    filterset_class = ProductFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["price", "name"]
+    ordering = ["name"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Product]:
+        return selectors.product_list()

@@ -1,0 +1,46 @@
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+
+class Product(models.Model):
+    sku = models.CharField(
+        max_length=40, unique=True, validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
+    currency = models.CharField(max_length=3, default="USD")
+    # Units that can still be ordered: reserving takes from it, releasing gives back.
+    stock = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_never_negative"),
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class StockReservation(models.Model):
+    """Units of one product held for one order line; released at most once."""
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved"
+        RELEASED = "released"
+
+    line = models.OneToOneField("orders.OrderLine", on_delete=models.CASCADE, related_name="reservation")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id} ({self.status})"
