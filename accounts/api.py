@@ -34,7 +34,11 @@ class RegisterView(APIView):
         responses={
             201: inline_serializer(
                 "Registered",
-                {"id": serializers.IntegerField(), "username": serializers.CharField(), "token": serializers.CharField()},
+                {
+                    "id": serializers.IntegerField(),
+                    "username": serializers.CharField(),
+                    "token": serializers.CharField(),
+                },
             )
         },
     )
@@ -60,4 +64,4 @@ class TokenView(APIView):
         user = authenticate(request=request._request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise serializers.ValidationError({"non_field_errors": ["Unable to log in with those credentials."]})
-        return Response({"token": services.user_token(user=user).key})  # type: ignore[arg-type]
+        return Response({"token": services.user_token(user=user).key})

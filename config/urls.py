@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -13,7 +13,7 @@ router = DefaultRouter()
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", OrderViewSet, basename="order")
 
-api = [
+api: list[URLPattern | URLResolver] = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("payments/transactions/", TransactionListView.as_view(), name="payment-transactions"),

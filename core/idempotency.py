@@ -2,13 +2,13 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -27,9 +27,7 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def idempotency_claim(
-    *, user: AbstractBaseUser, scope: str, key: str, fingerprint: str
-) -> IdempotencyRecord | StoredResponse:
+def idempotency_claim(*, user: User, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | StoredResponse:
     """Claim ``key`` for this request, or return the answer the first request with it got.
 
     Raises ``IdempotencyKeyMisuse`` (422) when the key came with another body, and ``Conflict``
@@ -80,7 +78,7 @@ def idempotency_release(*, record: IdempotencyRecord) -> None:
 
 
 def idempotent(
-    *, user: AbstractBaseUser, scope: str, key: str, body: Any, handler: Callable[[], StoredResponse]
+    *, user: User, scope: str, key: str, body: Any, handler: Callable[[], StoredResponse]
 ) -> tuple[StoredResponse, bool]:
     """Run ``handler`` once per ``(user, scope, key)``; return its response and whether it is a replay.
 

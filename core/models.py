@@ -15,9 +15,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_key_unique_per_user")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_key_unique_per_user")]
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
@@ -36,3 +34,6 @@ class SimulatorCall(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["service", "key"], name="simulator_call_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.key}: {self.attempts}"

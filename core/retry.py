@@ -11,5 +11,5 @@ def backoff_seconds(retries: int) -> float:
     The random half spreads retries of many sagas that failed together (a provider outage)
     so that they do not come back in one wave.
     """
-    ceiling = min(settings.SAGA_RETRY_MAX_SECONDS, settings.SAGA_RETRY_BASE_SECONDS * 2**retries)
+    ceiling: float = min(settings.SAGA_RETRY_MAX_SECONDS, settings.SAGA_RETRY_BASE_SECONDS * 2**retries)
     return ceiling / 2 + random.uniform(0, ceiling / 2)

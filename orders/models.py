@@ -68,7 +68,7 @@ class OrderLine(models.Model):
         constraints = [models.UniqueConstraint(fields=["order", "sku"], name="order_line_sku_unique")]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.sku}"
+        return f"{self.quantity} x {self.sku}"
 
     @property
     def line_total(self) -> object:

@@ -12,6 +12,8 @@ def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
         Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
         Prefetch("steps", queryset=SagaStep.objects.order_by("position", "id")),
     )
+    if not user.is_authenticated:
+        return orders.none()
     if not getattr(user, "is_staff", False):
         orders = orders.filter(user_id=user.pk)
     return orders.order_by("-created_at")

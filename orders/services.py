@@ -4,10 +4,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -35,9 +36,7 @@ class OrderItem:
     quantity: int
 
 
-def order_place(
-    *, user: AbstractBaseUser, items: list[OrderItem], shipping_address: dict[str, Any], payment_token: str
-) -> Order:
+def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[str, Any], payment_token: str) -> Order:
     """Create a ``pending`` order priced from the catalog and start its saga once it commits.
 
     Raises ``ValidationError`` (nothing is created) for an empty order, a SKU twice or an
@@ -108,9 +107,7 @@ def order_confirm_reservation(*, order_id: Any) -> None:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != Status.PENDING:
             return
-        statuses = {
-            step.status for step in order.steps.all() if step.name.startswith(f"{RESERVE_STOCK.name}:")
-        }
+        statuses = {step.status for step in order.steps.all() if step.name.startswith(f"{RESERVE_STOCK.name}:")}
         if statuses == {SagaStep.Status.SUCCEEDED}:
             order_transition(order=order, to=Status.RESERVED, message="Stock reserved for every line")
         elif SagaStep.Status.FAILED not in statuses:
@@ -192,7 +189,7 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
                 order_transition(
                     order=order, to=Status.COMPENSATING, reason=Reason.EXPIRED, message="Pending for too long"
                 )
-                transaction.on_commit(lambda oid=order.pk: saga.compensation_start(oid))
+                transaction.on_commit(partial(saga.compensation_start, order.pk))
                 report.expired.append(str(order.pk))
                 continue
             order_record_action(order=order, actor="sweeper", message=f"Re-driven after no progress ({order.status})")
@@ -211,5 +208,5 @@ def _redrive(order: Order) -> None:
         transaction.on_commit(lambda: saga.saga_start(order))
 
 
-def _username(user: AbstractBaseUser) -> str:
+def _username(user: User) -> str:
     return user.get_username()

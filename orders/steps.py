@@ -95,9 +95,7 @@ def run_step(
     _step_succeed(order_id=order_id, name=name, runs_in=step.runs_in, advances_to=step.advances_to)
 
 
-def _retry_or_give_up(
-    task: Task[Any, Any], *, order_id: str, name: str, exc: Exception, reason: Reason | None
-) -> None:
+def _retry_or_give_up(task: Task[Any, Any], *, order_id: str, name: str, exc: Exception, reason: Reason | None) -> None:
     retries = task.request.retries
     if retries < settings.SAGA_MAX_RETRIES:
         _step_note_error(order_id=order_id, name=name, error=_describe(exc))

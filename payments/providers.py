@@ -60,9 +60,7 @@ class LedgerEntry:
 
 
 class PaymentProvider(Protocol):
-    def charge(
-        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str
-    ) -> Charge: ...
+    def charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge: ...
 
     def find_charge(self, *, idempotency_key: str) -> Charge | None: ...
 

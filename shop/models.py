@@ -5,9 +5,7 @@ from django.db import models
 
 
 class Product(models.Model):
-    sku = models.CharField(
-        max_length=40, unique=True, validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
-    )
+    sku = models.CharField(max_length=40, unique=True, validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")])
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
@@ -43,4 +41,4 @@ class StockReservation(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.product_id} ({self.status})"
+        return f"{self.quantity} x {self.product_id} ({self.status})"

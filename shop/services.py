@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F
@@ -48,14 +49,16 @@ def stock_reserve(*, line: "OrderLine") -> StockReservation:
     return reservation
 
 
-def stock_release(*, order_id: object) -> int:
+def stock_release(*, order_id: UUID) -> int:
     """Give back every unit still reserved for the order; return how many units came back.
 
     Each reservation flips to ``released`` in the same transaction that returns its units, and
     only if it was still ``reserved``: running this twice, or concurrently, returns them once.
     """
     returned = 0
-    for reservation in StockReservation.objects.filter(line__order_id=order_id, status=StockReservation.Status.RESERVED):
+    for reservation in StockReservation.objects.filter(
+        line__order_id=order_id, status=StockReservation.Status.RESERVED
+    ):
         with transaction.atomic():
             flipped = StockReservation.objects.filter(
                 pk=reservation.pk, status=StockReservation.Status.RESERVED

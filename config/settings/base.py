@@ -192,6 +192,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_PREFETCH_MULTIPLIER", default=4)
 CELERY_TASK_IGNORE_RESULT = True
+# A line that cannot be reserved starts compensation at once instead of after its siblings;
+# compensation waits for any sibling still running, so nothing is released too early.
+CELERY_TASK_ALLOW_ERROR_CB_ON_CHORD_HEADER = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_RESULT_EXTENDED = False
 CELERY_WORKER_SEND_TASK_EVENTS = False

@@ -1,7 +1,20 @@
-"""Test profile: fast hashing, limits off unless a test turns them on, a file-backed test DB."""
+"""Test profile: fast hashing, limits off unless a test turns them on, a file-backed test DB.
+
+Each pytest-xdist worker gets a broker and result store of its own (a folder, or a pair of
+Redis databases), so parallel saga tests never take each other's messages.
+"""
+
+import os
+from urllib.parse import urlsplit, urlunsplit
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES, VAR_DIR
+from config.settings.base import (
+    CELERY_BROKER_URL,
+    CELERY_RESULT_BACKEND,
+    DATABASES,
+    VAR_DIR,
+    broker_transport_options,
+)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 RATE_LIMITS = False
@@ -13,3 +26,20 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that the Celery worker process of the saga tests can open it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_index = int(TEST_WORKER.removeprefix("gw")) if TEST_WORKER.startswith("gw") else 0
+
+
+def _redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_URL = f"filesystem://{VAR_DIR / f'test-broker-{TEST_WORKER}'}"
+elif CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_URL = _redis_db(CELERY_BROKER_URL, 2 + 2 * _index)
+if CELERY_RESULT_BACKEND.startswith("redis"):
+    CELERY_RESULT_BACKEND = _redis_db(CELERY_RESULT_BACKEND, 3 + 2 * _index)
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)

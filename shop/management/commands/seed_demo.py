@@ -46,4 +46,6 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username=username).exists():
             user = user_model.objects.create_user(username=username, email=email, password=password)
-            self.stdout.write(self.style.SUCCESS(f"Demo customer: {username} / {password} (token {user_token(user=user)})"))
+            self.stdout.write(
+                self.style.SUCCESS(f"Demo customer: {username} / {password} (token {user_token(user=user)})")
+            )

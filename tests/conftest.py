@@ -1,0 +1,43 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import ProductFactory, StaffFactory, UserFactory
+
+pytest_plugins = ["tests.sagas"]
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def customer(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def api(customer) -> APIClient:
+    """An API client signed in as ``customer`` with a real token."""
+    from accounts.services import user_token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=customer).key}")
+    return client
+
+
+@pytest.fixture
+def staff(db):
+    return StaffFactory()
+
+
+@pytest.fixture
+def staff_api(staff) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def product(db):
+    return ProductFactory()

@@ -1,0 +1,64 @@
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from factory.declarations import LazyAttribute, PostGenerationMethodCall, Sequence
+from factory.django import DjangoModelFactory
+from factory.helpers import post_generation
+
+from shop.models import Product
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = Sequence(lambda n: f"customer{n}")
+    email = LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = PostGenerationMethodCall("set_password", PASSWORD)
+
+    @post_generation
+    def save_password(user: User, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            user.save()
+
+
+class StaffFactory(UserFactory):
+    username = Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    is_superuser = True
+
+
+class ProductFactory(DjangoModelFactory[Product]):
+    class Meta:
+        model = Product
+
+    sku = Sequence(lambda n: f"SKU-{n:05d}")
+    name = Sequence(lambda n: f"Product {n}")
+    description = "A fine product."
+    price = Decimal("10.00")
+    stock = 100
+
+
+def address(**overrides: str) -> dict[str, str]:
+    return {
+        "name": "Ada Lovelace",
+        "line1": "12 Analytical Row",
+        "city": "London",
+        "postal_code": "12345",
+        "country": "GB",
+        **overrides,
+    }
+
+
+def order_body(
+    *products: Product, quantity: int = 1, token: str = "tok_visa", **address_overrides: str
+) -> dict[str, Any]:
+    return {
+        "items": [{"sku": p.sku, "quantity": quantity} for p in products],
+        "shipping_address": address(**address_overrides),
+        "payment_token": token,
+    }

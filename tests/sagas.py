@@ -1,0 +1,161 @@
+"""Saga test support: a real Celery worker process on the configured broker and test database."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.db.models import Sum
+
+from orders.models import TERMINAL_STATUSES, Order, Status
+from payments.models import ProviderTransaction
+from shop.models import Product
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Fast retries so that every provider test value settles in about a second.
+WORKER_ENV = {
+    "SAGA_RETRY_BASE_SECONDS": "0.05",
+    "SAGA_RETRY_MAX_SECONDS": "0.2",
+    "SAGA_STEP_LEASE_SECONDS": "3",
+    "CELERY_VISIBILITY_TIMEOUT": "5",
+    "CELERY_PREFETCH_MULTIPLIER": "2",
+}
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def purge_broker() -> None:
+    """Start from empty queues: messages of an earlier run must not leak into this one."""
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in settings.SHOP_QUEUES:
+            with contextlib.suppress(Exception):  # the queue may not exist yet
+                conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
+    if settings.CELERY_RESULT_BACKEND.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_RESULT_BACKEND).flushdb()
+
+
+class SagaWorker:
+    """A ``celery worker`` process consuming every queue; it can be killed and started again."""
+
+    def __init__(self, log_path: Path, concurrency: int = 3) -> None:
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = (
+            os.environ | WORKER_ENV | {"DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url()}
+        )
+        log = self.log_path.open("ab")
+        offset = self.log_path.stat().st_size
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "-Q", ",".join(settings.SHOP_QUEUES), "--concurrency", str(self.concurrency),
+                "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
+                "--hostname", f"saga-test-{settings.TEST_WORKER}-{time.monotonic_ns()}@%h",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while b" ready." not in self.log_path.read_bytes()[offset:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start; see {self.log_path}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def saga_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[SagaWorker]:
+    with django_db_blocker.unblock():
+        purge_broker()
+    log_dir = Path(os.environ.get("SAGA_LOG_DIR", tmp_path_factory.mktemp("saga")))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    worker = SagaWorker(log_dir / f"worker-{settings.TEST_WORKER}.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def saga(transactional_db: None, saga_worker: SagaWorker) -> SagaWorker:
+    """Orders placed in this test run their saga on a real worker; data is committed for real."""
+    if saga_worker.process is None:
+        saga_worker.start()
+    return saga_worker
+
+
+def wait_for_terminal(order_ids: Iterable[object], timeout: float = 60) -> dict[str, Order]:
+    pending = {str(i) for i in order_ids}
+    deadline = time.monotonic() + timeout
+    while True:
+        orders = {str(o.pk): o for o in Order.objects.filter(pk__in=pending)}
+        if all(o.status in TERMINAL_STATUSES for o in orders.values()) and len(orders) == len(pending):
+            return orders
+        if time.monotonic() > deadline:
+            stuck = {k: o.status for k, o in orders.items() if o.status not in TERMINAL_STATUSES}
+            raise AssertionError(f"orders did not reach a terminal status in {timeout}s: {stuck}")
+        time.sleep(0.1)
+
+
+def money_moved(order: Order) -> tuple[list[Decimal], Decimal]:
+    """The provider's succeeded charges for the order, and the sum of its succeeded refunds."""
+    ledger = ProviderTransaction.objects.filter(order_ref=str(order.pk), status="succeeded")
+    charges = list(ledger.filter(kind="charge").values_list("amount", flat=True))
+    refunded = ledger.filter(kind="refund").aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    return charges, refunded
+
+
+def assert_invariants(orders: Iterable[Order], initial_stock: dict[str, int]) -> None:
+    """Contract §6, once every order is terminal: stock adds up, money adds up, nobody charged twice."""
+    orders = list(orders)
+    assert all(o.status in TERMINAL_STATUSES for o in orders)
+    sold: dict[str, int] = dict.fromkeys(initial_stock, 0)
+    for order in orders:
+        charges, refunded = money_moved(order)
+        assert len(charges) <= 1, f"{order.pk} was charged {len(charges)} times"
+        if order.status == Status.COMPLETED:
+            assert charges == [order.total], f"{order.pk}: completed with charges {charges}"
+            assert refunded == 0
+            for line in order.lines.all():
+                sold[line.sku] += line.quantity
+        elif order.status == Status.CANCELLED:
+            assert sum(charges, Decimal("0")) - refunded == 0, f"{order.pk}: cancelled but not refunded"
+    for sku, initial in initial_stock.items():
+        assert Product.objects.get(sku=sku).stock == initial - sold[sku], f"stock of {sku} does not add up"
