@@ -23,9 +23,14 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Two test runs on one machine at once (two checkouts, two people) set SHOP_TEST_RUN apart.
+_run = os.environ.get("SHOP_TEST_RUN", "")
+_redis_base = int(os.environ.get("SHOP_TEST_REDIS_BASE", "2"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that the Celery worker process of the saga tests can open it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db{_run}.sqlite3")}
+elif _run:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_run}"}
 
 TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _index = int(TEST_WORKER.removeprefix("gw")) if TEST_WORKER.startswith("gw") else 0
@@ -37,9 +42,9 @@ def _redis_db(url: str, db: int) -> str:
 
 
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_URL = f"filesystem://{VAR_DIR / f'test-broker-{TEST_WORKER}'}"
+    CELERY_BROKER_URL = f"filesystem://{VAR_DIR / f'test-broker{_run}-{TEST_WORKER}'}"
 elif CELERY_BROKER_URL.startswith("redis"):
-    CELERY_BROKER_URL = _redis_db(CELERY_BROKER_URL, 2 + 2 * _index)
+    CELERY_BROKER_URL = _redis_db(CELERY_BROKER_URL, _redis_base + 2 * _index)
 if CELERY_RESULT_BACKEND.startswith("redis"):
-    CELERY_RESULT_BACKEND = _redis_db(CELERY_RESULT_BACKEND, 3 + 2 * _index)
+    CELERY_RESULT_BACKEND = _redis_db(CELERY_RESULT_BACKEND, _redis_base + 1 + 2 * _index)
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
