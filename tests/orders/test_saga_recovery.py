@@ -1,0 +1,181 @@
+"""Duplicate delivery, crashes and lost messages: the database brings every saga home."""
+
+import time
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+
+from orders import saga as saga_canvas
+from orders import tasks as order_tasks
+from orders.models import TERMINAL_STATUSES, Order, SagaStep, Status
+from orders.services import saga_recover_stalled
+from payments import tasks as payment_tasks
+from payments.models import ProviderTransaction
+from shipping import tasks as shipping_tasks
+from shop import tasks as inventory_tasks
+from shop.models import Product
+from tests.factories import ProductFactory, order_body
+from tests.orders.test_saga import place
+from tests.sagas import assert_invariants, purge_broker, wait_for_terminal
+
+pytestmark = pytest.mark.saga
+
+# (token, postal code) → the status each order must end in
+MIX = [
+    ("tok_visa", "12345", Status.COMPLETED),
+    ("tok_flaky", "12345", Status.COMPLETED),
+    ("tok_timeout", "12345", Status.COMPLETED),
+    ("tok_decline", "12345", Status.CANCELLED),
+    ("tok_down", "12345", Status.CANCELLED),
+    ("tok_visa", "00000", Status.CANCELLED),
+    ("tok_visa", "99999", Status.COMPLETED),
+    ("tok_refund_fails", "00000", Status.NEEDS_ATTENTION),
+]
+
+
+def snapshot(order_id: str) -> tuple[object, ...]:
+    order = Order.objects.get(pk=order_id)
+    return (
+        order.status,
+        order.cancellation_reason,
+        tuple(Product.objects.order_by("sku").values_list("sku", "stock")),
+        tuple(ProviderTransaction.objects.order_by("id").values_list("kind", "status", "amount")),
+        tuple(order.steps.values_list("name", "status", "attempts")),
+        tuple(order.lines.values_list("reservation__status", flat=True)),
+    )
+
+
+def run_every_task_again(order: Order) -> None:
+    order_id = str(order.pk)
+    for line in order.lines.all():
+        inventory_tasks.reserve_line.apply(args=(order_id, line.pk))
+    for task in (
+        order_tasks.confirm_reservation,
+        payment_tasks.charge,
+        shipping_tasks.create_shipment,
+        order_tasks.complete,
+        order_tasks.compensate,
+        shipping_tasks.cancel_shipment,
+        payment_tasks.refund,
+        inventory_tasks.release_stock,
+        order_tasks.finish_compensation,
+    ):
+        task.apply(args=(order_id,))
+
+
+@pytest.mark.parametrize(("token", "postal_code", "status"), MIX)
+def test_running_any_step_or_compensation_again_changes_nothing(saga, api, token, postal_code, status):
+    # given an order whose saga has ended
+    product = ProductFactory(stock=10)
+    order_id = place(api, order_body(product, quantity=2, token=token, postal_code=postal_code))
+    order = wait_for_terminal([order_id])[order_id]
+    assert order.status == status
+    before = snapshot(order_id)
+
+    # when every step and every compensation task is delivered once more
+    run_every_task_again(order)
+
+    # then nothing changed: no stock moved, no money moved, no step ran
+    assert snapshot(order_id) == before
+
+
+def test_every_message_delivered_twice_still_has_the_effect_of_once(saga, api):
+    # given products, and a batch of orders whose every saga message is sent twice
+    products = [ProductFactory(stock=40), ProductFactory(stock=40)]
+    ids = [
+        place(api, order_body(*products, quantity=1, token=token, postal_code=postal_code))
+        for token, postal_code, _ in MIX * 2
+    ]
+    for order in Order.objects.filter(pk__in=ids):
+        saga_canvas.saga_start(order)
+
+    # then every order ends as it would have, and money and stock add up
+    orders = wait_for_terminal(ids)
+    expected = Counter(status for _, _, status in MIX * 2)
+    assert Counter(o.status for o in orders.values()) == expected
+    assert_invariants(orders.values(), {p.sku: 40 for p in products})
+
+
+def test_killing_the_worker_mid_saga_loses_no_order_and_charges_nobody_twice(saga, api, settings):
+    # given a batch of sagas in flight
+    products = [ProductFactory(stock=100), ProductFactory(stock=100)]
+    ids = [
+        place(api, order_body(*products, quantity=1, token=token, postal_code=postal_code))
+        for token, postal_code, _ in MIX * 4
+    ]
+    deadline = time.monotonic() + 20
+    while not SagaStep.objects.filter(order_id__in=ids, status=SagaStep.Status.SUCCEEDED).exists():
+        assert time.monotonic() < deadline, "no saga started"
+        time.sleep(0.02)
+
+    # when the worker and its pool are killed with SIGKILL, and a new worker starts
+    saga.kill()
+    in_flight = Order.objects.filter(pk__in=ids).exclude(status__in=TERMINAL_STATUSES).count()
+    saga.start()
+
+    # then the sweeper (what beat runs) re-drives what stalled, and every order ends
+    settings.SAGA_STALL_SECONDS = 1
+    orders = recover_until_terminal(ids)
+    assert in_flight > 0, "the kill came too late to test anything"
+    expected = Counter(status for _, _, status in MIX * 4)
+    assert Counter(o.status for o in orders.values()) == expected
+    assert_invariants(orders.values(), {p.sku: 100 for p in products})
+
+
+def test_sagas_whose_messages_were_all_lost_are_recovered_from_the_database(saga, api, settings):
+    # given orders placed while the worker is down, whose messages the broker then loses
+    saga.stop()
+    product = ProductFactory(stock=10)
+    ids = [place(api, order_body(product, token=token)) for token in ("tok_visa", "tok_decline", "tok_flaky")]
+    purge_broker()
+    saga.start()
+    time.sleep(0.5)
+    assert set(Order.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.PENDING}
+
+    # when the sweeper runs
+    settings.SAGA_STALL_SECONDS = 0
+    orders = recover_until_terminal(ids)
+
+    # then they complete or are cancelled as if nothing had happened
+    assert sorted(o.status for o in orders.values()) == [Status.CANCELLED, Status.COMPLETED, Status.COMPLETED]
+    assert_invariants(orders.values(), {product.sku: 10})
+
+
+def test_orders_pending_too_long_expire_and_release_everything(saga, api, settings):
+    # given an order whose saga never got going (its messages were lost)
+    saga.stop()
+    product = ProductFactory(stock=5)
+    order_id = place(api, order_body(product, quantity=2))
+    purge_broker()
+    saga.start()
+
+    # when the sweeper finds it pending past the expiry
+    settings.SAGA_STALL_SECONDS = 0
+    settings.ORDER_PENDING_EXPIRY_SECONDS = 0
+    order = recover_until_terminal([order_id])[order_id]
+
+    # then it is cancelled as expired and nothing is held
+    assert (order.status, order.cancellation_reason) == (Status.CANCELLED, "expired")
+    assert_invariants([order], {product.sku: 5})
+
+
+def recover_until_terminal(ids: list[str], timeout: float = 90) -> dict[str, Order]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        saga_recover_stalled()
+        try:
+            return wait_for_terminal(ids, timeout=1.5)
+        except AssertionError:
+            continue
+    connections.close_all()
+    return wait_for_terminal(ids, timeout=1)
+
+
+def test_amounts_are_decimal_end_to_end(saga, api):
+    product = ProductFactory(price=Decimal("0.10"), stock=50)
+    order_id = place(api, order_body(product, quantity=3))
+    order = wait_for_terminal([order_id])[order_id]
+    assert order.total == Decimal("0.30")
+    assert ProviderTransaction.objects.get(order_ref=order_id).amount == Decimal("0.30")
