@@ -1,0 +1,62 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from kombu import Connection
+
+from config.celery import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_healthz_reports_database_and_broker(anonymous, db):
+    response = anonymous.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+def test_healthz_names_the_broker_when_it_is_down(anonymous, db, monkeypatch):
+    # given a broker that refuses connections (nothing listens on port 1)
+    monkeypatch.setattr(app, "connection_for_write", lambda: Connection("redis://127.0.0.1:1/0", connect_timeout=1))
+    response = anonymous.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "unavailable"}
+
+
+def test_openapi_schema_and_swagger_ui(anonymous, db):
+    schema = anonymous.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/orders/", "/api/orders/{id}/cancel/", "/api/products/{sku}/", "/api/auth/register/"} <= set(paths)
+    docs = anonymous.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    assert b"cdn." not in docs.content  # served from our own static files
+
+
+def test_production_profile_passes_check_deploy():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "x7#kQ!2vLr9@pZ4mW8^sT1&nB6*eY3%hU5(jD0)fG-cV+aR=oI~lK" * 2,
+        "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_profile_refuses_to_start_without_a_secret_key():
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings.production"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr

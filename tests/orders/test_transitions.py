@@ -1,0 +1,62 @@
+import pytest
+
+from orders.models import OrderEvent, Status
+from orders.services import OrderItem, order_place, saga_recover_stalled
+from orders.transitions import ALLOWED_TRANSITIONS, IllegalTransition, order_transition
+from tests.factories import ProductFactory
+
+
+@pytest.fixture
+def order(customer):
+    product = ProductFactory()
+    return order_place(user=customer, items=[OrderItem(product.sku, 1)], shipping_address={}, payment_token="tok_visa")
+
+
+@pytest.mark.parametrize("start", list(Status))
+@pytest.mark.parametrize("target", list(Status))
+def test_only_allowed_transitions_happen_and_each_is_in_the_timeline(order, start, target):
+    order.status = start
+    order.save()
+    before = OrderEvent.objects.filter(order=order).count()
+    if target in ALLOWED_TRANSITIONS[start]:
+        order_transition(order=order, to=target, actor="tester")
+        order.refresh_from_db()
+        assert order.status == target
+        event = OrderEvent.objects.filter(order=order).latest("id")
+        assert (event.from_status, event.to_status, event.actor) == (start, target, "tester")
+    else:
+        with pytest.raises(IllegalTransition):
+            order_transition(order=order, to=target)
+        order.refresh_from_db()
+        assert order.status == start
+        assert OrderEvent.objects.filter(order=order).count() == before
+
+
+def test_terminal_statuses_have_no_way_out_but_staff_retry():
+    assert ALLOWED_TRANSITIONS[Status.COMPLETED] == frozenset()
+    assert ALLOWED_TRANSITIONS[Status.CANCELLED] == frozenset()
+    assert ALLOWED_TRANSITIONS[Status.NEEDS_ATTENTION] == {Status.COMPENSATING}
+
+
+def test_entering_compensation_plans_the_undo_steps_in_reverse(order):
+    order_transition(order=order, to=Status.COMPENSATING, reason="customer_request")
+    compensations = order.steps.filter(kind="compensation").values_list("name", flat=True)
+    assert list(compensations) == ["cancel_shipment", "refund_payment", "release_stock"]
+
+
+def test_placing_an_order_sends_its_saga_only_after_commit(customer, django_capture_on_commit_callbacks):
+    product = ProductFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        order_place(user=customer, items=[OrderItem(product.sku, 1)], shipping_address={}, payment_token="tok_visa")
+    assert len(callbacks) == 1
+
+
+def test_two_sweepers_redrive_a_stalled_order_once(order, settings, django_capture_on_commit_callbacks):
+    settings.SAGA_STALL_SECONDS = 0
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = saga_recover_stalled()
+        settings.SAGA_STALL_SECONDS = 30
+        second = saga_recover_stalled()
+    assert first.redriven == [str(order.pk)]
+    assert second.redriven == []
+    assert len(callbacks) == 1
