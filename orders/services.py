@@ -203,9 +203,9 @@ def _redrive(order: Order) -> None:
     order.progressed_at = timezone.now()
     order.save(update_fields=["progressed_at"])
     if order.status == Status.COMPENSATING:
-        transaction.on_commit(lambda: saga.compensation_start(order.pk))
+        transaction.on_commit(partial(saga.compensation_start, order.pk))
     else:
-        transaction.on_commit(lambda: saga.saga_start(order))
+        transaction.on_commit(partial(saga.saga_resume, order))
 
 
 def _username(user: User) -> str:

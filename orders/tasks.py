@@ -9,8 +9,11 @@ from orders import saga, services
 from orders.models import Order, SagaStep, Status
 from orders.steps import COMPLETE_ORDER, CREATE_SHIPMENT, NotYetDone, run_step
 
+# The joins poll the database for a bounded time; past it, the sweeper takes over.
+JOIN_MAX_WAITS = 120
 
-@shared_task(bind=True, name="orders.confirm_reservation", max_retries=None)
+
+@shared_task(bind=True, name="orders.confirm_reservation", max_retries=JOIN_MAX_WAITS)
 def confirm_reservation(self: Task[Any, Any], order_id: str) -> None:
     try:
         services.order_confirm_reservation(order_id=order_id)
@@ -39,7 +42,7 @@ def compensate(order_id: str) -> None:
         saga.compensation_start(order_id)
 
 
-@shared_task(bind=True, name="orders.finish_compensation", max_retries=None)
+@shared_task(bind=True, name="orders.finish_compensation", max_retries=JOIN_MAX_WAITS)
 def finish_compensation(self: Task[Any, Any], order_id: str) -> None:
     try:
         services.order_finish_compensation(order_id=order_id)

@@ -28,15 +28,22 @@ WORKER_ENV = {
     "SAGA_STEP_LEASE_SECONDS": "3",
     "CELERY_VISIBILITY_TIMEOUT": "5",
     "CELERY_PREFETCH_MULTIPLIER": "2",
+    # Remote calls take a little time, as real ones do, so that a crash can land inside one.
+    "SIMULATED_LATENCY_SECONDS": "0.01",
 }
 
 
+WORKER_APPLICATION_NAME = "saga-test-worker"
+
+
 def database_url() -> str:
+    """The test database, for the worker; on PostgreSQL its connections carry a name."""
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{credentials}@{host}/{db['NAME']}?application_name={WORKER_APPLICATION_NAME}"
 
 
 def purge_broker() -> None:
@@ -56,20 +63,27 @@ def purge_broker() -> None:
 class SagaWorker:
     """A ``celery worker`` process consuming every queue; it can be killed and started again."""
 
-    def __init__(self, log_path: Path, concurrency: int = 3) -> None:
+    def __init__(
+        self, log_path: Path, concurrency: int = 3, app: str = "config", env: dict[str, str] | None = None
+    ) -> None:
         self.log_path = log_path
         self.concurrency = concurrency
+        self.app = app
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = (
-            os.environ | WORKER_ENV | {"DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url()}
+            os.environ
+            | WORKER_ENV
+            | {"DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url()}
+            | self.env
         )
         log = self.log_path.open("ab")
-        offset = self.log_path.stat().st_size
+        offset = log.tell()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
+                sys.executable, "-m", "celery", "-A", self.app, "worker",
                 "-Q", ",".join(settings.SHOP_QUEUES), "--concurrency", str(self.concurrency),
                 "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
                 "--hostname", f"saga-test-{settings.TEST_WORKER}-{time.monotonic_ns()}@%h",
@@ -92,9 +106,9 @@ class SagaWorker:
     def stop(self) -> None:
         if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.terminate()  # a warm shutdown: the worker stops its own pool
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
@@ -132,6 +146,21 @@ def wait_for_terminal(order_ids: Iterable[object], timeout: float = 60) -> dict[
             stuck = {k: o.status for k, o in orders.items() if o.status not in TERMINAL_STATUSES}
             raise AssertionError(f"orders did not reach a terminal status in {timeout}s: {stuck}")
         time.sleep(0.1)
+
+
+def recover_until_terminal(ids: Iterable[object], timeout: float = 120) -> dict[str, Order]:
+    """Run the sweeper (what beat runs) until every order has ended."""
+    from orders.services import saga_recover_stalled
+
+    ids = list(ids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        saga_recover_stalled()
+        try:
+            return wait_for_terminal(ids, timeout=1.5)
+        except AssertionError:
+            continue
+    return wait_for_terminal(ids, timeout=1)
 
 
 def money_moved(order: Order) -> tuple[list[Decimal], Decimal]:

@@ -5,12 +5,10 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from orders import saga as saga_canvas
 from orders import tasks as order_tasks
 from orders.models import TERMINAL_STATUSES, Order, SagaStep, Status
-from orders.services import saga_recover_stalled
 from payments import tasks as payment_tasks
 from payments.models import ProviderTransaction
 from shipping import tasks as shipping_tasks
@@ -18,7 +16,7 @@ from shop import tasks as inventory_tasks
 from shop.models import Product
 from tests.factories import ProductFactory, order_body
 from tests.orders.test_saga import place
-from tests.sagas import assert_invariants, purge_broker, wait_for_terminal
+from tests.sagas import assert_invariants, purge_broker, recover_until_terminal, wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -159,18 +157,6 @@ def test_orders_pending_too_long_expire_and_release_everything(saga, api, settin
     # then it is cancelled as expired and nothing is held
     assert (order.status, order.cancellation_reason) == (Status.CANCELLED, "expired")
     assert_invariants([order], {product.sku: 5})
-
-
-def recover_until_terminal(ids: list[str], timeout: float = 90) -> dict[str, Order]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        saga_recover_stalled()
-        try:
-            return wait_for_terminal(ids, timeout=1.5)
-        except AssertionError:
-            continue
-    connections.close_all()
-    return wait_for_terminal(ids, timeout=1)
 
 
 def test_amounts_are_decimal_end_to_end(saga, api):
