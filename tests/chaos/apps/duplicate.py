@@ -1,0 +1,34 @@
+"""A Celery app that publishes every task message twice, with the same task id: at-least-once
+delivery at its worst. Start a worker with ``-A tests.chaos.apps.duplicate``."""
+
+from typing import Any
+
+from celery.signals import after_task_publish
+
+from config.celery import app
+
+__all__ = ["app"]
+
+
+@after_task_publish.connect
+def publish_again(
+    sender: str | None = None,
+    body: Any = None,
+    exchange: str | None = None,
+    routing_key: str | None = None,
+    headers: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    if not headers or headers.get("chaos_duplicate"):
+        return
+    with app.producer_or_acquire() as producer:
+        producer.publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            headers={**headers, "chaos_duplicate": True},
+            serializer="json",
+            correlation_id=headers.get("id"),
+            declare=[],
+            retry=True,
+        )
