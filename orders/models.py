@@ -46,6 +46,12 @@ class Order(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "progressed_at"], name="order_status_progress")]
+        # The staff actions of the admin; each is granted on its own (superusers have them all).
+        permissions = [
+            ("cancel_order", "Can cancel an order and compensate it"),
+            ("retry_saga", "Can retry an order's saga"),
+            ("retry_compensation", "Can retry an order's compensation"),
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.id} ({self.status})"

@@ -1,5 +1,7 @@
 """Order reads."""
 
+from typing import cast
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
@@ -21,3 +23,10 @@ def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
 
 def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
     return order.events.order_by("created_at", "id")
+
+
+def order_list_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
+    """The orders ``user`` placed, also for staff: the storefront's "My orders" shows one's own."""
+    if not user.is_authenticated:
+        return Order.objects.none()
+    return order_list(user=user).filter(user_id=cast(int, user.pk))

@@ -1,0 +1,55 @@
+import uuid
+from typing import Any
+
+from django import forms
+from django_countries import countries
+
+# The simulated payment provider's test tokens (contract §4), as a shopper would pick a test card.
+TEST_TOKENS = [
+    ("tok_visa", "Visa test card: the charge succeeds."),
+    ("tok_decline", "Declined card: the order is cancelled, nothing is charged."),
+    ("tok_flaky", "Flaky provider: fails twice, then the charge succeeds."),
+    ("tok_timeout", "Lost reply: charged once, found again by its idempotency key."),
+    ("tok_down", "Provider down: every attempt fails; the order is cancelled."),
+    ("tok_refund_fails", "Charges work, refunds never do: a cancelled order needs staff attention."),
+]
+
+
+class CheckoutForm(forms.Form):
+    name = forms.CharField(label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    line1 = forms.CharField(
+        label="Address", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "address-line1"})
+    )
+    line2 = forms.CharField(
+        label="Address line 2 (optional)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-line2"}),
+    )
+    city = forms.CharField(
+        label="City", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
+    )
+    postal_code = forms.CharField(
+        label="Postal code",
+        max_length=20,
+        help_text="00000: the carrier rejects the address. 99999: the carrier fails twice, then accepts.",
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
+    )
+    country = forms.ChoiceField(
+        label="Country",
+        choices=[("", "Choose a country"), *countries],
+        widget=forms.Select(attrs={"autocomplete": "country"}),
+    )
+    payment_token = forms.ChoiceField(
+        label="Payment (test values)",
+        choices=[(token, f"{token}: {explanation}") for token, explanation in TEST_TOKENS],
+        initial="tok_visa",
+        widget=forms.RadioSelect,
+    )
+    # One key per rendered form: submitting it twice (double click, refresh, back and resubmit)
+    # places one order; a new checkout page gets a new key.
+    checkout_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def address(self) -> dict[str, Any]:
+        fields = ("name", "line1", "line2", "city", "postal_code", "country")
+        return {field: self.cleaned_data[field] for field in fields}

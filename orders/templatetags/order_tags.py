@@ -1,0 +1,77 @@
+"""How an order's saga reads on the order page: each step as done, running, failed, compensated…"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django import template
+
+from orders.models import SagaStep
+from orders.steps import CANCEL_SHIPMENT, REFUND_PAYMENT, RELEASE_STOCK
+
+register = template.Library()
+
+_UNDOES = {c.name: c.undoes.name for c in (RELEASE_STOCK, REFUND_PAYMENT, CANCEL_SHIPMENT)}
+_LABELS = {
+    "reserve_stock": "Reserve stock",
+    "charge_payment": "Charge payment",
+    "create_shipment": "Hand to the carrier",
+    "complete_order": "Complete order",
+    "cancel_shipment": "Cancel shipment",
+    "refund_payment": "Refund payment",
+    "release_stock": "Release stock",
+}
+
+
+@dataclass(frozen=True)
+class StepRow:
+    label: str
+    state: str  # waiting | running | retrying | done | failed | compensated | skipped
+    compensation: bool
+    attempts: int
+    started_at: datetime | None
+    duration: timedelta | None
+    error: str
+
+
+@register.simple_tag
+def saga_rows(steps: Iterable[SagaStep]) -> list[StepRow]:
+    steps = list(steps)
+    undone = {
+        _UNDOES[step.name]
+        for step in steps
+        if step.kind == SagaStep.Kind.COMPENSATION and step.status == SagaStep.Status.SUCCEEDED
+    }
+    return [_row(step, undone) for step in steps]
+
+
+def _row(step: SagaStep, undone: set[str]) -> StepRow:
+    base, _, detail = step.name.partition(":")
+    label = _LABELS.get(base, base.replace("_", " ").capitalize()) + (f" · {detail}" if detail else "")
+    compensation = step.kind == SagaStep.Kind.COMPENSATION
+    state = {
+        SagaStep.Status.PENDING: "waiting",
+        SagaStep.Status.RUNNING: "running",
+        SagaStep.Status.SUCCEEDED: "done",
+        SagaStep.Status.FAILED: "failed",
+        SagaStep.Status.SKIPPED: "skipped",
+    }[SagaStep.Status(step.status)]
+    if state == "done" and not compensation and base in undone:
+        state = "compensated"
+    elif state in ("running", "waiting") and step.error:
+        state = "retrying"  # an attempt failed and another is scheduled
+    duration = step.finished_at - step.started_at if step.started_at and step.finished_at else None
+    return StepRow(label, state, compensation, step.attempts, step.started_at, duration, step.error)
+
+
+@register.filter
+def humanize_status(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+@register.filter
+def seconds(value: timedelta | None) -> str:
+    if value is None:
+        return ""
+    total = value.total_seconds()
+    return f"{total * 1000:.0f} ms" if total < 1 else f"{total:.1f} s"

@@ -1,0 +1,36 @@
+"""Shipments in the admin: read-only. Shipments change only through the saga's services."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from shipping.models import CarrierShipment, Shipment
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ReadOnlyAdmin):
+    list_display = ["order", "status", "carrier", "tracking_number", "updated_at"]
+    list_filter = ["status", "carrier"]
+    search_fields = ["=order__id", "tracking_number"]
+    list_select_related = ["order"]
+
+
+@admin.register(CarrierShipment)
+class CarrierShipmentAdmin(ReadOnlyAdmin):
+    """The simulated carrier's own register."""
+
+    list_display = ["tracking_number", "status", "postal_code", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["=tracking_number", "idempotency_key"]

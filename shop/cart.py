@@ -1,0 +1,79 @@
+"""The shopping cart, kept in the session: it works before login and survives it.
+
+The session holds only ``{sku: quantity}``; names and prices are read from the catalog each
+time, so the cart always shows what the order will cost (``order_place`` prices the same way).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest
+
+from shop.models import Product
+from shop.selectors import products_by_sku
+
+SESSION_KEY = "cart"
+MAX_QUANTITY = 100  # the API's limit per line (contract §3)
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product: Product
+    quantity: int
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.product.price * self.quantity
+
+    @property
+    def exceeds_stock(self) -> bool:
+        return self.quantity > self.product.stock
+
+
+class Cart:
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+        self._quantities: dict[str, int] = dict(session.get(SESSION_KEY, {}))
+
+    def add(self, *, sku: str, quantity: int) -> None:
+        self._quantities[sku] = min(self._quantities.get(sku, 0) + quantity, MAX_QUANTITY)
+        self._save()
+
+    def set(self, *, sku: str, quantity: int) -> None:
+        if quantity <= 0:
+            self.remove(sku=sku)
+            return
+        self._quantities[sku] = min(quantity, MAX_QUANTITY)
+        self._save()
+
+    def remove(self, *, sku: str) -> None:
+        self._quantities.pop(sku, None)
+        self._save()
+
+    def clear(self) -> None:
+        self._quantities = {}
+        self._save()
+
+    def lines(self) -> list[CartLine]:
+        """The cart's lines in the order they were added; SKUs gone from the catalog drop out."""
+        products = products_by_sku(self._quantities)
+        return [CartLine(products[sku], qty) for sku, qty in self._quantities.items() if sku in products]
+
+    @property
+    def count(self) -> int:
+        return sum(self._quantities.values())
+
+    def _save(self) -> None:
+        self.session[SESSION_KEY] = self._quantities
+        self.session.modified = True
+
+
+def cart_total(lines: list[CartLine]) -> Decimal:
+    return sum((line.line_total for line in lines), Decimal("0"))
+
+
+def cart_summary(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: the number of items in the cart, for the header on every page."""
+    return {"cart_count": Cart(request.session).count if hasattr(request, "session") else 0}

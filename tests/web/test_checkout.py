@@ -1,0 +1,153 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from orders.models import Order, Status
+from tests.factories import ProductFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def checkout_form(key=None, **overrides):
+    return {
+        "name": "Ada Lovelace",
+        "line1": "12 Analytical Row",
+        "line2": "",
+        "city": "London",
+        "postal_code": "12345",
+        "country": "GB",
+        "payment_token": "tok_visa",
+        "checkout_key": str(key or uuid.uuid4()),
+        **overrides,
+    }
+
+
+@pytest.fixture
+def cart(shopper):
+    """``shopper`` with 2 mugs and 1 tee in the cart."""
+    mug = ProductFactory(name="Enamel mug", price=Decimal("12.50"))
+    tee = ProductFactory(name="Cotton tee", price=Decimal("24.00"))
+    shopper.post(f"/products/{mug.sku}/", {"quantity": 2})
+    shopper.post(f"/products/{tee.sku}/", {"quantity": 1})
+    return mug, tee
+
+
+def test_checkout_needs_login(client):
+    response = client.get("/checkout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/checkout/"
+
+
+def test_checkout_with_an_empty_cart_goes_back_to_the_cart(shopper):
+    response = shopper.get("/checkout/")
+
+    assert response.status_code == 302 and response["Location"] == "/cart/"
+
+
+def test_checkout_page_offers_every_test_token_with_an_explanation(shopper, cart):
+    response = shopper.get("/checkout/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    for token in ("tok_visa", "tok_decline", "tok_flaky", "tok_timeout", "tok_down", "tok_refund_fails"):
+        assert f'value="{token}"' in html
+    assert "fails twice, then the charge succeeds" in html
+    assert 'name="checkout_key"' in html
+    assert "$49.00" in html
+
+
+def test_placing_the_order_prices_it_from_the_catalog_and_empties_the_cart(shopper, customer, cart):
+    # when the shopper submits the checkout form
+    response = shopper.post("/checkout/", checkout_form(payment_token="tok_flaky"))
+
+    # then one pending order exists with the cart's lines, and they land on its page
+    order = Order.objects.get(user=customer)
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.pk}/"
+    assert order.status == Status.PENDING
+    assert order.total == Decimal("49.00")
+    assert order.payment_token == "tok_flaky"
+    assert order.shipping_address["country"] == "GB"
+    assert sorted((line.sku, line.quantity) for line in order.lines.all()) == sorted(
+        [(cart[0].sku, 2), (cart[1].sku, 1)]
+    )
+    assert shopper.session["cart"] == {}
+
+
+def test_submitting_the_same_form_twice_places_one_order(shopper, customer, cart):
+    # given one checkout form (one key)
+    form = checkout_form()
+
+    # when it is submitted twice (a double click, or a refresh of the result)
+    first = shopper.post("/checkout/", form)
+    second = shopper.post("/checkout/", form)
+
+    # then there is one order, and both answers lead to it
+    assert Order.objects.filter(user=customer).count() == 1
+    assert first["Location"] == second["Location"]
+
+
+def test_a_new_checkout_form_places_a_new_order(shopper, customer, cart):
+    shopper.post("/checkout/", checkout_form())
+    mug = cart[0]
+    shopper.post(f"/products/{mug.sku}/", {"quantity": 1})
+
+    shopper.post("/checkout/", checkout_form())
+
+    assert Order.objects.filter(user=customer).count() == 2
+
+
+def test_reusing_a_form_with_other_details_is_refused(shopper, customer, cart):
+    # given an order placed with one form
+    key = uuid.uuid4()
+    shopper.post("/checkout/", checkout_form(key))
+    shopper.post(f"/products/{cart[0].sku}/", {"quantity": 1})
+
+    # when the same form comes back with another address (back button, edit, submit)
+    response = shopper.post("/checkout/", checkout_form(key, city="Paris"), follow=True)
+
+    # then nothing new is placed and the shopper is asked to check again
+    assert Order.objects.filter(user=customer).count() == 1
+    assert "already used" in response.content.decode()
+
+
+def test_the_same_key_of_another_user_is_theirs_alone(shopper, cart, client):
+    # given a key used by one customer
+    key = uuid.uuid4()
+    shopper.post("/checkout/", checkout_form(key))
+
+    # when another customer happens to send the same key
+    other = UserFactory()
+    client.force_login(other)
+    client.post(f"/products/{cart[0].sku}/", {"quantity": 1})
+    client.post("/checkout/", checkout_form(key))
+
+    # then each has their own order
+    assert Order.objects.filter(user=other).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", ""), ("line1", ""), ("city", ""), ("postal_code", ""), ("country", "XX"), ("payment_token", "card")],
+)
+def test_missing_or_invalid_fields_are_shown_next_to_the_field(shopper, customer, cart, field, value):
+    # when a field is missing or invalid
+    response = shopper.post("/checkout/", checkout_form(**{field: value}))
+
+    # then the form comes back with the error on that field and nothing is placed
+    html = response.content.decode()
+    assert response.status_code == 200  # the form again, with its errors
+    assert f'id="id_{field}_error"' in html or f'id="id_{field}_0_error"' in html
+    assert "Please correct the fields marked below" in html
+    assert not Order.objects.filter(user=customer).exists()
+
+
+def test_checking_out_an_emptied_cart_says_so(shopper, customer):
+    # given a checkout form submitted when the cart has been emptied elsewhere
+    response = shopper.post("/checkout/", checkout_form())
+
+    # then the error is shown and nothing is placed
+    assert response.status_code == 200  # the form again, with its errors
+    assert "at least one item" in response.content.decode()
+    assert not Order.objects.filter(user=customer).exists()
