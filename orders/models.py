@@ -42,6 +42,8 @@ class Order(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # When a step last started or finished: the sweeper re-drives sagas that stop moving.
     progressed_at = models.DateTimeField(default=timezone.now)
+    # How often the sweeper re-drove this saga; each time it waits twice as long before the next.
+    recoveries = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,7 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -170,21 +170,25 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
     The database, not the broker, says where each saga stands, so this recovers sagas whose
     messages were lost, whose worker died or whose error callback never ran. Each order is
     claimed under its row lock by moving ``progressed_at``, so concurrent sweepers re-drive it
-    once; re-driving is safe anyway, since every step is idempotent. Orders ``pending`` for
-    longer than ``ORDER_PENDING_EXPIRY_SECONDS`` are cancelled as ``expired`` instead.
+    once; re-driving is safe anyway, since every step is idempotent. A saga that is only slow
+    (a long queue) would be re-driven again and again, adding to the queue; so each re-drive
+    doubles the wait before the next one. Orders ``pending`` for longer than
+    ``ORDER_PENDING_EXPIRY_SECONDS`` are cancelled as ``expired`` instead.
     """
     now = timezone.now()
     stalled_before = now - timedelta(seconds=settings.SAGA_STALL_SECONDS)
     expired_before = now - timedelta(seconds=settings.ORDER_PENDING_EXPIRY_SECONDS)
     report = RecoveryReport()
-    candidates = Order.objects.filter(
-        status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=stalled_before
-    ).values_list("pk", flat=True)[:limit]
+    candidates = (
+        Order.objects.filter(status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=stalled_before)
+        .order_by("progressed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     for order_id in list(candidates):
         with transaction.atomic():
             order = Order.objects.select_for_update(skip_locked=True).filter(pk=order_id).first()
-            if order is None or order.progressed_at >= stalled_before:
-                continue  # another sweeper or a step got there first
+            if order is None or not _is_stalled(order, now):
+                continue  # another sweeper or a step got there first, or it is backing off
             if order.status == Status.PENDING and order.created_at < expired_before:
                 order_transition(
                     order=order, to=Status.COMPENSATING, reason=Reason.EXPIRED, message="Pending for too long"
@@ -198,10 +202,16 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
     return report
 
 
+def _is_stalled(order: Order, now: datetime) -> bool:
+    backoff = settings.SAGA_STALL_SECONDS * 2 ** min(order.recoveries, 5)
+    return order.progressed_at < now - timedelta(seconds=backoff)
+
+
 def _redrive(order: Order) -> None:
-    """Claim the order (moves ``progressed_at``) and resend its saga after commit."""
+    """Claim the order (moves ``progressed_at``) and resend what is left of its saga after commit."""
     order.progressed_at = timezone.now()
-    order.save(update_fields=["progressed_at"])
+    order.recoveries += 1
+    order.save(update_fields=["progressed_at", "recoveries"])
     if order.status == Status.COMPENSATING:
         transaction.on_commit(partial(saga.compensation_start, order.pk))
     else:

@@ -34,7 +34,7 @@ from tests.sagas import (
     wait_for_terminal,
 )
 
-pytestmark = [pytest.mark.saga, pytest.mark.chaos]
+pytestmark = [pytest.mark.saga, pytest.mark.chaos, pytest.mark.timeout(1200)]
 
 ORDERS = int(os.environ.get("CHAOS_ORDERS", "16"))
 FULL = os.environ.get("CHAOS_FULL") == "1"
@@ -122,7 +122,10 @@ class Batch:
     def check(self, fault: str, recover: bool = True) -> None:
         """Wait for every order to end (running the sweeper when asked), then check §6."""
         try:
-            orders = recover_until_terminal(self.ids) if recover else wait_for_terminal(self.ids, timeout=120)
+            if recover:
+                orders = recover_until_terminal(self.ids, timeout=600)
+            else:
+                orders = wait_for_terminal(self.ids, timeout=600)
         except AssertionError:
             orders = {str(o.pk): o for o in Order.objects.filter(pk__in=self.ids)}
         row = self.row(fault, orders)
