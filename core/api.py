@@ -38,3 +38,25 @@ class ShopRateThrottle(ScopedRateThrottle):
         if not settings.RATE_LIMITS:
             return True
         return super().allow_request(request, view)
+
+
+_ERROR_BODY = {"type": "object", "additionalProperties": True, "description": "`detail`, or field → messages"}
+_COMMON_ERRORS = {
+    "400": "Invalid input: each field with its messages.",
+    "401": "Not authenticated.",
+    "403": "Not allowed.",
+    "404": "Not found, or not yours.",
+    "429": "Too many requests: see the Retry-After header.",
+}
+
+
+def document_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the errors it can answer."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in _COMMON_ERRORS.items():
+                responses.setdefault(
+                    code, {"description": description, "content": {"application/json": {"schema": _ERROR_BODY}}}
+                )
+    return result

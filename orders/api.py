@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -142,7 +142,15 @@ class OrderViewSet(
             return [ShopRateThrottle()]
         return []
 
-    @extend_schema(request=OrderCreateInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_KEY])
+    @extend_schema(
+        request=OrderCreateInput,
+        responses={
+            201: OrderOutput,
+            409: OpenApiResponse(description="A request with this Idempotency-Key is still in flight."),
+            422: OpenApiResponse(description="This Idempotency-Key was used with another body."),
+        },
+        parameters=[IDEMPOTENCY_KEY],
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
@@ -176,7 +184,10 @@ class OrderViewSet(
         location = request.build_absolute_uri(f"/api/orders/{order.pk}/")
         return StoredResponse(status.HTTP_201_CREATED, body, {"Location": location})
 
-    @extend_schema(request=None, responses={202: OrderOutput})
+    @extend_schema(
+        request=None,
+        responses={202: OrderOutput, 409: OpenApiResponse(description="The order is completed or needs staff.")},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         order = self.get_object()  # 404 for another customer's order

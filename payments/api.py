@@ -22,16 +22,18 @@ class TransactionQuery(serializers.Serializer[Any]):
     order = serializers.UUIDField()
 
 
-class TransactionListView(generics.GenericAPIView[Any]):
+class TransactionListView(generics.ListAPIView[Any]):
     """The payment provider's own record of money moved for one order (staff only)."""
 
     permission_classes = [permissions.IsAdminUser]
     serializer_class = TransactionOutput
+    filter_backends: list[type] = []
 
     @extend_schema(parameters=[OpenApiParameter("order", OpenApiTypes.UUID, required=True)])
-    def get(self, request: Request) -> Response:
-        query = TransactionQuery(data=request.query_params)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        query = TransactionQuery(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        entries = selectors.provider_transactions(order_id=str(query.validated_data["order"]))
-        page = self.paginate_queryset(entries)  # type: ignore[arg-type]
-        return self.get_paginated_response(TransactionOutput(page, many=True).data)
+        return selectors.provider_transactions(order_id=str(query.validated_data["order"]))

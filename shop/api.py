@@ -31,11 +31,6 @@ class ProductFilter(django_filters.FilterSet):
         return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
 
 
-class IsStaffOrReadOnly(permissions.BasePermission):
-    def has_permission(self, request: Any, view: Any) -> bool:
-        return request.method in permissions.SAFE_METHODS or bool(request.user and request.user.is_staff)
-
-
 class ProductViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -44,7 +39,6 @@ class ProductViewSet(
     viewsets.GenericViewSet[Product],
 ):
     serializer_class = ProductSerializer
-    permission_classes = [IsStaffOrReadOnly]
     lookup_field = "sku"
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
     filterset_class = ProductFilter
@@ -52,6 +46,12 @@ class ProductViewSet(
     ordering_fields = ["price", "name"]
     ordering = ["name"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        # Anyone reads the catalog; only staff change it.
+        if self.request.method in permissions.SAFE_METHODS:
+            return [permissions.AllowAny()]
+        return [permissions.IsAdminUser()]
 
     def get_queryset(self) -> QuerySet[Product]:
         return selectors.product_list()
