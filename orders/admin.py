@@ -19,6 +19,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.admin import ReadOnlyAdmin
 from core.api import Conflict
 from orders import services
 from orders.models import Order, OrderEvent, OrderLine, SagaStep
@@ -135,7 +136,9 @@ class ShipmentInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin[Order]):
+class OrderAdmin(ReadOnlyAdmin):
+    """Orders are placed by customers and changed by their saga; the admin reads and acts."""
+
     list_display = ["id", "customer", "status", "cancellation_reason", "total", "created_at"]
     list_filter = ["status", "cancellation_reason", "created_at"]
     search_fields = ["=id", "user__username", "user__email", "lines__sku"]
@@ -180,16 +183,6 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             "<tr><th>at</th><th>kind</th><th>amount</th><th>status</th><th>reference</th><th>idempotency key</th></tr>"
         )
         return format_html("<table><thead>{}</thead><tbody>{}</tbody></table>", SafeString(head), rows)
-
-    # Orders are placed by customers and changed by their saga; the admin only reads and acts.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.cancel_order")
