@@ -42,10 +42,12 @@ def saga_rows(steps: Iterable[SagaStep]) -> list[StepRow]:
         for step in steps
         if step.kind == SagaStep.Kind.COMPENSATION and step.status == SagaStep.Status.SUCCEEDED
     }
-    return [_row(step, undone) for step in steps]
+    # Once compensation has begun, forward steps that never started will not run.
+    stopped = any(step.kind == SagaStep.Kind.COMPENSATION for step in steps)
+    return [_row(step, undone, stopped) for step in steps]
 
 
-def _row(step: SagaStep, undone: set[str]) -> StepRow:
+def _row(step: SagaStep, undone: set[str], stopped: bool) -> StepRow:
     base, _, detail = step.name.partition(":")
     label = _LABELS.get(base, base.replace("_", " ").capitalize()) + (f" · {detail}" if detail else "")
     compensation = step.kind == SagaStep.Kind.COMPENSATION
@@ -60,6 +62,8 @@ def _row(step: SagaStep, undone: set[str]) -> StepRow:
         state = "compensated"
     elif state in ("running", "waiting") and step.error:
         state = "retrying"  # an attempt failed and another is scheduled
+    elif state == "waiting" and stopped and not compensation:
+        state = "skipped"
     duration = step.finished_at - step.started_at if step.started_at and step.finished_at else None
     return StepRow(label, state, compensation, step.attempts, step.started_at, duration, step.error)
 

@@ -91,6 +91,9 @@ def test_a_compensated_order_shows_undone_steps(shopper, order):
     assert 'data-state="failed"' in html and "no such address" in html
     assert "Refund payment" in html and "Release stock" in html
     assert "shipping failed" in html
+    # and the step that never ran reads as skipped, not as waiting
+    assert 'data-state="waiting"' not in html
+    assert html.count('data-state="skipped"') == 2  # complete_order, and the shipment to cancel
 
 
 def test_live_partial_is_the_changing_part_only(shopper, order):
