@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 PORT ?= 8000
 QUEUES := orders,inventory,payments,shipping
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest chaos clean
 
 $(INSTALLED): requirements.txt
 	@test -x $(PY) || { echo "Creating $(VENV)"; python3 -m venv $(VENV); }
@@ -36,5 +36,23 @@ pytest: $(INSTALLED)
 
 test: lint typecheck pytest
 
+# Fault injection at scale on PostgreSQL + Redis; writes docs/reliability.md.
+CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shop
+CHAOS_BROKER_URL ?= redis://127.0.0.1:6379/0
+CHAOS_RESULT_BACKEND ?= redis://127.0.0.1:6379/1
+CHAOS_ORDERS ?= 200
+chaos: $(INSTALLED)
+	DATABASE_URL=$(CHAOS_DATABASE_URL) CELERY_BROKER_URL=$(CHAOS_BROKER_URL) \
+	CELERY_RESULT_BACKEND=$(CHAOS_RESULT_BACKEND) CHAOS_ORDERS=$(CHAOS_ORDERS) CHAOS_FULL=1 \
+	CHAOS_REPORT=docs/reliability.md SHOP_TEST_RUN=_chaos SHOP_TEST_REDIS_BASE=8 \
+	$(VENV)/bin/pytest tests/chaos -v -p no:cacheprovider
+
 clean:
 	rm -rf var
+
+# Benchmarks of issue 5 (bench/): both configurations, each figure beside its baseline.
+# Writes docs/benchmarks.md and docs/benchmarks.png; sizes via BENCH_* (see bench/__main__.py).
+.PHONY: bench
+bench: $(INSTALLED)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@BENCH_VIA_MAKE=1 $(PY) -m bench
