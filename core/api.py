@@ -25,10 +25,14 @@ class IdempotencyKeyMisuse(exceptions.APIException):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus model-level validation errors reported as 400 instead of 500."""
+    """DRF's handler, plus: model-level validation errors are 400s, not 500s, and every error
+    body is an object (a bare list of messages goes under ``non_field_errors``)."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        response.data = {"non_field_errors": response.data}
+    return response
 
 
 class ShopRateThrottle(ScopedRateThrottle):

@@ -3,7 +3,7 @@
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from core.models import SimulatorCall
@@ -16,8 +16,12 @@ def simulator_attempt(*, service: str, key: str) -> int:
     """
     if settings.SIMULATED_LATENCY_SECONDS:
         time.sleep(settings.SIMULATED_LATENCY_SECONDS)
-    with transaction.atomic():
-        call, _ = SimulatorCall.objects.get_or_create(service=service, key=key)
-        SimulatorCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
-        call.refresh_from_db(fields=["attempts"])
-        return call.attempts
+    calls = SimulatorCall.objects.filter(service=service, key=key)
+    if not calls.update(attempts=F("attempts") + 1):
+        try:
+            with transaction.atomic():
+                SimulatorCall.objects.create(service=service, key=key, attempts=1)
+            return 1
+        except IntegrityError:  # a concurrent first call got there first
+            calls.update(attempts=F("attempts") + 1)
+    return calls.values_list("attempts", flat=True).get()

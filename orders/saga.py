@@ -68,8 +68,12 @@ def order_compensation(order_id: str) -> Signature[Any]:
 
 
 def saga_start(order: Order) -> None:
-    """Send the order's saga (call after the order has committed)."""
-    order_saga(order).apply_async()
+    """Start the order's saga (call after the order has committed).
+
+    Sends one small message; the worker that takes it builds and sends the canvas, which keeps
+    that work (and the chord's bookkeeping) out of the web request.
+    """
+    order_tasks.start_saga.delay(str(order.pk))
 
 
 def saga_resume(order: Order) -> None:

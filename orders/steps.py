@@ -9,12 +9,13 @@ the sweeper all have the effect of one run.
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.retry import backoff_seconds
@@ -118,16 +119,14 @@ def _step_begin(*, order_id: str, name: str, runs_in: Status) -> Order | None:
         order = _lock(order_id)
         if order.status != runs_in:
             return None  # done already, or the saga is compensating: nothing to do
-        step = SagaStep.objects.get(order=order, name=name)
-        if step.status == SagaStep.Status.SUCCEEDED:
-            return None
-        step.status = SagaStep.Status.RUNNING
-        step.attempts += 1
-        step.started_at = now
-        step.finished_at = None
-        step.save(update_fields=["status", "attempts", "started_at", "finished_at"])
-        order.progressed_at = now
-        order.save(update_fields=["progressed_at"])
+        started = (
+            SagaStep.objects.filter(order=order, name=name)
+            .exclude(status=SagaStep.Status.SUCCEEDED)
+            .update(status=SagaStep.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, finished_at=None)
+        )
+        if not started:
+            return None  # a copy of this message already did it
+        _touch(order, now)
     return order
 
 
@@ -137,6 +136,8 @@ def _step_succeed(*, order_id: str, name: str, runs_in: Status, advances_to: Sta
         _finish(order, name, SagaStep.Status.SUCCEEDED, error="")
         if advances_to is not None and order.status == runs_in:
             order_transition(order=order, to=advances_to, message=f"{name} succeeded")
+        else:
+            _touch(order, timezone.now())
 
 
 def _step_fail(*, order_id: str, name: str, error: str, reason: Reason | None) -> None:
@@ -145,19 +146,23 @@ def _step_fail(*, order_id: str, name: str, error: str, reason: Reason | None) -
         _finish(order, name, SagaStep.Status.FAILED, error=error)
         if reason is not None and order.status in FORWARD_STATUSES:
             order_transition(order=order, to=Status.COMPENSATING, reason=reason, message=f"{name} failed: {error}")
+        else:
+            _touch(order, timezone.now())
 
 
 def _step_note_error(*, order_id: str, name: str, error: str) -> None:
-    now = timezone.now()
     SagaStep.objects.filter(order_id=order_id, name=name).update(error=error)
-    Order.objects.filter(pk=order_id).update(progressed_at=now)
+    Order.objects.filter(pk=order_id).update(progressed_at=timezone.now())
 
 
 def _finish(order: Order, name: str, status: SagaStep.Status, error: str) -> None:
-    now = timezone.now()
-    SagaStep.objects.filter(order=order, name=name).update(status=status, finished_at=now, error=error)
+    SagaStep.objects.filter(order=order, name=name).update(status=status, finished_at=timezone.now(), error=error)
+
+
+def _touch(order: Order, now: datetime) -> None:
+    """Record progress: the sweeper leaves sagas alone while they move."""
     order.progressed_at = now
-    order.save(update_fields=["progressed_at"])
+    Order.objects.filter(pk=order.pk).update(progressed_at=now)
 
 
 # --- compensations ---------------------------------------------------------------------------
@@ -187,11 +192,16 @@ def run_compensation(
             _step_note_error(order_id=order_id, name=compensation.name, error=_describe(exc))
             raise task.retry(exc=exc, countdown=backoff_seconds(retries), max_retries=None) from exc
         logger.warning("Compensation %s of order %s gave up: %s", compensation.name, order_id, exc)
-        with transaction.atomic():
-            _finish(_lock(order_id), compensation.name, SagaStep.Status.FAILED, error=_describe(exc))
+        _finish_compensation(order_id, compensation.name, SagaStep.Status.FAILED, error=_describe(exc))
         return
+    _finish_compensation(order_id, compensation.name, SagaStep.Status.SUCCEEDED, error="")
+
+
+def _finish_compensation(order_id: str, name: str, status: SagaStep.Status, error: str) -> None:
     with transaction.atomic():
-        _finish(_lock(order_id), compensation.name, SagaStep.Status.SUCCEEDED, error="")
+        order = _lock(order_id)
+        _finish(order, name, status, error=error)
+        _touch(order, timezone.now())
 
 
 def _compensation_begin(*, order_id: str, compensation: Compensation) -> Order | None:
@@ -220,6 +230,5 @@ def _compensation_begin(*, order_id: str, compensation: Compensation) -> Order |
         step.attempts += 1
         step.started_at = now
         step.save(update_fields=["status", "attempts", "started_at"])
-        order.progressed_at = now
-        order.save(update_fields=["progressed_at"])
+        _touch(order, now)
     return order

@@ -13,6 +13,12 @@ from orders.steps import COMPLETE_ORDER, CREATE_SHIPMENT, NotYetDone, run_step
 JOIN_MAX_WAITS = 120
 
 
+@shared_task(name="orders.start_saga")
+def start_saga(order_id: str) -> None:
+    """The first message of every saga: sends its canvas."""
+    saga.order_saga(Order.objects.get(pk=order_id)).apply_async()
+
+
 @shared_task(bind=True, name="orders.confirm_reservation", max_retries=JOIN_MAX_WAITS)
 def confirm_reservation(self: Task[Any, Any], order_id: str) -> None:
     try:

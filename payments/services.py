@@ -24,14 +24,15 @@ def payment_charge(*, order: Order) -> Payment:
     Raises ``PaymentDeclined`` (final) or another ``PaymentError`` (worth retrying).
     Compensation: ``payment_refund``.
     """
-    payment, _ = Payment.objects.get_or_create(
+    payment, first_attempt = Payment.objects.get_or_create(
         order=order, defaults={"amount": order.total, "currency": order.currency}
     )
     if payment.status == Payment.Status.SUCCEEDED:
         return payment
     provider = get_payment_provider()
     key = charge_key(order)
-    charge = provider.find_charge(idempotency_key=key)
+    # Only an earlier attempt (its Payment row exists) can have charged with its reply lost.
+    charge = None if first_attempt else provider.find_charge(idempotency_key=key)
     if charge is None:
         try:
             charge = provider.charge(

@@ -1,11 +1,13 @@
 """Saga test support: a real Celery worker process on the configured broker and test database."""
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -60,6 +62,12 @@ def purge_broker() -> None:
         redis.Redis.from_url(settings.CELERY_RESULT_BACKEND).flushdb()
 
 
+def _die_with_parent() -> None:
+    """A worker left behind by a killed test run would take the next run's messages."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class SagaWorker:
     """A ``celery worker`` process consuming every queue; it can be killed and started again."""
 
@@ -86,9 +94,10 @@ class SagaWorker:
                 sys.executable, "-m", "celery", "-A", self.app, "worker",
                 "-Q", ",".join(settings.SHOP_QUEUES), "--concurrency", str(self.concurrency),
                 "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
-                "--hostname", f"saga-test-{settings.TEST_WORKER}-{time.monotonic_ns()}@%h",
+                "--hostname", f"saga-test-{settings.TEST_WORKER}-{uuid.uuid4().hex[:8]}@%h",
             ],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while b" ready." not in self.log_path.read_bytes()[offset:]:

@@ -48,3 +48,7 @@ elif CELERY_BROKER_URL.startswith("redis"):
 if CELERY_RESULT_BACKEND.startswith("redis"):
     CELERY_RESULT_BACKEND = _redis_db(CELERY_RESULT_BACKEND, _redis_base + 1 + 2 * _index)
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
+# Celery reads these two from the environment before its settings, so they are set there too;
+# the saga tests' worker processes inherit them.
+os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
+os.environ["CELERY_RESULT_BACKEND"] = CELERY_RESULT_BACKEND

@@ -60,3 +60,18 @@ def test_production_profile_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_unknown_api_urls_answer_json_404_and_pages_html_404(anonymous, db):
+    api = anonymous.get("/api/products/has.a.dot/")
+    assert api.status_code == 404
+    assert api.json() == {"detail": "Not found."}
+    page = anonymous.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_every_error_body_is_an_object(anonymous, db):
+    response = anonymous.get("/api/products/?search=%00")
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Null characters are not allowed."]}
