@@ -19,7 +19,9 @@ def publish_again(
     headers: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
-    if not headers or headers.get("chaos_duplicate"):
+    # A copy is not copied again, nor is a retry: each message that a saga step publishes
+    # arrives twice, and both copies run (and retry) on their own.
+    if not headers or headers.get("chaos_duplicate") or headers.get("retries"):
         return
     with app.producer_or_acquire() as producer:
         producer.publish(
