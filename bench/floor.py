@@ -46,8 +46,6 @@ def _transport_options(broker: str) -> dict[str, Any]:
 app = Celery("bench_floor", broker=BROKER, backend="disabled", fixups=[])
 app.conf.update(
     broker_transport_options=_transport_options(BROKER),
-    # The same atomic-write filesystem transport as the shop's (plain kombu, no Django).
-    broker_transport="config.broker:Transport" if BROKER.startswith("filesystem://") else None,
     broker_connection_retry_on_startup=True,
     task_serializer="json",
     accept_content=["json"],
