@@ -45,7 +45,7 @@ chaos: $(INSTALLED)
 	DATABASE_URL=$(CHAOS_DATABASE_URL) CELERY_BROKER_URL=$(CHAOS_BROKER_URL) \
 	CELERY_RESULT_BACKEND=$(CHAOS_RESULT_BACKEND) CHAOS_ORDERS=$(CHAOS_ORDERS) CHAOS_FULL=1 \
 	CHAOS_REPORT=docs/reliability.md SHOP_TEST_RUN=_chaos SHOP_TEST_REDIS_BASE=8 \
-	$(VENV)/bin/pytest tests/chaos -v -p no:cacheprovider
+	$(VENV)/bin/pytest tests/chaos -v -p no:cacheprovider $(CHAOS_ARGS)
 
 clean:
 	rm -rf var
