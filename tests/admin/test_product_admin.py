@@ -26,19 +26,24 @@ def test_low_stock_filter(admin_browser):
     assert "OUT-1" in out and "LOW-1" not in out
 
 
-def test_stock_is_editable_from_the_list(admin_browser):
-    product = ProductFactory(stock=2)
-
-    response = admin_browser.post(
+def save_stock_from_list(admin_browser, product, stock: str):
+    """Submit the product list's editable stock column for one product."""
+    return admin_browser.post(
         "/admin/shop/product/",
         {
             "form-TOTAL_FORMS": "1",
             "form-INITIAL_FORMS": "1",
             "form-0-id": str(product.pk),
-            "form-0-stock": "40",
+            "form-0-stock": stock,
             "_save": "Save",
         },
     )
+
+
+def test_stock_is_editable_from_the_list(admin_browser):
+    product = ProductFactory(stock=2)
+
+    response = save_stock_from_list(admin_browser, product, "40")
 
     assert response.status_code == 302
     assert Product.objects.get(pk=product.pk).stock == 40
@@ -47,16 +52,7 @@ def test_stock_is_editable_from_the_list(admin_browser):
 def test_negative_stock_is_refused(admin_browser):
     product = ProductFactory(stock=2)
 
-    response = admin_browser.post(
-        "/admin/shop/product/",
-        {
-            "form-TOTAL_FORMS": "1",
-            "form-INITIAL_FORMS": "1",
-            "form-0-id": str(product.pk),
-            "form-0-stock": "-1",
-            "_save": "Save",
-        },
-    )
+    response = save_stock_from_list(admin_browser, product, "-1")
 
     assert response.status_code == 200
     assert Product.objects.get(pk=product.pk).stock == 2
