@@ -17,7 +17,6 @@ from django.test.utils import CaptureQueriesContext
 from pyinstrument import Profiler  # type: ignore[import-not-found,unused-ignore]
 from rest_framework.test import APIClient
 
-from orders import tasks as order_tasks
 from orders.models import Order
 from payments import tasks as payment_tasks
 from shipping import tasks as shipping_tasks
@@ -132,10 +131,8 @@ def run(*, token: str, config: str, out_dir: Path) -> dict[str, Any]:
             for line_id in order.lines.values_list("id", flat=True)
         ]
         steps += [
-            ("confirm_reservation", order_tasks.confirm_reservation, (order_id,)),
             ("charge", payment_tasks.charge, (order_id,)),
             ("create_shipment", shipping_tasks.create_shipment, (order_id,)),
-            ("complete", order_tasks.complete, (order_id,)),
         ]
         for name, task, args in steps:
             if capture:

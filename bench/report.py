@@ -280,6 +280,8 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
         "  is `GET /bench/bare/read/` (one SELECT).",
         "- Burst: orders posted as fast as 8 clients can while 2 worker processes run them; worker RSS (main",
         "  process + pool) sampled every second.",
+        "- Every latency sweep starts with 2 s of unmeasured load at the highest level, so each gunicorn thread",
+        "  has its database and broker connections open: the figures are the steady state.",
         "- Percentiles are nearest-rank; p99 of fewer than 100 samples is close to the maximum.",
     ]
     for name, r in results.items():

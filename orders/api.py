@@ -180,7 +180,7 @@ class OrderViewSet(
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
-        body = OrderOutput(selectors.order_list(user=request.user).get(pk=order.pk)).data
+        body = OrderOutput(order).data  # as a GET of the order reads it
         location = request.build_absolute_uri(f"/api/orders/{order.pk}/")
         return StoredResponse(status.HTTP_201_CREATED, body, {"Location": location})
 

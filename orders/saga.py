@@ -1,7 +1,7 @@
 """The order saga: the one place that knows the order of the steps.
 
-    reserve every line ─► charge ─► ship ─► complete           (chord, then a chain)
-    release stock     ◄─ refund ◄─ cancel shipment             (their compensations)
+    reserve every line ─► charge ─► ship (the order is completed)   (chord, then a chain)
+    release stock     ◄─ refund ◄─ cancel shipment                    (their compensations)
 
 Each step is a task on its service's queue (``inventory``, ``payments``, ``shipping``,
 ``orders``); any step that fails for good fires the error callback, which runs the
@@ -9,9 +9,10 @@ compensations in reverse. The database records where every saga stands, so sendi
 saga again (recovery, a staff retry) only runs what is left: a finished step is a no-op.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
-from celery import chain, chord, group
+from celery import chain, group
 from celery.canvas import Signature
 
 from orders import tasks as order_tasks
@@ -21,15 +22,18 @@ from shipping import tasks as shipping_tasks
 from shop import tasks as inventory_tasks
 
 
-def order_saga(order: Order) -> Signature[Any]:
-    order_id = str(order.pk)
-    line_ids = order.lines.order_by("id").values_list("id", flat=True)
-    reserve_every_line = group(inventory_tasks.reserve_line.si(order_id, line_id) for line_id in line_ids)
+def order_saga(order_id: str, line_ids: Iterable[int]) -> Signature[Any]:
+    """The whole saga of a new order.
+
+    The lines are reserved in parallel, and the last one reserved moves the order to
+    ``reserved``; ``chain`` makes the group and the charge after it a chord (an order of one
+    line is a plain chain, with no chord to count).
+    """
+    reserve_every_line = group([inventory_tasks.reserve_line.si(order_id, line_id) for line_id in line_ids])
     return chain(
-        chord(reserve_every_line, order_tasks.confirm_reservation.si(order_id)),  # undo: release_stock
+        reserve_every_line,  # undo: release_stock
         payment_tasks.charge.si(order_id),  # undo: refund
         shipping_tasks.create_shipment.si(order_id),  # undo: cancel_shipment
-        order_tasks.complete.si(order_id),
     ).on_error(order_tasks.compensate.si(order_id))
 
 
@@ -38,14 +42,13 @@ def order_saga_resumed(order: Order) -> Signature[Any]:
 
     No chord here: a chord's join is counted in the result backend, and a recovery may be
     running because that count went wrong (a header message delivered twice, or lost). The
-    join waits on the lines' recorded steps in the database instead.
+    join (``confirm_reservation``) waits on the lines' recorded steps in the database instead.
     """
     order_id = str(order.pk)
     rest = chain(
         order_tasks.confirm_reservation.si(order_id),
         payment_tasks.charge.si(order_id),
         shipping_tasks.create_shipment.si(order_id),
-        order_tasks.complete.si(order_id),
     ).on_error(order_tasks.compensate.si(order_id))
     if order.status != Status.PENDING:
         return rest
@@ -67,13 +70,9 @@ def order_compensation(order_id: str) -> Signature[Any]:
     )
 
 
-def saga_start(order: Order) -> None:
-    """Start the order's saga (call after the order has committed).
-
-    Sends one small message; the worker that takes it builds and sends the canvas, which keeps
-    that work (and the chord's bookkeeping) out of the web request.
-    """
-    order_tasks.start_saga.delay(str(order.pk))
+def saga_start(order: Order, line_ids: Iterable[int]) -> None:
+    """Send the order's saga (call after the order has committed): one message per line."""
+    order_saga(str(order.pk), line_ids).apply_async()
 
 
 def saga_resume(order: Order) -> None:

@@ -16,9 +16,9 @@ from django.utils import timezone
 from core.api import Conflict
 from orders import saga
 from orders.models import FORWARD_STATUSES, Order, OrderLine, Reason, SagaStep, Status
+from orders.selectors import order_as_placed
 from orders.steps import (
     CHARGE_PAYMENT,
-    COMPLETE_ORDER,
     CREATE_SHIPMENT,
     RESERVE_STOCK,
     NotYetDone,
@@ -70,13 +70,14 @@ def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[st
             for item in items
         )
         step_names = [line_step_name(RESERVE_STOCK, line.sku) for line in lines]
-        step_names += [CHARGE_PAYMENT.name, CREATE_SHIPMENT.name, COMPLETE_ORDER.name]
-        SagaStep.objects.bulk_create(
+        step_names += [CHARGE_PAYMENT.name, CREATE_SHIPMENT.name]
+        steps = SagaStep.objects.bulk_create(
             SagaStep(order=order, name=name, position=position) for position, name in enumerate(step_names)
         )
         order_record_action(order=order, actor=_username(user), message="Order placed")
-        transaction.on_commit(lambda: saga.saga_start(order))
-    return order
+        line_ids = [line.pk for line in lines]
+        transaction.on_commit(lambda: saga.saga_start(order, line_ids))
+    return order_as_placed(order, lines=lines, steps=steps)
 
 
 def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_REQUEST) -> Order:
@@ -97,11 +98,12 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
 
 
 def order_confirm_reservation(*, order_id: Any) -> None:
-    """Join of the reservation chord: ``pending`` → ``reserved`` once every line is reserved.
+    """Join of the reservations for a resumed saga: on once the order is past ``pending``.
 
-    Reads the lines' steps rather than trusting the chord: a duplicated header message can
-    make a result backend fire the chord early. Raises ``NotYetDone`` while a line is still
-    being reserved; does nothing once a line failed (compensation is under way).
+    The last line reserved moves the order to ``reserved`` itself; this reads the lines' steps
+    rather than trusting a chord, whose count a duplicated or lost header message can spoil.
+    Raises ``NotYetDone`` while a line is still being reserved; does nothing once a line
+    failed (compensation is under way).
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)

@@ -31,6 +31,9 @@ class ForwardStep:
     runs_in: Status  # the order status in which the step may run; in any other it is a no-op
     advances_to: Status | None = None
     gives_up_as: Reason | None = None  # the reason when transient errors outlast the retries
+    # Its work only writes our own database: it commits with the step's record, all or nothing,
+    # so no attempt is recorded before it runs (a remote call needs that record; see run_step).
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,15 @@ class Compensation:
     undoes: ForwardStep
 
 
-RESERVE_STOCK = ForwardStep("reserve_stock", runs_in=Status.PENDING)
+# Run once per line (``reserve_stock:<sku>``); the last line reserved moves the order on.
+RESERVE_STOCK = ForwardStep("reserve_stock", runs_in=Status.PENDING, advances_to=Status.RESERVED, local=True)
 CHARGE_PAYMENT = ForwardStep(
     "charge_payment", runs_in=Status.RESERVED, advances_to=Status.PAID, gives_up_as=Reason.PAYMENT_FAILED
 )
-CREATE_SHIPMENT = ForwardStep("create_shipment", runs_in=Status.PAID, gives_up_as=Reason.SHIPPING_FAILED)
-COMPLETE_ORDER = ForwardStep("complete_order", runs_in=Status.PAID, advances_to=Status.COMPLETED)
+# A shipment handed to the carrier completes the order (contract: ``completed``).
+CREATE_SHIPMENT = ForwardStep(
+    "create_shipment", runs_in=Status.PAID, advances_to=Status.COMPLETED, gives_up_as=Reason.SHIPPING_FAILED
+)
 
 RELEASE_STOCK = Compensation("release_stock", undoes=RESERVE_STOCK)
 REFUND_PAYMENT = Compensation("refund_payment", undoes=CHARGE_PAYMENT)
@@ -77,15 +83,24 @@ def run_step(
 ) -> None:
     """Run ``action`` as ``step`` of the order's saga, at most once to success.
 
-    Exceptions listed in ``permanent`` fail the step at once and start compensation with
-    their reason; any other exception is transient and retried with backoff, and fails the
-    step with ``step.gives_up_as`` when the retries run out.
+    A remote call commits the attempt before it runs, so a crash mid-call is seen (and the call
+    repeated with its idempotency key, or compensated); a ``local`` step runs inside the
+    transaction that records it. Exceptions listed in ``permanent`` fail the step at once and
+    start compensation with their reason; any other exception is transient and retried with
+    backoff, and fails the step with ``step.gives_up_as`` when the retries run out.
     """
     name = step_name or step.name
-    order = _step_begin(order_id=order_id, name=name, runs_in=step.runs_in)
-    if order is None:
-        return
     try:
+        if step.local:
+            with transaction.atomic():
+                order = _claim(order_id=order_id, name=name, runs_in=step.runs_in)
+                if order is not None:
+                    action(order)
+                    _succeed(order, name=name, runs_in=step.runs_in, advances_to=step.advances_to)
+            return
+        order = _step_begin(order_id=order_id, name=name, runs_in=step.runs_in)
+        if order is None:
+            return
         action(order)
     except tuple(permanent or ()) as exc:
         reason = next(r for kind, r in (permanent or {}).items() if isinstance(exc, kind))
@@ -93,7 +108,8 @@ def run_step(
         raise StepFailed(f"{name}: {exc}") from exc
     except Exception as exc:
         _retry_or_give_up(task, order_id=order_id, name=name, exc=exc, reason=step.gives_up_as)
-    _step_succeed(order_id=order_id, name=name, runs_in=step.runs_in, advances_to=step.advances_to)
+    else:
+        _step_succeed(order_id=order_id, name=name, runs_in=step.runs_in, advances_to=step.advances_to)
 
 
 def _retry_or_give_up(task: Task[Any, Any], *, order_id: str, name: str, exc: Exception, reason: Reason | None) -> None:
@@ -114,30 +130,45 @@ def _lock(order_id: str) -> Order:
 
 
 def _step_begin(*, order_id: str, name: str, runs_in: Status) -> Order | None:
-    now = timezone.now()
     with transaction.atomic():
-        order = _lock(order_id)
-        if order.status != runs_in:
-            return None  # done already, or the saga is compensating: nothing to do
-        started = (
-            SagaStep.objects.filter(order=order, name=name)
-            .exclude(status=SagaStep.Status.SUCCEEDED)
-            .update(status=SagaStep.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, finished_at=None)
-        )
-        if not started:
-            return None  # a copy of this message already did it
-        _touch(order, now)
+        order = _claim(order_id=order_id, name=name, runs_in=runs_in)
+        if order is not None:
+            _touch(order, timezone.now())
     return order
 
 
 def _step_succeed(*, order_id: str, name: str, runs_in: Status, advances_to: Status | None) -> None:
     with transaction.atomic():
-        order = _lock(order_id)
-        _finish(order, name, SagaStep.Status.SUCCEEDED, error="")
-        if advances_to is not None and order.status == runs_in:
-            order_transition(order=order, to=advances_to, message=f"{name} succeeded")
-        else:
-            _touch(order, timezone.now())
+        _succeed(_lock(order_id), name=name, runs_in=runs_in, advances_to=advances_to)
+
+
+def _claim(*, order_id: str, name: str, runs_in: Status) -> Order | None:
+    """Lock the order and mark the step running; ``None`` when it must not run now."""
+    order = _lock(order_id)
+    if order.status != runs_in:
+        return None  # done already, or the saga is compensating: nothing to do
+    started = (
+        SagaStep.objects.filter(order=order, name=name)
+        .exclude(status=SagaStep.Status.SUCCEEDED)
+        .update(status=SagaStep.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), finished_at=None)
+    )
+    return order if started else None  # not started: a copy of this message already did it
+
+
+def _succeed(order: Order, *, name: str, runs_in: Status, advances_to: Status | None) -> None:
+    _finish(order, name, SagaStep.Status.SUCCEEDED, error="")
+    step, per_line, _ = name.partition(":")
+    if advances_to is None or order.status != runs_in or (per_line and _lines_left(order, step)):
+        _touch(order, timezone.now())
+    else:
+        message = f"{step} succeeded for every line" if per_line else f"{step} succeeded"
+        order_transition(order=order, to=advances_to, message=message)
+
+
+def _lines_left(order: Order, step: str) -> bool:
+    """Whether a line's run of ``step`` has yet to succeed (the lines run in parallel; the
+    order's lock makes them take turns here, so exactly one of them sees none left)."""
+    return order.steps.filter(name__startswith=f"{step}:").exclude(status=SagaStep.Status.SUCCEEDED).exists()
 
 
 def _step_fail(*, order_id: str, name: str, error: str, reason: Reason | None) -> None:

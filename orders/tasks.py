@@ -6,17 +6,11 @@ from celery import Task, shared_task
 
 from core.retry import backoff_seconds
 from orders import saga, services
-from orders.models import Order, SagaStep, Status
-from orders.steps import COMPLETE_ORDER, CREATE_SHIPMENT, NotYetDone, run_step
+from orders.models import Order, Status
+from orders.steps import NotYetDone
 
 # The joins poll the database for a bounded time; past it, the sweeper takes over.
 JOIN_MAX_WAITS = 120
-
-
-@shared_task(name="orders.start_saga")
-def start_saga(order_id: str) -> None:
-    """The first message of every saga: sends its canvas."""
-    saga.order_saga(Order.objects.get(pk=order_id)).apply_async()
 
 
 @shared_task(bind=True, name="orders.confirm_reservation", max_retries=JOIN_MAX_WAITS)
@@ -25,16 +19,6 @@ def confirm_reservation(self: Task[Any, Any], order_id: str) -> None:
         services.order_confirm_reservation(order_id=order_id)
     except NotYetDone as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(0)) from exc
-
-
-def _shipment_created(order: Order) -> None:
-    if not order.steps.filter(name=CREATE_SHIPMENT.name, status=SagaStep.Status.SUCCEEDED).exists():
-        raise NotYetDone("the shipment is not created yet")
-
-
-@shared_task(bind=True, name="orders.complete")
-def complete(self: Task[Any, Any], order_id: str) -> None:
-    run_step(self, order_id=order_id, step=COMPLETE_ORDER, action=_shipment_created)
 
 
 @shared_task(name="orders.compensate")

@@ -75,6 +75,10 @@ def get_payment_provider() -> PaymentProvider:
     return provider
 
 
+# The test tokens whose behaviour depends on the attempt: only their calls are counted.
+ATTEMPT_TOKENS = frozenset({"tok_flaky", "tok_timeout", "tok_down"})
+
+
 class SimulatedPaymentProvider:
     """Test tokens, like a provider's test cards (see README):
 
@@ -84,10 +88,7 @@ class SimulatedPaymentProvider:
     """
 
     def charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge:
-        attempt = simulator_attempt(service="payments.charge", key=idempotency_key)
-        existing = self.find_charge(idempotency_key=idempotency_key)
-        if existing is not None:
-            return existing  # same key, same answer: the provider's idempotency
+        attempt = simulator_attempt(service="payments.charge", key=idempotency_key) if token in ATTEMPT_TOKENS else 1
         if token == "tok_down" or (token == "tok_flaky" and attempt <= 2):
             raise ProviderUnavailable(f"provider unavailable (attempt {attempt})")
         if token == "tok_decline" or not TOKEN_PATTERN.match(token):
@@ -97,7 +98,7 @@ class SimulatedPaymentProvider:
             entry = self._record(
                 ProviderTransaction.Kind.CHARGE, "succeeded", amount, currency, token, idempotency_key, order_ref
             )
-        except IntegrityError:  # a concurrent request with the same key won
+        except IntegrityError:  # charged under this key already: same key, same answer
             found = self.find_charge(idempotency_key=idempotency_key)
             assert found is not None
             return found

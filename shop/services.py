@@ -4,7 +4,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,17 +35,18 @@ def stock_reserve(*, line: "OrderLine") -> StockReservation:
     first reservation and takes nothing more. Raises ``OutOfStock`` and changes nothing when
     the units are not there. Compensation: ``stock_release``.
     """
-    with transaction.atomic():
-        reservation, created = StockReservation.objects.get_or_create(
-            line=line, defaults={"product_id": line.product_id, "quantity": line.quantity}
-        )
-        if not created:
-            return reservation
-        taken = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
-            stock=F("stock") - line.quantity
-        )
-        if not taken:
-            raise OutOfStock(line.sku)  # rolls the reservation row back too
+    try:
+        with transaction.atomic():
+            taken = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
+                stock=F("stock") - line.quantity
+            )
+            if taken:
+                return StockReservation.objects.create(line=line, product_id=line.product_id, quantity=line.quantity)
+    except IntegrityError:  # reserved already: the rollback gave those units back
+        pass
+    reservation = StockReservation.objects.filter(line=line).first()
+    if reservation is None:
+        raise OutOfStock(line.sku)
     return reservation
 
 

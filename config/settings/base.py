@@ -88,9 +88,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Web requests and Celery tasks keep their connection (see config/celery.py), health-checked.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
@@ -227,6 +227,7 @@ CELERY_TASK_ALLOW_ERROR_CB_ON_CHORD_HEADER = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_RESULT_EXTENDED = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_DB_REUSE_MAX = 10**9  # config/celery.py closes connections the way Django does
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- The order saga -------------------------------------------------------------------------

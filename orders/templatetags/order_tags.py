@@ -16,7 +16,6 @@ _LABELS = {
     "reserve_stock": "Reserve stock",
     "charge_payment": "Charge payment",
     "create_shipment": "Hand to the carrier",
-    "complete_order": "Complete order",
     "cancel_shipment": "Cancel shipment",
     "refund_payment": "Refund payment",
     "release_stock": "Release stock",

@@ -8,7 +8,6 @@ from playwright.sync_api import expect
 
 from orders.models import Order, OrderEvent, Status
 from orders.services import OrderItem, order_place
-from orders.tasks import confirm_reservation
 from shop.models import Product
 from shop.tasks import reserve_line
 from tests.factories import PASSWORD, ProductFactory, StaffFactory, UserFactory, address
@@ -133,7 +132,6 @@ def test_staff_cancel_an_order_from_the_admin_and_the_stock_comes_back(saga, pag
     )
     for line in order.lines.all():
         reserve_line.apply(args=(str(order.pk), line.pk))
-    confirm_reservation.apply(args=(str(order.pk),))
     assert Order.objects.get(pk=order.pk).status == Status.RESERVED
     assert Product.objects.get(pk=lamp.pk).stock == 7
 

@@ -4,6 +4,8 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from core.models import IdempotencyRecord
 from orders.models import Order, Status
@@ -35,9 +37,24 @@ def test_placing_an_order_prices_it_from_the_catalog_and_answers_201_with_locati
         "reserve_stock:MUG-1",
         "charge_payment",
         "create_shipment",
-        "complete_order",
     ]
     assert Order.objects.get().user.username != "999"
+
+
+def test_the_201_body_is_the_order_as_a_get_reads_it_and_is_built_without_reading_it_back(api, mug):
+    # given a second product, so the order has lines in a given order
+    tee = ProductFactory(sku="TEE-2", price=Decimal("20.00"), stock=5)
+
+    # when an order is placed
+    with CaptureQueriesContext(connection) as placing:
+        response = api.post("/api/orders/", order_body(mug, tee, quantity=2), format="json")
+
+    # then the request read only the caller's token and the catalog
+    selects = [q["sql"] for q in placing.captured_queries if q["sql"].startswith("SELECT")]
+    assert len(selects) == 2, selects
+    # and its body is what GET /api/orders/<id>/ answers
+    assert response.status_code == 201
+    assert response.json() == api.get(f"/api/orders/{response.json()['id']}/").json()
 
 
 @pytest.mark.parametrize(

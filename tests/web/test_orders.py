@@ -76,7 +76,7 @@ def test_a_finished_order_shows_payment_shipment_and_stops_polling(shopper, orde
 def test_a_compensated_order_shows_undone_steps(shopper, order):
     # given an order whose charge was refunded after the carrier rejected it
     now = timezone.now()
-    order.steps.exclude(name="complete_order").update(status="succeeded", attempts=1, started_at=now, finished_at=now)
+    order.steps.update(status="succeeded", attempts=1, started_at=now, finished_at=now)
     order.steps.filter(name="create_shipment").update(status="failed", error="AddressRejected: no such address")
     for position, name in enumerate(["cancel_shipment", "refund_payment", "release_stock"], start=100):
         status = "skipped" if name == "cancel_shipment" else "succeeded"
@@ -91,9 +91,25 @@ def test_a_compensated_order_shows_undone_steps(shopper, order):
     assert 'data-state="failed"' in html and "no such address" in html
     assert "Refund payment" in html and "Release stock" in html
     assert "shipping failed" in html
-    # and the step that never ran reads as skipped, not as waiting
+    assert html.count('data-state="skipped"') == 1  # the shipment to cancel
+
+
+def test_steps_that_never_ran_read_as_skipped_once_the_order_has_ended(shopper, order):
+    # given an order whose charge was declined: the shipment step never ran
+    now = timezone.now()
+    order.steps.filter(name__startswith="reserve_stock").update(status="succeeded", attempts=1, finished_at=now)
+    order.steps.filter(name="charge_payment").update(status="failed", attempts=1, error="PaymentDeclined: no")
+    for position, name in enumerate(["cancel_shipment", "refund_payment", "release_stock"], start=100):
+        status = "succeeded" if name == "release_stock" else "skipped"
+        SagaStep.objects.create(order=order, name=name, kind="compensation", position=position, status=status)
+    Order.objects.filter(pk=order.pk).update(status=Status.CANCELLED, cancellation_reason="payment_declined")
+
+    # when its page is opened
+    html = shopper.get(f"/orders/{order.pk}/").content.decode()
+
+    # then the step that never ran reads as skipped, not as waiting
     assert 'data-state="waiting"' not in html
-    assert html.count('data-state="skipped"') == 2  # complete_order, and the shipment to cancel
+    assert html.count('data-state="skipped"') == 3  # the shipment, and the two compensations with nothing to undo
 
 
 def test_live_partial_is_the_changing_part_only(shopper, order):
