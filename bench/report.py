@@ -302,6 +302,7 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
         if note:
             md += ["", f"Note: {note}."]
     md += ["", "![Throughput and latency against load](benchmarks.png)", ""]
+    md += ["", *(ROOT / "bench" / "improvements.md").read_text().splitlines(), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(md))
     chart(results)
 

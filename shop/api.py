@@ -44,7 +44,7 @@ class ProductViewSet(
     filterset_class = ProductFilter
     search_fields = ["name", "description"]
     ordering_fields = ["price", "name"]
-    ordering = ["name"]
+    ordering = ["name", "sku"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self) -> list[permissions.BasePermission]:

@@ -16,7 +16,8 @@ class Product(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "sku"]  # the SKU breaks ties, so pages never repeat or skip a product
+        indexes = [models.Index(fields=["name", "sku"], name="product_catalog_order")]  # pages read in order
         constraints = [
             models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_never_negative"),
             models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),

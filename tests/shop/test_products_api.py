@@ -39,6 +39,20 @@ def test_search_filter_and_ordering(anonymous, catalog):
     assert skus("?ordering=name") == ["A-1", "B-2", "C-3"]
 
 
+def test_pages_of_products_with_the_same_name_never_repeat_or_skip_one(anonymous, db):
+    # given more products of one name than a page holds, created in reverse SKU order
+    skus = [f"SAME-{n:02d}" for n in range(25)]
+    for sku in reversed(skus):
+        ProductFactory(sku=sku, name="Same mug")
+
+    # when the client walks the pages
+    first = anonymous.get("/api/products/").json()
+    second = anonymous.get(first["next"]).json()
+
+    # then the SKU breaks the tie: every product once, in a fixed order
+    assert [p["sku"] for p in first["results"] + second["results"]] == skus
+
+
 def test_product_detail_by_sku(anonymous, catalog):
     assert anonymous.get("/api/products/B-2/").json()["price"] == "32.00"
     assert anonymous.get("/api/products/NOPE/").status_code == 404
