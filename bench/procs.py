@@ -111,11 +111,11 @@ def celery_worker(app: str, queues: str, concurrency: int, env: dict[str, str], 
     return service
 
 
-def gunicorn(port: int, env: dict[str, str], log_path: Path, workers: int = 2, threads: int = 4) -> Service:
-    """The production server as the Procfile runs it (2 workers x 4 threads)."""
+def gunicorn(port: int, env: dict[str, str], log_path: Path) -> Service:
+    """The production server as the Procfile runs it (``config/gunicorn.py``: 4 workers x 2 threads)."""
     argv = [
-        sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "5",
+        sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi", "--bind", f"{HOST}:{port}",
+        "--graceful-timeout", "5",
     ]  # fmt: skip
     service = Service(f"gunicorn :{port}", argv, env, log_path).start()
     deadline = time.monotonic() + 60

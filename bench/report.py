@@ -193,7 +193,7 @@ def details(name: str, r: dict[str, Any]) -> list[str]:
         for row in _get(r, "web_latency", kind) or []:
             sweep_rows.append([label, row["clients"], row["rate_per_s"], row["p50_ms"], row["p99_ms"], row["errors"]])
     if sweep_rows:
-        out += ["", "Load sweep (gunicorn 2 workers x 4 threads; no Celery worker running):", ""]
+        out += ["", "Load sweep (gunicorn 4 workers x 2 threads; no Celery worker running):", ""]
         out += _table(["endpoint", "clients", "req/s", "p50 ms", "p99 ms", "errors"], sweep_rows)
     growth = []
     for lines, data in (r.get("lines") or {}).items():
@@ -264,7 +264,7 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
         "",
         "## Method",
         "",
-        "- The shop runs as in production: gunicorn (2 workers x 4 threads, as in the Procfile), Celery prefork",
+        "- The shop runs as in production: gunicorn (`config/gunicorn.py`: 4 workers x 2 threads), Celery prefork",
         "  workers on all four queues, `RATE_LIMITS=off`, `DEBUG` off; its settings are the base profile",
         "  (`bench/settings.py` only adds the baseline endpoints and a private cache). Loopback only.",
         "- Saga throughput: orders posted through the API by 8 keep-alive clients; the clock runs from the first",

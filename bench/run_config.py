@@ -58,7 +58,7 @@ SIZES: dict[str, Any] = {
     "products": _int("BENCH_PRODUCTS", 10_000),
     "load_seconds": _float("BENCH_LOAD_SECONDS", 4.0),
     "load_levels": [int(c) for c in os.environ.get("BENCH_LOAD_LEVELS", "1,2,4,8,16").split(",")],
-    "saturation_clients": _int("BENCH_SATURATION", 8),  # gunicorn's 2 workers x 4 threads
+    "saturation_clients": _int("BENCH_SATURATION", 8),  # gunicorn's 4 workers x 2 threads
 }
 POOL = 100  # products that orders buy from (stock never runs out)
 STARTED = time.monotonic()
