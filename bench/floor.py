@@ -46,6 +46,8 @@ def _transport_options(broker: str) -> dict[str, Any]:
 app = Celery("bench_floor", broker=BROKER, backend="disabled", fixups=[])
 app.conf.update(
     broker_transport_options=_transport_options(BROKER),
+    # The shop's embedded broker (plain kombu): kombu's own filesystem writer loses messages.
+    broker_transport="core.broker:Transport" if BROKER.startswith("filesystem://") else None,
     broker_connection_retry_on_startup=True,
     task_serializer="json",
     accept_content=["json"],

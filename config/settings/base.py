@@ -207,8 +207,8 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
 
 
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
-# kombu's filesystem transport, writing each message atomically (see config/broker.py).
-CELERY_BROKER_TRANSPORT = "config.broker:Transport" if CELERY_BROKER_URL.startswith("filesystem://") else None
+# kombu's filesystem transport, writing each message atomically (see core/broker.py).
+CELERY_BROKER_TRANSPORT = "core.broker:Transport" if CELERY_BROKER_URL.startswith("filesystem://") else None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

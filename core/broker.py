@@ -1,5 +1,7 @@
 """The embedded broker: kombu's filesystem transport, with each message written atomically.
 
+Plain kombu, no Django: the benchmark's bare-Celery floor uses it too.
+
 kombu's own ``_put`` creates the message file and then writes into it, so a consumer polling
 the folder can move and read the file while it is still empty; the JSON error that follows
 stops the worker's consumer and the message is lost. Writing to a temporary name and renaming
