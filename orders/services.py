@@ -98,22 +98,17 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
 
 
 def order_confirm_reservation(*, order_id: Any) -> None:
-    """Join of the reservations for a resumed saga: on once the order is past ``pending``.
+    """Join of the reservations for a resumed saga: waits until the order is past ``pending``.
 
-    The last line reserved moves the order to ``reserved`` itself; this reads the lines' steps
-    rather than trusting a chord, whose count a duplicated or lost header message can spoil.
-    Raises ``NotYetDone`` while a line is still being reserved; does nothing once a line
-    failed (compensation is under way).
+    The last line reserved moves the order to ``reserved`` itself (``orders/steps.py``); this
+    waits on the database rather than on a chord, whose count a duplicated or lost header
+    message can spoil. Raises ``NotYetDone`` while a line is still being reserved; returns
+    once the order moved on, or once a line failed (compensation is under way).
     """
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status != Status.PENDING:
-            return
-        statuses = {step.status for step in order.steps.all() if step.name.startswith(f"{RESERVE_STOCK.name}:")}
-        if statuses == {SagaStep.Status.SUCCEEDED}:
-            order_transition(order=order, to=Status.RESERVED, message="Stock reserved for every line")
-        elif SagaStep.Status.FAILED not in statuses:
-            raise NotYetDone("some lines are not reserved yet")
+    order = Order.objects.get(pk=order_id)
+    line_failed = order.steps.filter(name__startswith=f"{RESERVE_STOCK.name}:", status=SagaStep.Status.FAILED)
+    if order.status == Status.PENDING and not line_failed.exists():
+        raise NotYetDone("some lines are not reserved yet")
 
 
 def order_finish_compensation(*, order_id: Any) -> None:
