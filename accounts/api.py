@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,6 +18,7 @@ class RegisterSerializer(serializers.Serializer[Any]):
     password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
 
 
+@extend_schema_serializer(component_name="Login")
 class TokenRequestSerializer(serializers.Serializer[Any]):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
@@ -30,6 +31,17 @@ class RegisterView(APIView):
     throttle_scope = "register"
 
     @extend_schema(
+        tags=["auth"],
+        operation_id="auth_register",
+        summary="Create an account",
+        description="Answers the new account's API token: send it as `Authorization: Token <token>`.",
+        examples=[
+            OpenApiExample(
+                "A new customer",
+                value={"username": "ada", "email": "ada@example.com", "password": "analytical-engine-1843"},
+                request_only=True,
+            )
+        ],
         request=RegisterSerializer,
         responses={
             201: inline_serializer(
@@ -56,7 +68,17 @@ class TokenView(APIView):
     throttle_scope = "login"
 
     @extend_schema(
-        request=TokenRequestSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})}
+        tags=["auth"],
+        operation_id="auth_token",
+        summary="Get a token",
+        description="The account's API token, for `Authorization: Token <token>`. Wrong credentials are a `400`.",
+        examples=[
+            OpenApiExample(
+                "The demo customer", value={"username": "demo", "password": "demo-shopper-2026"}, request_only=True
+            )
+        ],
+        request=TokenRequestSerializer,
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
     )
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)

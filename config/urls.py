@@ -41,5 +41,3 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("shop.urls")),
 ]
-
-handler404 = "core.views.not_found"

@@ -1,8 +1,15 @@
-"""Pieces every API view shares: the error format, conflicts and the rate limits."""
+"""Pieces every API view shares: the JSON body parser, the error format, conflicts and the rate limits.
+
+Malformed input is refused here, once for the whole API, never view by view: bodies that are
+not JSON, too large, nested too deeply or carrying control characters (``core.parsers``), and
+exceptions no view turns into an answer (``exception_handler``). ``core.middleware`` does the
+same for what happens before and around DRF (paths, query strings, oversized bodies, 404s, 500s).
+"""
 
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -10,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.parsers import PayloadTooLarge
 
 
 class Conflict(exceptions.APIException):
@@ -25,10 +34,18 @@ class IdempotencyKeyMisuse(exceptions.APIException):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus: model-level validation errors are 400s, not 500s, and every error
-    body is an object (a bare list of messages goes under ``non_field_errors``)."""
+    """DRF's handler, plus: model-level validation errors are 400s, not 500s; a body too large is a
+    413 and one nested too deeply a 400 wherever it is noticed; every error body is an object (a
+    bare list of messages goes under ``non_field_errors``). What is left is a 500, which
+    ``core.middleware`` answers in JSON."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation):  # too many query fields, a bad Host header, …
+        exc = exceptions.ParseError(str(exc) or "Bad request.")
+    elif isinstance(exc, RecursionError):
+        exc = exceptions.ParseError("The request is nested too deeply.")
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}
@@ -42,25 +59,3 @@ class ShopRateThrottle(ScopedRateThrottle):
         if not settings.RATE_LIMITS:
             return True
         return super().allow_request(request, view)
-
-
-_ERROR_BODY = {"type": "object", "additionalProperties": True, "description": "`detail`, or field → messages"}
-_COMMON_ERRORS = {
-    "400": "Invalid input: each field with its messages.",
-    "401": "Not authenticated.",
-    "403": "Not allowed.",
-    "404": "Not found, or not yours.",
-    "429": "Too many requests: see the Retry-After header.",
-}
-
-
-def document_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: every operation documents the errors it can answer."""
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            for code, description in _COMMON_ERRORS.items():
-                responses.setdefault(
-                    code, {"description": description, "content": {"application/json": {"schema": _ERROR_BODY}}}
-                )
-    return result

@@ -1,7 +1,6 @@
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.defaults import page_not_found
 
 from config.celery import app as celery_app
 
@@ -29,10 +28,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
     parts = {"database": _database_ok(), "broker": _broker_ok()}
     body = {name: "ok" if ok else "unavailable" for name, ok in parts.items()}
     return JsonResponse(body, status=200 if all(parts.values()) else 503)
-
-
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """404 for every URL that matches no route: JSON under /api/, the shop's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)

@@ -4,8 +4,13 @@ import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,18 +19,23 @@ from rest_framework.throttling import BaseThrottle
 
 from core.api import ShopRateThrottle
 from core.idempotency import StoredResponse, idempotent
-from orders import selectors, services
-from orders.models import Order, OrderLine, SagaStep, Status
+from core.schema import error_response
+from orders import api_docs, selectors, services
+from orders.models import Order, OrderLine, Reason, SagaStep, Status
+from payments.models import Payment
 from payments.providers import TOKEN_PATTERN
+from shipping.models import Shipment
 
 # --- input -----------------------------------------------------------------------------------
 
 
+@extend_schema_serializer(component_name="OrderItem")
 class OrderItemInput(serializers.Serializer[Any]):
     sku = serializers.CharField(max_length=40)
     quantity = serializers.IntegerField(min_value=1, max_value=100)
 
 
+@extend_schema_serializer(component_name="Address")
 class AddressInput(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=200)
     line1 = serializers.CharField(max_length=200)
@@ -35,8 +45,10 @@ class AddressInput(serializers.Serializer[Any]):
     country = CountryField()  # type: ignore[no-untyped-call]
 
 
+@extend_schema_serializer(component_name="OrderCreate")
 class OrderCreateInput(serializers.Serializer[Any]):
-    items = OrderItemInput(many=True, allow_empty=False)
+    # DRF checks max_length of a ListSerializer (since 3.14); its stubs do not know the argument yet.
+    items = OrderItemInput(many=True, allow_empty=False, max_length=50)  # type: ignore[call-arg]
     shipping_address = AddressInput()
     payment_token = serializers.RegexField(
         TOKEN_PATTERN,
@@ -46,39 +58,62 @@ class OrderCreateInput(serializers.Serializer[Any]):
 
 
 # --- output ----------------------------------------------------------------------------------
+# Read-only, with the enumerations the server sends: the schema marks every field of an answer
+# required (core.schema), and a generated client gets real enums.
 
 
+@extend_schema_serializer(component_name="OrderItem")
 class OrderItemOutput(serializers.ModelSerializer[OrderLine]):
-    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
 
     class Meta:
         model = OrderLine
         fields = ["sku", "name", "quantity", "unit_price", "line_total"]
+        read_only_fields = fields
 
 
+@extend_schema_serializer(component_name="Address")
+class AddressOutput(serializers.Serializer[Any]):
+    name = serializers.CharField(read_only=True)
+    line1 = serializers.CharField(read_only=True)
+    line2 = serializers.CharField(read_only=True, default="")
+    city = serializers.CharField(read_only=True)
+    postal_code = serializers.CharField(read_only=True)
+    country = serializers.CharField(read_only=True, help_text="ISO 3166-1 alpha-2 code.")
+
+
+@extend_schema_serializer(component_name="Payment")
 class PaymentOutput(serializers.Serializer[Any]):
-    status = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    refunded_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    status = serializers.ChoiceField(choices=Payment.Status.choices, read_only=True)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
+    refunded_amount = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
 
 
+@extend_schema_serializer(component_name="Shipment")
 class ShipmentOutput(serializers.Serializer[Any]):
-    status = serializers.CharField()
-    carrier = serializers.CharField()
-    tracking_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=Shipment.Status.choices, read_only=True)
+    carrier = serializers.CharField(read_only=True)
+    tracking_number = serializers.CharField(read_only=True)
 
 
+@extend_schema_serializer(component_name="Step")
 class StepOutput(serializers.ModelSerializer[SagaStep]):
     class Meta:
         model = SagaStep
         fields = ["name", "status", "attempts", "started_at", "finished_at", "error"]
+        read_only_fields = fields
 
 
+@extend_schema_serializer(component_name="Order")
 class OrderOutput(serializers.ModelSerializer[Order]):
-    items = OrderItemOutput(source="lines", many=True)
+    status = serializers.ChoiceField(choices=Status.choices, read_only=True)
+    # null while the order is not cancelled; never "" (the model allows blank, the server never writes it)
+    cancellation_reason = serializers.ChoiceField(choices=Reason.choices, allow_null=True, read_only=True)
+    items = OrderItemOutput(source="lines", many=True, read_only=True)
+    shipping_address = AddressOutput(read_only=True)
     payment = serializers.SerializerMethodField()
     shipment = serializers.SerializerMethodField()
-    steps = StepOutput(many=True)
+    steps = StepOutput(many=True, read_only=True)
 
     class Meta:
         model = Order
@@ -96,6 +131,7 @@ class OrderOutput(serializers.ModelSerializer[Order]):
             "created_at",
             "updated_at",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(PaymentOutput(allow_null=True))
     def get_payment(self, order: Order) -> dict[str, Any] | None:
@@ -119,14 +155,15 @@ class OrderFilter(django_filters.FilterSet):
         fields = ["status"]
 
 
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="1..255 characters, per user, remembered 24 h: a replay returns the first answer.",
+@extend_schema(tags=["orders"])
+@extend_schema_view(
+    list=extend_schema(summary="List your orders", description=api_docs.LIST_DESCRIPTION),
+    retrieve=extend_schema(
+        summary="Follow one order",
+        description=api_docs.RETRIEVE_DESCRIPTION,
+        examples=[api_docs.COMPLETED_EXAMPLE],
+    ),
 )
-
-
 class OrderViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet[Order]
 ):
@@ -143,13 +180,17 @@ class OrderViewSet(
         return []
 
     @extend_schema(
+        summary="Place an order",
+        description=api_docs.CREATE_DESCRIPTION,
         request=OrderCreateInput,
         responses={
-            201: OrderOutput,
-            409: OpenApiResponse(description="A request with this Idempotency-Key is still in flight."),
-            422: OpenApiResponse(description="This Idempotency-Key was used with another body."),
+            201: OpenApiResponse(OrderOutput, description="Accepted: the order, `pending`; follow it at `Location`."),
+            409: error_response("A request with this Idempotency-Key is still being processed."),
+            422: error_response("This Idempotency-Key was used with a different request."),
+            503: error_response("A service the order needs is down; nothing was created. Try again later."),
         },
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[api_docs.IDEMPOTENCY_KEY, api_docs.LOCATION, api_docs.IDEMPOTENT_REPLAYED],
+        examples=[*api_docs.CREATE_EXAMPLES, api_docs.PLACED_EXAMPLE],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
@@ -185,8 +226,16 @@ class OrderViewSet(
         return StoredResponse(status.HTTP_201_CREATED, body, {"Location": location})
 
     @extend_schema(
+        summary="Cancel an order",
+        operation_id="orders_cancel",
+        description=api_docs.CANCEL_DESCRIPTION,
         request=None,
-        responses={202: OrderOutput, 409: OpenApiResponse(description="The order is completed or needs staff.")},
+        responses={
+            202: OpenApiResponse(OrderOutput, description="Cancelling: the order, now `compensating`."),
+            409: error_response(
+                "The order is completed or needs staff.", "An order that is completed cannot be cancelled."
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:

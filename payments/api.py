@@ -1,21 +1,23 @@
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import generics, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payments import selectors
+from payments.models import ProviderTransaction
 
 
+@extend_schema_serializer(component_name="Transaction")
 class TransactionOutput(serializers.Serializer[Any]):
-    kind = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    status = serializers.CharField()
-    reference = serializers.CharField()
-    idempotency_key = serializers.CharField()
-    created_at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=ProviderTransaction.Kind.choices, read_only=True)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
+    status = serializers.ChoiceField(choices=ProviderTransaction.Status.choices, read_only=True)
+    reference = serializers.CharField(read_only=True)
+    idempotency_key = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
 
 
 class TransactionQuery(serializers.Serializer[Any]):
@@ -29,7 +31,16 @@ class TransactionListView(generics.ListAPIView[Any]):
     serializer_class = TransactionOutput
     filter_backends: list[type] = []
 
-    @extend_schema(parameters=[OpenApiParameter("order", OpenApiTypes.UUID, required=True)])
+    @extend_schema(
+        tags=["payments"],
+        summary="The provider's ledger for one order",
+        description=(
+            "Staff with the `view_providertransaction` permission. Every charge and refund the payment "
+            "provider recorded for the order, with its idempotency key: a completed order has one "
+            "succeeded charge equal to its total; a cancelled one nets to zero."
+        ),
+        parameters=[OpenApiParameter("order", OpenApiTypes.UUID, required=True, description="The order's id.")],
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 

@@ -1,7 +1,11 @@
 from typing import Any
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import filters, mixins, permissions, serializers, viewsets
 
 from shop import selectors, services
@@ -18,8 +22,37 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
         return services.product_create(**validated_data)
 
 
+class StrictBooleanField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``), anything else an error. Django's and django-filter's
+    boolean fields read an unknown value as "no filter", so ``?in_stock=maybe`` went unnoticed."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        text = str(value).lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError("Use true or false.", code="invalid")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+ORDERINGS = [("price", "price"), ("-price", "-price"), ("name", "name"), ("-name", "-name")]
+
+
 class ProductFilter(django_filters.FilterSet):
-    in_stock = django_filters.BooleanFilter(method="filter_in_stock", label="Only products with stock")
+    in_stock = StrictBooleanFilter(
+        method="filter_in_stock", label="`true`: only products in stock; `false`: only those out of stock."
+    )
+    # A filter rather than DRF's OrderingFilter, which ignores an unknown field instead of saying so.
+    ordering = django_filters.ChoiceFilter(
+        choices=ORDERINGS, method="filter_ordering", label="Sort by price or name; `-` for descending."
+    )
 
     class Meta:
         model = Product
@@ -30,7 +63,38 @@ class ProductFilter(django_filters.FilterSet):
             return queryset
         return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
 
+    def filter_ordering(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
+        # The SKU breaks ties, so pages never repeat or skip a product.
+        return queryset.order_by(value, "-sku" if value.startswith("-") else "sku") if value else queryset
 
+
+@extend_schema(tags=["products"])
+@extend_schema_view(
+    list=extend_schema(summary="The catalog", description="Public. Paginated, by name unless `ordering` says else."),
+    retrieve=extend_schema(summary="One product", description="Public. By SKU, e.g. `MUG-001`."),
+    create=extend_schema(
+        summary="Add a product",
+        description="Staff with the `add_product` permission.",
+        examples=[
+            OpenApiExample(
+                "A new product",
+                value={
+                    "sku": "MUG-016",
+                    "name": "Travel mug",
+                    "description": "Double-walled steel.",
+                    "price": "18.50",
+                    "stock": 40,
+                },
+                request_only=True,
+            )
+        ],
+    ),
+    partial_update=extend_schema(
+        summary="Change a product",
+        description="Staff with the `change_product` permission. Fields left out are unchanged (`stock` too).",
+        examples=[OpenApiExample("A new price", value={"price": "13.00"}, request_only=True)],
+    ),
+)
 class ProductViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -40,11 +104,9 @@ class ProductViewSet(
 ):
     serializer_class = ProductSerializer
     lookup_field = "sku"
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter]
     filterset_class = ProductFilter
     search_fields = ["name", "description"]
-    ordering_fields = ["price", "name"]
-    ordering = ["name", "sku"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self) -> list[permissions.BasePermission]:

@@ -74,4 +74,4 @@ def test_unknown_api_urls_answer_json_404_and_pages_html_404(anonymous, db):
 def test_every_error_body_is_an_object(anonymous, db):
     response = anonymous.get("/api/products/?search=%00")
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["Null characters are not allowed."]}
+    assert response.json() == {"detail": "The query string contains a control character."}

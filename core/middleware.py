@@ -1,0 +1,73 @@
+"""Every answer under ``/api/`` is JSON, and malformed requests are refused before they reach a view.
+
+One middleware, outermost, for the whole API (contract §3): a control character in the path, the
+query string or a header, or a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``, is answered
+before any other middleware or view runs (so it never reaches the database); any error answer
+that something else rendered as HTML (Django's 404, the 400 of a suspicious request, the 500 of
+an unhandled exception) is turned into ``{"detail": …}`` with the same status.
+"""
+
+from collections.abc import Callable
+from http import HTTPStatus
+from urllib.parse import unquote_to_bytes
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from core.parsers import CONTROL_CHARACTERS
+
+API_PREFIX = "/api/"
+# Headers of an error answer that still mean something on its JSON replacement.
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary")
+
+
+class ApiJsonMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        refusal = request_refusal(request)
+        if refusal is not None:
+            return refusal
+        return as_json(self.get_response(request))
+
+
+def request_refusal(request: HttpRequest) -> JsonResponse | None:
+    """The error answer for a request no API view should see, or ``None``."""
+    if CONTROL_CHARACTERS.search(request.path_info):
+        return JsonResponse({"detail": "The path contains a control character."}, status=400)
+    query = unquote_to_bytes(request.META.get("QUERY_STRING", "").replace("+", " "))
+    if CONTROL_CHARACTERS.search(query.decode("utf-8", errors="replace")):
+        return JsonResponse({"detail": "The query string contains a control character."}, status=400)
+    for name, value in request.META.items():
+        # Header values may hold a tab (RFC 9110), nothing else of the kind.
+        if name.startswith("HTTP_") and isinstance(value, str) and CONTROL_CHARACTERS.search(value.replace("\t", "")):
+            header = name.removeprefix("HTTP_").replace("_", "-").title()
+            return JsonResponse({"detail": f"The {header} header contains a control character."}, status=400)
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
+    if limit is not None and length > limit:
+        return JsonResponse({"detail": f"The request body is too large (at most {limit} bytes)."}, status=413)
+    return None
+
+
+def as_json(response: HttpResponse) -> HttpResponse:
+    """``response`` itself when it is a success or already JSON, else its status as ``{"detail": …}``."""
+    if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+        return response
+    detail = {404: "Not found.", 500: "A server error occurred."}.get(response.status_code)
+    if detail is None:
+        try:
+            detail = HTTPStatus(response.status_code).phrase + "."
+        except ValueError:
+            detail = "Error."
+    replacement = JsonResponse({"detail": detail}, status=response.status_code)
+    for header in _KEPT_HEADERS:
+        if header in response:
+            replacement[header] = response[header]
+    return replacement
