@@ -41,3 +41,5 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("shop.urls")),
 ]
+
+handler404 = "core.views.not_found"

@@ -60,14 +60,19 @@ def as_json(response: HttpResponse) -> HttpResponse:
     """``response`` itself when it is a success or already JSON, else its status as ``{"detail": …}``."""
     if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
         return response
-    detail = {404: "Not found.", 500: "A server error occurred."}.get(response.status_code)
-    if detail is None:
-        try:
-            detail = HTTPStatus(response.status_code).phrase + "."
-        except ValueError:
-            detail = "Error."
-    replacement = JsonResponse({"detail": detail}, status=response.status_code)
+    replacement = json_error(response.status_code)
     for header in _KEPT_HEADERS:
         if header in response:
             replacement[header] = response[header]
     return replacement
+
+
+def json_error(status: int) -> JsonResponse:
+    """The API's answer for an error no view described: ``{"detail": …}`` with ``status``."""
+    detail = {404: "Not found.", 500: "A server error occurred."}.get(status)
+    if detail is None:
+        try:
+            detail = HTTPStatus(status).phrase + "."
+        except ValueError:
+            detail = "Error."
+    return JsonResponse({"detail": detail}, status=status)

@@ -1,8 +1,10 @@
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.defaults import page_not_found
 
 from config.celery import app as celery_app
+from core.middleware import API_PREFIX, json_error
 
 
 def _database_ok() -> bool:
@@ -28,3 +30,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     parts = {"database": _database_ok(), "broker": _broker_ok()}
     body = {name: "ok" if ok else "unavailable" for name, ok in parts.items()}
     return JsonResponse(body, status=200 if all(parts.values()) else 503)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for a URL no route matches. Under /api/ the JSON answer of ``core.middleware``, at
+    once: the shop's HTML page would be rendered only to be replaced (and needs static files)."""
+    if request.path_info.startswith(API_PREFIX):
+        return json_error(404)
+    return page_not_found(request, exception)
