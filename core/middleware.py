@@ -7,6 +7,7 @@ that something else rendered as HTML (Django's 404, the 400 of a suspicious requ
 an unhandled exception) is turned into ``{"detail": …}`` with the same status.
 """
 
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
@@ -17,6 +18,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from core.parsers import CONTROL_CHARACTERS
 
 API_PREFIX = "/api/"
+# In a header value: C0 but the tab (RFC 9110 allows it), and DEL. Values arrive decoded as
+# ISO-8859-1, so bytes 0x80-0x9f there are parts of UTF-8 characters, not controls.
+HEADER_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers of an error answer that still mean something on its JSON replacement.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary")
 
@@ -38,12 +42,13 @@ def request_refusal(request: HttpRequest) -> JsonResponse | None:
     """The error answer for a request no API view should see, or ``None``."""
     if CONTROL_CHARACTERS.search(request.path_info):
         return JsonResponse({"detail": "The path contains a control character."}, status=400)
-    query = unquote_to_bytes(request.META.get("QUERY_STRING", "").replace("+", " "))
-    if CONTROL_CHARACTERS.search(query.decode("utf-8", errors="replace")):
+    # WSGI hands the raw query string over decoded as ISO-8859-1; undo that before reading it as UTF-8.
+    raw_query = request.META.get("QUERY_STRING", "").encode("iso-8859-1", errors="replace")
+    query = unquote_to_bytes(raw_query.replace(b"+", b" ")).decode("utf-8", errors="replace")
+    if CONTROL_CHARACTERS.search(query):
         return JsonResponse({"detail": "The query string contains a control character."}, status=400)
     for name, value in request.META.items():
-        # Header values may hold a tab (RFC 9110), nothing else of the kind.
-        if name.startswith("HTTP_") and isinstance(value, str) and CONTROL_CHARACTERS.search(value.replace("\t", "")):
+        if name.startswith("HTTP_") and isinstance(value, str) and HEADER_CONTROL_CHARACTERS.search(value):
             header = name.removeprefix("HTTP_").replace("_", "-").title()
             return JsonResponse({"detail": f"The {header} header contains a control character."}, status=400)
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
