@@ -3,6 +3,12 @@ from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -20,7 +26,14 @@ api: list[URLPattern | URLResolver] = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("payments/transactions/", TransactionListView.as_view(), name="payment-transactions"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # JSON unless YAML is asked for (?format=yaml): every answer under /api/ is JSON.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(
+            renderer_classes=[OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
+        ),
+        name="schema",
+    ),
     # The split view serves its start-up script as a file, so no inline script is needed;
     # Swagger UI still sets inline styles, which this page alone allows.
     path(

@@ -27,6 +27,13 @@ def component(schema, ref: str):
     return schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
 
 
+def test_the_schema_is_json_unless_yaml_is_asked_for(anonymous, db):
+    response = anonymous.get("/api/schema/")
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert response.json()["openapi"].startswith("3.")
+    assert anonymous.get("/api/schema/?format=yaml").content.startswith(b"openapi: 3.")
+
+
 def test_request_bodies_are_json_only(schema):
     bodies = {name: set(op["requestBody"]["content"]) for name, op in operations(schema) if "requestBody" in op}
     assert len(bodies) == 5  # register, token, place an order, add and change a product
@@ -102,7 +109,7 @@ def test_response_headers_are_declared(schema):
     }
 
 
-def test_the_examples_are_real_requests(schema, api):
+def test_the_examples_are_real_requests(schema):
     # the order examples name the demo catalog's SKUs and a test token, and are valid requests
     examples = schema["paths"]["/api/orders/"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     demo_skus = {sku for sku, *_ in CATALOG}
