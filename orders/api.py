@@ -15,7 +15,7 @@ from rest_framework.throttling import BaseThrottle
 from core.api import ShopRateThrottle
 from core.idempotency import StoredResponse, idempotent
 from orders import selectors, services
-from orders.models import Order, OrderLine, SagaStep, Status
+from orders.models import Order, OrderLine, Reason, SagaStep, Status
 from payments.providers import TOKEN_PATTERN
 
 # --- input -----------------------------------------------------------------------------------
@@ -191,5 +191,6 @@ class OrderViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         order = self.get_object()  # 404 for another customer's order
-        services.order_cancel(order_id=order.pk, actor=request.user.get_username())
+        reason = Reason.CUSTOMER_REQUEST if order.user_id == request.user.pk else Reason.STAFF_REQUEST
+        services.order_cancel(order_id=order.pk, actor=request.user.get_username(), reason=reason)
         return Response(OrderOutput(self.get_queryset().get(pk=order.pk)).data, status=status.HTTP_202_ACCEPTED)
