@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var"
+# Where supervisord's configuration and pid file go (the fault-injection tests use their own).
+RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / "var"))
 
 
 def program(name: str, command: str) -> str:
@@ -43,13 +44,13 @@ def configuration(procfile: Path) -> str:
 nodaemon=true
 logfile=/dev/null
 logfile_maxbytes=0
-pidfile={VAR / "supervisord.pid"}
+pidfile={RUN_DIR / "supervisord.pid"}
 {programs}"""
 
 
 def main() -> None:
-    VAR.mkdir(mode=0o700, exist_ok=True)
-    conf = VAR / "supervisord.conf"
+    RUN_DIR.mkdir(mode=0o700, exist_ok=True)
+    conf = RUN_DIR / "supervisord.conf"
     conf.write_text(configuration(ROOT / "Procfile"))
     os.environ.setdefault("WEB_PORT", os.environ.get("PORT", "8000"))
     supervisord = Path(sys.executable).parent / "supervisord"

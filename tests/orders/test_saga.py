@@ -35,6 +35,8 @@ def place(api: APIClient, body: dict[str, Any]) -> str:
         ("tok_timeout", "12345", Status.COMPLETED, None),
         ("tok_down", "12345", Status.CANCELLED, "payment_failed"),
         ("tok_refund_fails", "12345", Status.COMPLETED, None),
+        ("tok_slow", "12345", Status.COMPLETED, None),
+        ("tok_visa", "88888", Status.COMPLETED, None),
         ("tok_visa", "00000", Status.CANCELLED, "shipping_failed"),
         ("tok_visa", "99999", Status.COMPLETED, None),
         ("tok_refund_fails", "00000", Status.NEEDS_ATTENTION, "shipping_failed"),
