@@ -23,7 +23,7 @@ run: $(INSTALLED)
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Starting web (http://127.0.0.1:$(PORT)), worker and beat; Ctrl-C stops them all"
-	@umask 077 && WEB_PORT=$(PORT) QUEUES=$(QUEUES) exec $(VENV)/bin/honcho -f Procfile start
+	@umask 077 && WEB_PORT=$(PORT) QUEUES=$(QUEUES) exec $(PY) config/supervise.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,7 @@ each confirmed on an intermediate page and recorded in the order's timeline unde
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -22,7 +23,7 @@ from django.utils.safestring import SafeString
 from core.admin import ReadOnlyAdmin
 from core.api import Conflict
 from orders import services
-from orders.models import Order, OrderEvent, OrderLine, SagaStep
+from orders.models import Order, OrderEvent, OrderLine, Reason, SagaStep
 from payments.models import Payment
 from payments.selectors import provider_transactions
 from shipping.models import Shipment
@@ -45,7 +46,7 @@ STAFF_ACTIONS = {
             "Cancel and compensate",
             "cancel_order",
             "The saga stops; stock is released, the payment refunded and the shipment cancelled.",
-            services.order_cancel,
+            partial(services.order_cancel, reason=Reason.STAFF_REQUEST),
         ),
         StaffAction(
             "retry_saga",

@@ -16,7 +16,7 @@ from core.api import ShopRateThrottle
 from core.idempotency import StoredResponse, idempotent
 from core.permissions import OrderPermissions
 from orders import selectors, services
-from orders.models import Order, OrderLine, SagaStep, Status
+from orders.models import Order, OrderLine, Reason, SagaStep, Status
 from payments.providers import TOKEN_PATTERN
 from payments.validators import CARD_DATA_REFUSED, validate_no_card_number
 
@@ -200,5 +200,6 @@ class OrderViewSet(
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         # 404 for an order the user cannot see; 403 for another customer's without cancel_order.
         order = self.get_object()
-        services.order_cancel(order_id=order.pk, actor=request.user.get_username())
+        reason = Reason.CUSTOMER_REQUEST if order.user_id == request.user.pk else Reason.STAFF_REQUEST
+        services.order_cancel(order_id=order.pk, actor=request.user.get_username(), reason=reason)
         return Response(OrderOutput(self.get_queryset().get(pk=order.pk)).data, status=status.HTTP_202_ACCEPTED)

@@ -20,6 +20,10 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
     def create(self, validated_data: dict[str, Any]) -> Product:
         return services.product_create(**validated_data)
 
+    def update(self, instance: Product, validated_data: dict[str, Any]) -> Product:
+        # Only the fields sent are written; a new stock moves by its difference (see service).
+        return services.product_update(product=instance, changes=dict(validated_data))
+
 
 class BoundedSearchFilter(filters.SearchFilter):
     """``?search=``: at most ``MAX_TERMS`` words of at most ``MAX_TERM_LENGTH`` characters.

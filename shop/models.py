@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
@@ -25,6 +27,10 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
+
+    def clean(self) -> None:
+        if self.currency != settings.SHOP_CURRENCY:
+            raise ValidationError({"currency": [f"The shop sells in {settings.SHOP_CURRENCY} only."]})
 
 
 class StockReservation(models.Model):

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_countries",
     "csp",
     "core",
+    "outbox",
     "accounts",
     "shop",
     "orders",
@@ -286,11 +287,21 @@ IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 # An Idempotency-Key whose first request crashed before answering can be used again after this.
 IDEMPOTENCY_IN_FLIGHT_SECONDS = 60
 
+# --- The outbox (outbox/) -----------------------------------------------------------------------
+# How often each worker's relay thread looks for messages nobody published yet (written by the
+# web, or while the broker was down, or retries that became due).
+OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
+# A message that cannot be published for a reason other than the broker being down is parked.
+OUTBOX_MAX_ATTEMPTS = 5
+# The relay gives up on a broker that is down quickly and tries again on its next round.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-sagas": {
         "task": "orders.recover_stalled_sagas",
         "schedule": SAGA_SWEEP_INTERVAL_SECONDS,
     },
+    "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
     # What is kept about users only as long as it serves them (core/tasks.py).
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
     "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},
@@ -301,3 +312,7 @@ PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="payments.providers.Simulated
 SHIPPING_CARRIER = env("SHIPPING_CARRIER", default="shipping.carriers.SimulatedCarrier")
 # How long each call to the simulated provider and carrier takes (a real one takes 100+ ms).
 SIMULATED_LATENCY_SECONDS = env.float("SIMULATED_LATENCY_SECONDS", default=0.0)
+# How long a slow call takes (``tok_slow``, postal code ``88888``): longer than any lease.
+SIMULATED_SLOW_SECONDS = env.float("SIMULATED_SLOW_SECONDS", default=10.0)
+# The one currency of the shop: every product's price and every order's total are in it.
+SHOP_CURRENCY = "USD"

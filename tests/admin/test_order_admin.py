@@ -131,7 +131,7 @@ def test_confirmed_cancel_compensates_and_is_audited_with_the_staff_name(admin_c
     )
 
     order.refresh_from_db()
-    assert (order.status, order.cancellation_reason) == (Status.COMPENSATING, "customer_request")
+    assert (order.status, order.cancellation_reason) == (Status.COMPENSATING, "staff_request")
     assert OrderEvent.objects.filter(order=order, to_status="compensating", actor=staff.username).exists()
     assert "cancel and compensate requested" in response.content.decode()
 
