@@ -42,6 +42,7 @@ def configuration(procfile: Path) -> str:
     )
     return f"""[supervisord]
 nodaemon=true
+umask=077
 logfile=/dev/null
 logfile_maxbytes=0
 pidfile={RUN_DIR / "supervisord.pid"}

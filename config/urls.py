@@ -6,7 +6,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import RegisterView, TokenView
+from accounts.api import LogoutView, RegisterView, TokenView
+from core.ratelimits import rate_limited
 from core.views import healthz
 from orders.api import OrderViewSet
 from payments.api import TransactionListView
@@ -19,6 +20,7 @@ router.register("orders", OrderViewSet, basename="order")
 api: list[URLPattern | URLResolver] = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("payments/transactions/", TransactionListView.as_view(), name="payment-transactions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, so no inline script is needed;
@@ -32,6 +34,8 @@ api: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # The admin's login counts against the same login limit as the storefront's and the API's.
+    path("admin/login/", rate_limited("login")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("healthz", healthz, name="healthz"),

@@ -5,18 +5,23 @@ from typing import Any, cast
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
+from core.permissions import can_see_every_order
 from orders.models import Order, OrderEvent, OrderLine, SagaStep
 
 
 def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
-    """The orders ``user`` may see, newest first, with everything the API shows in few queries."""
+    """The orders ``user`` may see, newest first, with everything the API shows in few queries.
+
+    One's own orders; every order with the ``view_order`` permission (``core.permissions``),
+    whether or not the user is staff.
+    """
     orders = Order.objects.select_related("payment", "shipment", "user").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
         Prefetch("steps", queryset=SagaStep.objects.order_by("position", "id")),
     )
     if not user.is_authenticated:
         return orders.none()
-    if not getattr(user, "is_staff", False):
+    if not can_see_every_order(user):
         orders = orders.filter(user_id=user.pk)
     return orders.order_by("-created_at")
 

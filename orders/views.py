@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.api import Conflict, IdempotencyKeyMisuse
 from core.idempotency import StoredResponse, idempotent
+from core.ratelimits import rate_limited
 from orders import selectors, services
 from orders.forms import CheckoutForm
 from orders.models import FORWARD_STATUSES, Order
@@ -27,6 +28,7 @@ IN_FLIGHT_WAIT_SECONDS = 5.0
 
 
 @login_required
+@rate_limited("order_create")  # the API's order-creation limit, one bucket for both
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from shop import selectors
-from shop.cart import Cart, cart_total
+from shop.cart import Cart, CartError, cart_total
 from shop.forms import AddToCartForm, CartLineForm, SearchForm
 
 PAGE_SIZE = 12
@@ -28,7 +28,11 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
         raise Http404("No such product.")
     form = AddToCartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        Cart(request.session).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+        try:
+            Cart(request.session).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+        except CartError as exc:
+            messages.error(request, str(exc))
+            return redirect("shop:cart")
         messages.success(request, f"Added {product.name} (quantity {form.cleaned_data['quantity']}) to your cart.")
         return redirect("shop:cart")
     return render(request, "shop/product_detail.html", {"product": product, "form": form})
@@ -46,7 +50,9 @@ def cart_update(request: HttpRequest, sku: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a quantity from 0 to 100.")
         return redirect("shop:cart")
-    Cart(request.session).set(sku=sku, quantity=form.cleaned_data["quantity"])
+    if not Cart(request.session).set(sku=sku, quantity=form.cleaned_data["quantity"]):
+        messages.error(request, "That product is not in your cart.")
+        return redirect("shop:cart")
     messages.success(request, "Your cart was updated.")
     return redirect("shop:cart")
 

@@ -22,7 +22,7 @@ def api(customer) -> APIClient:
     from accounts.services import user_token
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=customer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=customer)}")
     return client
 
 
@@ -36,6 +36,16 @@ def staff_api(staff) -> APIClient:
     client = APIClient()
     client.force_authenticate(staff)
     return client
+
+
+@pytest.fixture
+def rate_limits(settings):
+    """The limits on, as in production (the test settings turn them off)."""
+    from django.core.cache import cache
+
+    settings.RATE_LIMITS = True
+    settings.AXES_ENABLED = True
+    cache.clear()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from factory.declarations import LazyAttribute, PostGenerationMethodCall, Sequence
 from factory.django import DjangoModelFactory
 from factory.helpers import post_generation
@@ -27,9 +27,25 @@ class UserFactory(DjangoModelFactory[User]):
 
 
 class StaffFactory(UserFactory):
+    """A superuser: every right there is."""
+
     username = Sequence(lambda n: f"staff{n}")
     is_staff = True
     is_superuser = True
+
+
+class StaffMemberFactory(UserFactory):
+    """Staff (may sign in to the admin) with only the rights given:
+    ``StaffMemberFactory(permissions=["orders.view_order"])``."""
+
+    username = Sequence(lambda n: f"clerk{n}")
+    is_staff = True
+
+    @post_generation
+    def permissions(user: User, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        for name in extracted or []:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 class ProductFactory(DjangoModelFactory[Product]):

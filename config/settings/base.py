@@ -1,5 +1,6 @@
 """Settings shared by every profile. Configuration comes only from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -7,11 +8,17 @@ import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
 
+from core.files import secure_var_dir
+
 # Lets generic classes be subscripted at run time (ModelAdmin[Product], QuerySet[Order]).
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
+# The embedded database, broker, beat schedule and caches live here: readable by their owner
+# only (contract §6). Every process of the shop (web, worker, beat, manage.py) loads these
+# settings first, so the files it creates from now on are private too.
+secure_var_dir(VAR_DIR)
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
@@ -30,7 +37,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -56,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into our 429 (core.ratelimits).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,6 +112,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -143,13 +158,40 @@ LOGGING: dict[str, Any] = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # django-axes reports every failed login at INFO; lockouts come at WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# --- REST API -------------------------------------------------------------------------------
+# --- Who a client is, and its limits ----------------------------------------------------------
 RATE_LIMITS = env("RATE_LIMITS", default="on").lower() not in {"off", "false", "0", "no"}
+# Addresses or networks of the reverse proxies in front of the shop (e.g. "10.0.0.5,10.1.0.0/16").
+# Only these may say, in X-Forwarded-For, which address a client has (core/clients.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# django-axes: failed logins, on every path that calls authenticate() (API token, storefront,
+# admin). Ten failures for one username, or from one client, lock it out for 15 minutes.
+AXES_ENABLED = RATE_LIMITS
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "core.clients.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.ratelimits.lockout_response"
+# A failure while locked out does not extend the lockout: it ends 15 minutes after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not recorded (nothing would purge them)
+AXES_VERBOSE = False
+
+# --- REST API -------------------------------------------------------------------------------
+API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=168.0)
+# django-rest-knox: tokens stored as SHA-512 hashes, each with its expiry, one per client.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -260,6 +302,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SAGA_SWEEP_INTERVAL_SECONDS,
     },
     "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
+    # What is kept about users only as long as it serves them (core/tasks.py).
+    "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
+    "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},
+    "purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 3600.0},
 }
 
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="payments.providers.SimulatedPaymentProvider")

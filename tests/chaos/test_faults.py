@@ -110,7 +110,7 @@ class Batch:
         self.clients = []
         for _ in range(4):
             client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=UserFactory.create()).key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=UserFactory.create())}")
             self.clients.append(client)
         self.ids: list[str] = []
         self.owner: dict[str, APIClient] = {}

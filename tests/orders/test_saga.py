@@ -101,7 +101,7 @@ def test_sixteen_concurrent_buyers_for_the_last_five_units(saga):
     clients = []
     for _ in range(16):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=UserFactory()).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=UserFactory())}")
         clients.append(client)
     order_ids: list[str] = []
     start = threading.Barrier(len(clients))

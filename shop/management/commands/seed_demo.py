@@ -6,7 +6,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.services import user_token
 from shop.models import Product
 from shop.services import product_create
 
@@ -42,10 +41,12 @@ class Command(BaseCommand):
                 product_create(sku=sku, name=name, description=description, price=Decimal(price), stock=stock)
                 self.stdout.write(f"  product {sku} {name}")
             self.stdout.write(self.style.SUCCESS(f"Seeded {len(CATALOG)} products."))
+        # The demo customer's password is public (README): it is created only in a database
+        # with no account at all, never next to real customers, and never again once deleted.
         username, email, password = DEMO_CUSTOMER
         user_model = get_user_model()
-        if not user_model.objects.filter(username=username).exists():
-            user = user_model.objects.create_user(username=username, email=email, password=password)
-            self.stdout.write(
-                self.style.SUCCESS(f"Demo customer: {username} / {password} (token {user_token(user=user)})")
-            )
+        if user_model.objects.exists():
+            self.stdout.write("Accounts already present: no demo customer created.")
+        else:
+            user_model.objects.create_user(username=username, email=email, password=password)
+            self.stdout.write(self.style.SUCCESS(f"Demo customer: {username} / {password}"))
