@@ -34,3 +34,13 @@ def user_register(*, username: str, email: str, password: str) -> tuple[Abstract
 def user_token(*, user: AbstractUser) -> Token:
     token, _ = Token.objects.get_or_create(user=user)
     return token
+
+
+def user_password_change(*, user: AbstractUser, password: str) -> None:
+    """Set a new password (already checked against the password rules by the form).
+
+    Side effects: the user's password hash; every session of the user except the one the
+    caller refreshes with ``update_session_auth_hash`` stops being signed in.
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])

@@ -17,3 +17,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Uploaded files come from a web server or object storage here, not from Django (README).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)
