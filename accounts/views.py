@@ -60,6 +60,8 @@ def account_page(request: HttpRequest) -> HttpResponse:
     """The signed-in customer's details, and the form to change their password."""
     user: User = request.user  # type: ignore[assignment]  # login_required
     form = PasswordChangeForm(user, request.POST or None)
+    # Django focuses the old password; on a page that leads with the details it would jump there.
+    form.fields["old_password"].widget.attrs.pop("autofocus", None)
     if request.method == "POST" and form.is_valid():
         services.user_password_change(user=user, password=form.cleaned_data["new_password1"])
         update_session_auth_hash(request, user)  # this browser stays signed in; others are not
