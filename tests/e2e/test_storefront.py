@@ -155,7 +155,7 @@ def test_staff_cancel_an_order_from_the_admin_and_the_stock_comes_back(saga, pag
     # then the order is cancelled, its stock is back, and the timeline names the staff member
     wait_for_terminal([order.pk])
     order.refresh_from_db()
-    assert (order.status, order.cancellation_reason) == (Status.CANCELLED, "customer_request")
+    assert (order.status, order.cancellation_reason) == (Status.CANCELLED, "staff_request")
     assert Product.objects.get(pk=lamp.pk).stock == 10
     assert OrderEvent.objects.filter(order=order, actor="support", to_status="compensating").exists()
     page.reload()

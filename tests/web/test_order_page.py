@@ -147,3 +147,12 @@ def test_my_orders_shows_the_short_number(shopper, order):
 
     assert f"#{str(order.pk)[:8]}<" in html
     assert 'class="table orders-table"' in html
+
+
+def test_a_step_between_attempts_reads_as_retrying(shopper, order):
+    order.steps.filter(name="charge_payment").update(status="waiting", attempts=2, error="ProviderUnavailable")
+
+    response = shopper.get(f"/orders/{order.pk}/")
+
+    assert response.status_code == 200
+    assert 'data-state="retrying"' in response.content.decode()
