@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
@@ -102,12 +103,17 @@ class OrderEventInline(ReadOnlyInline):
     verbose_name_plural = "timeline: status changes, staff actions and notes"
     ordering = ["created_at", "id"]
     fields = readonly_fields = (
-        "created_at",
+        "when",
         "from_status",
         "to_status",
         "actor",
         "message",
     )
+
+    @admin.display(description="when")
+    def when(self, event: OrderEvent) -> str:
+        # In the shop's time zone, named: staff compare it with what customers see.
+        return timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 class PaymentInline(ReadOnlyInline):

@@ -33,7 +33,6 @@ def catalog(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         "query": query,
         "sort": sort,
         "in_stock": in_stock,
-        "filtered": bool(query or in_stock),
         "category": category,
         "categories": selectors.category_list(),
         "page": page,

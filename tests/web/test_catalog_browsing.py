@@ -163,3 +163,14 @@ def test_the_demo_seed_draws_its_own_pictures_and_shelves(db):
     for product in products:
         with Image.open(product.thumbnail.path) as picture:
             assert picture.size == THUMBNAIL_SIZE
+
+
+def test_a_catalog_page_reads_the_database_three_times_however_many_cards(client, django_assert_num_queries):
+    # given a full page of products, each on a shelf
+    shelves = [CategoryFactory() for _ in range(3)]
+    for number in range(12):
+        ProductFactory(category=shelves[number % 3])
+
+    # then the page costs a count, the page of products (with their shelves) and the shelf links
+    with django_assert_num_queries(3):
+        client.get("/")
