@@ -38,6 +38,8 @@ def product_thumbnail_refresh(*, product: Product) -> None:
     product.image.close()
     buffer = BytesIO()
     picture.save(buffer, format="JPEG", quality=82, optimize=True, progressive=True)
+    if product.thumbnail:
+        product.thumbnail.delete(save=False)  # the previous picture's; its name is reused
     product.thumbnail.save(f"{product.sku.lower()}.jpg", ContentFile(buffer.getvalue()), save=False)
     Product.objects.filter(pk=product.pk).update(thumbnail=product.thumbnail.name)
 
