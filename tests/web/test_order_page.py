@@ -156,3 +156,9 @@ def test_a_step_between_attempts_reads_as_retrying(shopper, order):
 
     assert response.status_code == 200
     assert 'data-state="retrying"' in response.content.decode()
+
+
+def test_the_zone_is_named_once_when_its_name_is_its_abbreviation(shopper, order):
+    html = shopper.get(f"/orders/{order.pk}/").content.decode()
+
+    assert "times in UTC." in html
