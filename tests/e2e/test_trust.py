@@ -99,6 +99,15 @@ def test_catalog_with_pictures_categories_sorting_and_the_stock_filter(device, l
     expect(device.get_by_label("In stock only")).to_be_checked()
     shot(device, "category-sorted-in-stock")
     assert fits_the_screen(device)
+
+    # and a product's page shows its photo and its shelf
+    device.get_by_role("link", name="Steel bottle").click()
+    photo = device.get_by_role("img", name="Steel bottle")
+    expect(photo).to_be_visible()
+    assert photo.evaluate("img => img.naturalWidth") == 1200
+    expect(device.locator(".breadcrumb").get_by_role("link", name="Kitchen")).to_be_visible()
+    shot(device, "product-with-photo")
+    assert fits_the_screen(device)
     problems.assert_none()
 
 
