@@ -67,3 +67,14 @@ def tokens_purge_expired() -> int:
     """Delete every expired token (the beat task); returns how many."""
     deleted: int = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()[0]
     return deleted
+
+
+def user_password_change(*, user: AbstractUser, password: str) -> None:
+    """Set a new password (already checked against the password rules by the form).
+
+    Side effects: the user's password hash; every API token of the user is revoked (a signal
+    on the password hash), and every session except the one the caller refreshes with
+    ``update_session_auth_hash`` stops being signed in.
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])

@@ -1,14 +1,16 @@
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import LogoutView, RegisterView, TokenView
+from accounts.views import account_page
 from core.ratelimits import rate_limited
-from core.views import healthz
+from core.views import healthz, media
 from orders.api import OrderViewSet
 from payments.api import TransactionListView
 from shop.api import ProductViewSet
@@ -42,8 +44,13 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name none (the admin, the API docs).
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg")),
     path("accounts/", include("accounts.urls")),
+    path("account/", account_page, name="account"),
     path("", include("orders.urls")),
     path("", include("shop.urls")),
 ]
+
+if settings.SERVE_MEDIA:
+    # Product images in development (make run, tests); production serves them elsewhere.
+    urlpatterns.insert(0, re_path(r"^media/(?P<path>.*)$", media, name="media"))
 
 handler404 = "core.views.not_found"

@@ -4,9 +4,12 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from shop import services
-from shop.models import Product, StockReservation
+from shop.images import product_thumbnail_refresh
+from shop.models import Category, Product, StockReservation
 
 
 class LowStockFilter(admin.SimpleListFilter):
@@ -61,14 +64,36 @@ class ProductForm(forms.ModelForm[Product]):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("stock", self.instance.stock)
 
+    def clean_image(self) -> Any:
+        # "Clear" ticked gives False, which only a ModelForm's own save understands; the
+        # product_update service sets fields as given, so it gets the empty file name instead.
+        image = self.cleaned_data.get("image")
+        return "" if image is False else image
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin[Category]):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name"]
+
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin[Product]):
     form = ProductForm
-    list_display = ["sku", "name", "price", "currency", "stock", "updated_at"]
+    list_display = ["sku", "name", "category", "price", "currency", "stock", "updated_at"]
     list_editable = ["stock"]
-    list_filter = [LowStockFilter]
+    list_filter = [LowStockFilter, "category"]
+    list_select_related = ["category"]
     search_fields = ["sku", "name", "description"]
+    fields = ["sku", "name", "category", "description", "price", "currency", "stock", "image", "grid_thumbnail"]
+    readonly_fields = ["grid_thumbnail"]
+
+    @admin.display(description="thumbnail in the catalog grid")
+    def grid_thumbnail(self, product: Product) -> SafeString | str:
+        if not product.thumbnail:
+            return "None: upload an image and save."
+        return format_html('<img src="{}" width="240" height="180" alt="">', product.thumbnail.url)
 
     def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm[Product]]:
         kwargs.setdefault("form", ProductForm)
@@ -89,6 +114,11 @@ class ProductAdmin(admin.ModelAdmin[Product]):
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), level="error")
         obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if "image" in form.changed_data:  # a new picture (or none): its grid thumbnail follows
+            product_thumbnail_refresh(product=form.instance)
 
 
 @admin.register(StockReservation)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from shop.models import Product
@@ -85,6 +86,27 @@ class Cart:
     def _save(self) -> None:
         self.session[SESSION_KEY] = self._quantities
         self.session.modified = True
+
+
+def cart_availability_check(*, lines: list[CartLine]) -> None:
+    """Refuse a cart that asks for more than the catalog can still sell, naming each short line.
+
+    ``lines`` must be freshly read (``Cart.lines()``). This spares the shopper an order that
+    would be cancelled as out of stock a second later; the saga's reservation still decides
+    under concurrency (someone may buy the last units between this check and the reservation).
+    Raises ``ValidationError`` with one message per short line.
+    """
+    problems = []
+    for line in lines:
+        if line.product.stock == 0:
+            problems.append(f"{line.product.name} is sold out: remove it from your cart to order the rest.")
+        elif line.exceeds_stock:
+            problems.append(
+                f"{line.product.name}: you asked for {line.quantity}, only {line.product.stock} left. "
+                "Lower the quantity in your cart."
+            )
+    if problems:
+        raise ValidationError(problems, code="out_of_stock")
 
 
 def cart_total(lines: list[CartLine]) -> Decimal:

@@ -14,11 +14,30 @@ PAGE_SIZE = 12
 
 
 @require_GET
-def catalog(request: HttpRequest) -> HttpResponse:
+def catalog(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """The catalog, or one category of it (``/categories/<slug>/``): searched, filtered, sorted."""
+    category = None
+    if slug is not None:
+        category = selectors.category_get(slug=slug)
+        if category is None:
+            raise Http404("No such category.")
     search = SearchForm(request.GET)
-    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
-    page = Paginator(selectors.product_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "shop/catalog.html", {"search": search, "query": query, "page": page})
+    valid = search.is_valid()  # an unknown sort or an over-long query falls back to the defaults
+    query = search.cleaned_data["q"].strip() if valid else ""
+    sort = (search.cleaned_data["sort"] if valid else "") or "name"
+    in_stock = bool(search.cleaned_data["in_stock"]) if valid else False
+    products = selectors.product_search(query=query, category=category, in_stock=in_stock, sort=sort)
+    page = Paginator(products.select_related("category"), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "search": search,
+        "query": query,
+        "sort": sort,
+        "in_stock": in_stock,
+        "category": category,
+        "categories": selectors.category_list(),
+        "page": page,
+    }
+    return render(request, "shop/catalog.html", context)
 
 
 @require_http_methods(["GET", "POST"])

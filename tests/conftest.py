@@ -6,6 +6,12 @@ from tests.factories import ProductFactory, StaffFactory, UserFactory
 pytest_plugins = ["tests.sagas"]
 
 
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Uploaded files of a test (product images) land in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()

@@ -6,7 +6,7 @@ from factory.declarations import LazyAttribute, PostGenerationMethodCall, Sequen
 from factory.django import DjangoModelFactory
 from factory.helpers import post_generation
 
-from shop.models import Product
+from shop.models import Category, Product
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -57,6 +57,25 @@ class ProductFactory(DjangoModelFactory[Product]):
     description = "A fine product."
     price = Decimal("10.00")
     stock = 100
+
+
+class CategoryFactory(DjangoModelFactory[Category]):
+    class Meta:
+        model = Category
+
+    name = Sequence(lambda n: f"Category {n}")
+    slug = Sequence(lambda n: f"category-{n}")
+
+
+def with_image(product: Product) -> Product:
+    """Give ``product`` a drawn picture and its grid thumbnail, as the admin or the seed would."""
+    from shop.images import demo_image, product_thumbnail_refresh
+
+    product.image.save(f"{product.sku.lower()}.jpg", demo_image(sku=product.sku, label=product.name), save=False)
+    product.save(update_fields=["image"])
+    product_thumbnail_refresh(product=product)
+    product.refresh_from_db()
+    return product
 
 
 def address(**overrides: str) -> dict[str, str]:

@@ -165,7 +165,7 @@ def special_worker(saga: SagaWorker, tmp_path: Path) -> Iterator[Callable[..., S
         worker.stop()
 
 
-def wait_for_step(order_id: object, name: str, status: str, timeout: float = 30) -> None:
+def wait_for_step(order_id: str, name: str, status: str, timeout: float = 30) -> None:
     """Until the order's step ``name`` has ``status`` (``running``: a call is in flight)."""
     deadline = time.monotonic() + timeout
     while not SagaStep.objects.filter(order_id=order_id, name=name, status=status).exists():

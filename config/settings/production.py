@@ -29,3 +29,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env.bo
         "The production profile does not run on the embedded SQLite database: set DATABASE_URL "
         "(e.g. postgres://user@host:5432/shop), or ALLOW_SQLITE_IN_PRODUCTION=1 to run on it anyway."
     )
+
+# Uploaded files come from a web server or object storage here, not from Django (README).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)

@@ -500,7 +500,7 @@ def test_broker_down_under_make_run(saga, tmp_path, seconds):
     shop = SupervisedShop(tmp_path, proxy.url)
     try:
         batch = Batch(ORDERS)
-        token = user_token(user=UserFactory.create()).key
+        token = user_token(user=UserFactory.create())
         half = ORDERS // 2
         batch.ids += [post_json(shop.port, "/api/orders/", token, batch.body(i))["id"] for i in range(half)]
 
