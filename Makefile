@@ -15,14 +15,15 @@ $(INSTALLED): requirements.txt
 	@touch $(INSTALLED)
 
 run: $(INSTALLED)
-	@mkdir -p var
+	@# var/ holds the database, the broker's messages and the beat schedule: its owner's only.
+	@mkdir -p -m 700 var && chmod -R go-rwx var
 	@echo "Migrating the database"
 	@$(PY) manage.py migrate --noinput
 	@echo "Seeding the demo catalog and customer (only into an empty database)"
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Starting web (http://127.0.0.1:$(PORT)), worker and beat; Ctrl-C stops them all"
-	@WEB_PORT=$(PORT) QUEUES=$(QUEUES) exec $(VENV)/bin/honcho -f Procfile start
+	@umask 077 && WEB_PORT=$(PORT) QUEUES=$(QUEUES) exec $(PY) config/supervise.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, inline_serializer
+from knox import views as knox_views
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -9,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.authentication import ExpiringTokenAuthentication
 from core.api import ShopRateThrottle
 
 
@@ -58,7 +60,7 @@ class RegisterView(APIView):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user, token = services.user_register(**serializer.validated_data)
-        return Response({"id": user.pk, "username": user.username, "token": token.key}, status=status.HTTP_201_CREATED)
+        return Response({"id": user.pk, "username": user.username, "token": token}, status=status.HTTP_201_CREATED)
 
 
 class TokenView(APIView):
@@ -83,7 +85,26 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # django-axes watches authenticate(): failures count per client and per username, and a
+        # locked-out client gets its 429 from the AxesMiddleware (core.ratelimits.lockout_response).
         user = authenticate(request=request._request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise serializers.ValidationError({"non_field_errors": ["Unable to log in with those credentials."]})
-        return Response({"token": services.user_token(user=user).key})
+        return Response({"token": services.user_token(user=user)})
+
+
+class LogoutView(knox_views.LogoutView):
+    """Revokes the token the request is made with; the user's other clients keep theirs."""
+
+    authentication_classes = [ExpiringTokenAuthentication]
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_logout",
+        summary="Revoke this token",
+        description="Revokes the token the request is made with (`204`); the account's other tokens keep working.",
+        request=None,
+        responses={204: None},
+    )
+    def post(self, request: Request, format: str | None = None) -> Response:
+        return super().post(request, format)  # type: ignore[no-any-return]

@@ -1,20 +1,32 @@
-"""Account writes."""
+"""Account writes: registration and API tokens."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
+from django.db.models import Q
+from django.utils import timezone
+from knox.models import AuthToken
+
+from accounts.usernames import username_refusal
+
+# Each client (an app, a script, a device) logs in with a token of its own, so logging one out
+# leaves the others alone; a user who keeps logging in without logging out keeps this many.
+MAX_TOKENS_PER_USER = 10
 
 
-def user_register(*, username: str, email: str, password: str) -> tuple[AbstractUser, Token]:
-    """Create a customer account and its API token.
+def user_register(*, username: str, email: str, password: str) -> tuple[AbstractUser, str]:
+    """Create a customer account and its first API token; returns the user and the token.
 
-    Raises ``ValidationError`` for a taken username or a password that fails the password
-    rules (too short, too common, all digits, too close to the username).
+    Raises ``ValidationError`` for a taken, reserved or confusable username (the same message
+    for each) and for a password that fails the password rules (too short, too common, all
+    digits, too close to the username).
     """
     user_model = get_user_model()
+    refusal = username_refusal(username)
+    if refusal is not None:
+        raise ValidationError({"username": [refusal]})
     if user_model.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": ["This username is taken."]})
     candidate = user_model(username=username, email=email)
@@ -25,12 +37,44 @@ def user_register(*, username: str, email: str, password: str) -> tuple[Abstract
     try:
         with transaction.atomic():
             user = user_model.objects.create_user(username=username, email=email, password=password)
-            token = Token.objects.create(user=user)
+            token = user_token(user=user)
     except IntegrityError as exc:  # the same username registered concurrently
         raise ValidationError({"username": ["This username is taken."]}) from exc
     return user, token
 
 
-def user_token(*, user: AbstractUser) -> Token:
-    token, _ = Token.objects.get_or_create(user=user)
-    return token
+def user_token(*, user: AbstractUser) -> str:
+    """Issue a new API token for one client of ``user`` and return it.
+
+    Side effects: stores only the token's hash, with its expiry (``API_TOKEN_TTL_HOURS``);
+    deletes the user's expired tokens and the oldest beyond ``MAX_TOKENS_PER_USER``. The token
+    itself is never stored, so this is the one moment it can be read.
+    """
+    _, token = AuthToken.objects.create(user=user)
+    newest = AuthToken.objects.filter(user=user).order_by("-created").values_list("digest", flat=True)
+    keep = list(newest[:MAX_TOKENS_PER_USER])
+    AuthToken.objects.filter(user=user).filter(Q(expiry__lt=timezone.now()) | ~Q(digest__in=keep)).delete()
+    return str(token)
+
+
+def user_tokens_revoke(*, user_id: int) -> int:
+    """Revoke every API token of the user (a password change or reset); returns how many."""
+    deleted: int = AuthToken.objects.filter(user_id=user_id).delete()[0]
+    return deleted
+
+
+def tokens_purge_expired() -> int:
+    """Delete every expired token (the beat task); returns how many."""
+    deleted: int = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()[0]
+    return deleted
+
+
+def user_password_change(*, user: AbstractUser, password: str) -> None:
+    """Set a new password (already checked against the password rules by the form).
+
+    Side effects: the user's password hash; every API token of the user is revoked (a signal
+    on the password hash), and every session except the one the caller refreshes with
+    ``update_session_auth_hash`` stops being signed in.
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])

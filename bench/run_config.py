@@ -27,8 +27,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
+from accounts.services import user_token  # noqa: E402
 from bench import bare, floor  # noqa: E402
 from bench.load import build_request, percentile_ms, request_once, run_load  # noqa: E402
 from bench.procs import SHOP_QUEUES, RssSampler, SupervisedWorker, gunicorn  # noqa: E402
@@ -95,7 +95,7 @@ def setup() -> str:
     bare.create_table()
     floor.create_table()
     user = get_user_model().objects.create_user(username="bench", password="bench-password-2026")
-    token = Token.objects.create(user=user)
+    token = user_token(user=user)
     rng = random.Random(5)
     Product.objects.bulk_create(
         Product(sku=f"BENCH-P{i:04d}", name=f"Pool product {i:04d}", price=rng.randint(100, 9999) / 100, stock=10**9)
@@ -103,7 +103,7 @@ def setup() -> str:
     )
     purge_shop_queues()
     floor.purge()
-    return str(token.key)
+    return token
 
 
 def seed_catalog() -> None:

@@ -26,3 +26,25 @@ def close_old_database_connections(task: Any = None, **kwargs: Any) -> None:
 
     if task is not None and not task.request.is_eager:  # eager: inside the caller's transaction
         close_old_connections()
+
+
+@signals.worker_init.connect
+def publish_outbox_right_after_commit(**kwargs: Any) -> None:
+    """Worker processes (the pool's children inherit this) publish what they commit at once."""
+    from outbox.relay import publish_on_commit
+
+    publish_on_commit(True)
+
+
+@signals.worker_ready.connect
+def start_outbox_relay(**kwargs: Any) -> None:
+    from outbox.relay import start_relay_thread
+
+    start_relay_thread()
+
+
+@signals.worker_shutdown.connect
+def stop_outbox_relay(**kwargs: Any) -> None:
+    from outbox.relay import stop_relay_thread
+
+    stop_relay_thread()

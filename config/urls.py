@@ -1,7 +1,8 @@
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
@@ -12,8 +13,10 @@ from drf_spectacular.renderers import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import RegisterView, TokenView
-from core.views import healthz
+from accounts.api import LogoutView, RegisterView, TokenView
+from accounts.views import account_page
+from core.ratelimits import rate_limited
+from core.views import healthz, media
 from orders.api import OrderViewSet
 from payments.api import TransactionListView
 from shop.api import ProductViewSet
@@ -25,6 +28,7 @@ router.register("orders", OrderViewSet, basename="order")
 api: list[URLPattern | URLResolver] = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("payments/transactions/", TransactionListView.as_view(), name="payment-transactions"),
     # JSON unless YAML is asked for (?format=yaml): every answer under /api/ is JSON.
     path(
@@ -45,14 +49,21 @@ api: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # The admin's login counts against the same login limit as the storefront's and the API's.
+    path("admin/login/", rate_limited("login")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that name none (the admin, the API docs).
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg")),
     path("accounts/", include("accounts.urls")),
+    path("account/", account_page, name="account"),
     path("", include("orders.urls")),
     path("", include("shop.urls")),
 ]
+
+if settings.SERVE_MEDIA:
+    # Product images in development (make run, tests); production serves them elsewhere.
+    urlpatterns.insert(0, re_path(r"^media/(?P<path>.*)$", media, name="media"))
 
 handler404 = "core.views.not_found"

@@ -18,6 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.clients import client_ip
 from core.parsers import PayloadTooLarge
 
 
@@ -53,9 +54,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class ShopRateThrottle(ScopedRateThrottle):
-    """Scoped per-client limits that ``RATE_LIMITS=off`` switches off (load tests only)."""
+    """Scoped per-client limits that ``RATE_LIMITS=off`` switches off (load tests only).
+
+    A signed-in client is its user; an anonymous one its address as our trusted proxies report
+    it (``core.clients``), never a header it sends. The web forms share these counters
+    (``core.ratelimits.rate_limited``).
+    """
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         if not settings.RATE_LIMITS:
             return True
         return super().allow_request(request, view)
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request)

@@ -37,3 +37,22 @@ class SimulatorCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.key}: {self.attempts}"
+
+
+class SimulatorInFlight(models.Model):
+    """A call to a simulated remote service that is being processed, by idempotency key.
+
+    Like Stripe, the simulators answer a second request with a key in flight with "key in use".
+    ``until`` is when the service itself gives up on the call (its own request timeout), so a
+    call whose caller died does not hold its key forever.
+    """
+
+    service = models.CharField(max_length=30)
+    key = models.CharField(max_length=255)
+    until = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "key"], name="simulator_in_flight_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.key} until {self.until}"

@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 from django.views.defaults import page_not_found
+from django.views.static import serve
 
 from config.celery import app as celery_app
 from core.middleware import API_PREFIX, json_error
@@ -38,3 +41,12 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path_info.startswith(API_PREFIX):
         return json_error(404)
     return page_not_found(request, exception)
+
+
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
+    """An uploaded file (a product image), in development: see SERVE_MEDIA in the settings.
+
+    Django's own ``serve`` refuses any path outside MEDIA_ROOT; production serves these files
+    from a web server or object storage instead (README).
+    """
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -1,68 +1,65 @@
 """The order admin: read-only records, and staff actions that call the same services as the API.
 
 Orders change only through their services (the status machine, the saga), so every field here
-is read-only; what staff can do is the three actions below, each behind its own permission,
-each confirmed on an intermediate page and recorded in the order's timeline under their name.
+is read-only; what staff can do is the three actions of ``orders.staff``, each behind its own
+permission, offered only where it applies, confirmed on an intermediate page and recorded in the
+order's timeline under their name; and add notes to that timeline.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from core.admin import ReadOnlyAdmin
 from core.api import Conflict
-from orders import services
-from orders.models import Order, OrderEvent, OrderLine, SagaStep
+from core.templatetags.shop_tags import address_lines, order_number
+from orders.models import Order, OrderEvent, OrderLine, SagaStep, Status
+from orders.staff import (
+    NOTE_MAX_LENGTH,
+    STAFF_ACTIONS,
+    StaffAction,
+    order_note_add,
+    staff_action_refusal,
+    staff_action_run,
+    staff_actions_applicable,
+)
 from payments.models import Payment
 from payments.selectors import provider_transactions
 from shipping.models import Shipment
 
-
-@dataclass(frozen=True)
-class StaffAction:
-    name: str
-    label: str
-    permission: str  # codename in Order.Meta.permissions
-    explanation: str
-    run: Callable[..., Order]
-
-
-STAFF_ACTIONS = {
-    action.name: action
-    for action in (
-        StaffAction(
-            "cancel",
-            "Cancel and compensate",
-            "cancel_order",
-            "The saga stops; stock is released, the payment refunded and the shipment cancelled.",
-            services.order_cancel,
-        ),
-        StaffAction(
-            "retry_saga",
-            "Retry saga",
-            "retry_saga",
-            "The saga is driven on from where it stands; steps already done are not repeated.",
-            services.order_retry_saga,
-        ),
-        StaffAction(
-            "retry_compensation",
-            "Retry compensation",
-            "retry_compensation",
-            "The compensations that gave up run again.",
-            services.order_retry_compensation,
-        ),
-    )
+# "#a0e84265" or "a0e84265": the short number customers quote (the UUID's first 8 hex digits).
+SHORT_NUMBER = re.compile(r"^#?([0-9a-f]{8})$", re.IGNORECASE)
+# The list's status filter -> the actions that can apply to orders in that status.
+ACTIONS_FOR_STATUS = {
+    Status.PENDING: {"cancel_orders", "retry_sagas"},
+    Status.RESERVED: {"cancel_orders", "retry_sagas"},
+    Status.PAID: {"cancel_orders", "retry_sagas"},
+    Status.COMPENSATING: {"retry_sagas"},
+    Status.NEEDS_ATTENTION: {"retry_compensations"},
+    Status.COMPLETED: set(),
+    Status.CANCELLED: set(),
 }
+
+
+class StaffNoteForm(forms.Form):
+    text = forms.CharField(
+        label="Add a note",
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="For staff only: customers do not see notes. Saved with your name and the time.",
+    )
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -103,14 +100,20 @@ class SagaStepInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    verbose_name_plural = "order events (audit)"
+    verbose_name_plural = "timeline: status changes, staff actions and notes"
+    ordering = ["created_at", "id"]
     fields = readonly_fields = (
-        "created_at",
+        "when",
         "from_status",
         "to_status",
         "actor",
         "message",
     )
+
+    @admin.display(description="when")
+    def when(self, event: OrderEvent) -> str:
+        # In the shop's time zone, named: staff compare it with what customers see.
+        return timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 class PaymentInline(ReadOnlyInline):
@@ -139,7 +142,7 @@ class ShipmentInline(ReadOnlyInline):
 class OrderAdmin(ReadOnlyAdmin):
     """Orders are placed by customers and changed by their saga; the admin reads and acts."""
 
-    list_display = ["id", "customer", "status", "cancellation_reason", "total", "created_at"]
+    list_display = ["id", "number", "customer", "status", "cancellation_reason", "total", "created_at"]
     list_filter = ["status", "cancellation_reason", "created_at"]
     search_fields = ["=id", "user__username", "user__email", "lines__sku"]
     list_select_related = ["user"]
@@ -151,7 +154,7 @@ class OrderAdmin(ReadOnlyAdmin):
         "cancellation_reason",
         "total",
         "currency",
-        "shipping_address",
+        "ship_to",
         "created_at",
         "updated_at",
         "progressed_at",
@@ -161,6 +164,34 @@ class OrderAdmin(ReadOnlyAdmin):
     inlines = [OrderLineInline, PaymentInline, ShipmentInline, SagaStepInline, OrderEventInline]
     actions = ["cancel_orders", "retry_sagas", "retry_compensations"]
     change_form_template = "admin/orders/order/change_form.html"
+
+    @admin.display(description="number")
+    def number(self, order: Order) -> str:
+        return f"#{order_number(order.pk)}"
+
+    @admin.display(description="ship to")
+    def ship_to(self, order: Order) -> SafeString:
+        lines = format_html_join(SafeString("<br>"), "{}", ((line,) for line in address_lines(order.shipping_address)))
+        return format_html("<address>{}</address>", lines)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
+    ) -> tuple[QuerySet[Order], bool]:
+        """Also find an order by the short number its customer quotes ("#a0e84265")."""
+        short = SHORT_NUMBER.match(search_term.strip())
+        if short:
+            # The "#" is not part of any id, customer or SKU: search for the digits only.
+            results, may_have_duplicates = super().get_search_results(request, queryset, short.group(1))
+            return results | queryset.filter(id__startswith=short.group(1).lower()), may_have_duplicates
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """Filtered to one status, the list offers only the actions that apply to that status."""
+        actions = super().get_actions(request)
+        status = request.GET.get("status__exact")
+        if status in ACTIONS_FOR_STATUS:
+            actions = {name: action for name, action in actions.items() if name in ACTIONS_FOR_STATUS[Status(status)]}
+        return actions
 
     @admin.display(description="customer", ordering="user__username")
     def customer(self, order: Order) -> str:
@@ -199,17 +230,20 @@ class OrderAdmin(ReadOnlyAdmin):
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
         return self._confirm_or_run(request, STAFF_ACTIONS["cancel"], queryset, action_field="cancel_orders")
 
-    @admin.action(description="Retry the saga of the selected orders", permissions=["retry_saga"])
+    @admin.action(description="Retry the saga of the selected stuck orders", permissions=["retry_saga"])
     def retry_sagas(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
         return self._confirm_or_run(request, STAFF_ACTIONS["retry_saga"], queryset, action_field="retry_sagas")
 
-    @admin.action(description="Retry the compensation of the selected orders", permissions=["retry_compensation"])
+    @admin.action(
+        description="Retry the compensation of the selected orders that need attention",
+        permissions=["retry_compensation"],
+    )
     def retry_compensations(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
         return self._confirm_or_run(
             request, STAFF_ACTIONS["retry_compensation"], queryset, action_field="retry_compensations"
         )
 
-    # --- the same actions from an order's page ------------------------------------------------
+    # --- the same actions, and notes, from an order's page --------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
         own = [
@@ -217,7 +251,12 @@ class OrderAdmin(ReadOnlyAdmin):
                 "<uuid:object_id>/act/<str:action>/",
                 self.admin_site.admin_view(self.order_action_view),
                 name="orders_order_act",
-            )
+            ),
+            path(
+                "<uuid:object_id>/note/",
+                self.admin_site.admin_view(require_POST(self.order_note_view)),
+                name="orders_order_note",
+            ),
         ]
         return own + super().get_urls()
 
@@ -234,11 +273,32 @@ class OrderAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(change_url)
         return self._confirmation(request, staff_action, [order], action_field=None, cancel_url=change_url)
 
+    def order_note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        order = self.get_object(request, object_id)
+        if order is None:
+            raise Http404("No such order.")
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        form = StaffNoteForm(request.POST)
+        if form.is_valid():
+            try:
+                order_note_add(order_id=order.pk, actor=request.user.get_username(), text=form.cleaned_data["text"])
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, "Note added to the timeline.", messages.SUCCESS)
+        else:
+            self.message_user(request, "A note needs some text (at most 2000 characters).", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]) + "#timeline")
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        allowed = [a for a in STAFF_ACTIONS.values() if request.user.has_perm(f"orders.{a.permission}")]
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "staff_actions": allowed})
+        order = self.get_object(request, object_id)
+        codenames = {a.permission for a in STAFF_ACTIONS.values() if request.user.has_perm(f"orders.{a.permission}")}
+        applicable = staff_actions_applicable(order=order, permissions=codenames) if order is not None else []
+        extra = {"staff_actions": applicable, "note_form": StaffNoteForm()}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -261,12 +321,14 @@ class OrderAdmin(ReadOnlyAdmin):
         action_field: str | None,
         cancel_url: str,
     ) -> TemplateResponse:
+        refusals = [(order, staff_action_refusal(action=action, order=order)) for order in orders]
         context = {
             **self.admin_site.each_context(request),
             "title": f"{action.label}: are you sure?",
             "opts": self.model._meta,
             "staff_action": action,
-            "orders": orders,
+            "orders": [order for order, refusal in refusals if refusal is None],
+            "skipped": [(order, refusal) for order, refusal in refusals if refusal is not None],
             "action_field": action_field,
             "checkbox_name": ACTION_CHECKBOX_NAME,
             "cancel_url": cancel_url,
@@ -277,9 +339,11 @@ class OrderAdmin(ReadOnlyAdmin):
         actor = request.user.get_username()
         for order in orders:
             try:
-                action.run(order_id=order.pk, actor=actor)
+                staff_action_run(action=action, order_id=order.pk, actor=actor)
             except Conflict as exc:
-                # A state the action does not apply to (e.g. cancelling a completed order).
-                self.message_user(request, f"Order {order.pk}: {exc.detail}", messages.ERROR)
+                # The action does not apply to this order (any more): say why, act on the others.
+                self.message_user(request, f"Order #{order_number(order.pk)}: {exc.detail}", messages.ERROR)
             else:
-                self.message_user(request, f"Order {order.pk}: {action.label.lower()} requested.", messages.SUCCESS)
+                self.message_user(
+                    request, f"Order #{order_number(order.pk)}: {action.label.lower()} requested.", messages.SUCCESS
+                )

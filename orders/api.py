@@ -19,14 +19,18 @@ from rest_framework.throttling import BaseThrottle
 
 from core.api import ShopRateThrottle
 from core.idempotency import StoredResponse, idempotent
+from core.permissions import OrderPermissions
 from core.schema import error_response
 from orders import api_docs, selectors, services
 from orders.models import Order, OrderLine, Reason, SagaStep, Status
 from payments.models import Payment
 from payments.providers import TOKEN_PATTERN
+from payments.validators import CARD_DATA_REFUSED, validate_no_card_number
 from shipping.models import Shipment
 
 # --- input -----------------------------------------------------------------------------------
+
+MAX_ORDER_LINES = 50  # contract §3: 1..50 lines; each line queues its own reservation
 
 
 @extend_schema_serializer(component_name="OrderItem")
@@ -47,13 +51,15 @@ class AddressInput(serializers.Serializer[Any]):
 
 @extend_schema_serializer(component_name="OrderCreate")
 class OrderCreateInput(serializers.Serializer[Any]):
-    # DRF checks max_length of a ListSerializer (since 3.14); its stubs do not know the argument yet.
-    items = OrderItemInput(many=True, allow_empty=False, max_length=50)  # type: ignore[call-arg]
+    items: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=OrderItemInput(), allow_empty=False, max_length=MAX_ORDER_LINES
+    )
     shipping_address = AddressInput()
     payment_token = serializers.RegexField(
         TOKEN_PATTERN,
         max_length=100,
-        error_messages={"invalid": "Send a payment token from the payment provider (tok_…), never card data."},
+        validators=[validate_no_card_number],
+        error_messages={"invalid": CARD_DATA_REFUSED},
     )
 
 
@@ -169,6 +175,7 @@ class OrderViewSet(
 ):
     serializer_class = OrderOutput
     filterset_class = OrderFilter
+    permission_classes = [OrderPermissions]
 
     def get_queryset(self) -> QuerySet[Order]:
         return selectors.order_list(user=self.request.user)
@@ -239,6 +246,8 @@ class OrderViewSet(
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        order = self.get_object()  # 404 for another customer's order
-        services.order_cancel(order_id=order.pk, actor=request.user.get_username())
+        # 404 for an order the user cannot see; 403 for another customer's without cancel_order.
+        order = self.get_object()
+        reason = Reason.CUSTOMER_REQUEST if order.user_id == request.user.pk else Reason.STAFF_REQUEST
+        services.order_cancel(order_id=order.pk, actor=request.user.get_username(), reason=reason)
         return Response(OrderOutput(self.get_queryset().get(pk=order.pk)).data, status=status.HTTP_202_ACCEPTED)

@@ -4,6 +4,8 @@ from typing import Any
 from django import forms
 from django_countries import countries
 
+from payments.validators import validate_no_card_number
+
 # The simulated payment provider's test tokens (contract §4), as a shopper would pick a test card.
 TEST_TOKENS = [
     ("tok_visa", "Visa test card: the charge succeeds."),
@@ -45,6 +47,7 @@ class CheckoutForm(forms.Form):
         choices=[(token, f"{token}: {explanation}") for token, explanation in TEST_TOKENS],
         initial="tok_visa",
         widget=forms.RadioSelect,
+        validators=[validate_no_card_number],
     )
     # One key per rendered form: submitting it twice (double click, refresh, back and resubmit)
     # places one order; a new checkout page gets a new key.

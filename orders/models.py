@@ -21,6 +21,7 @@ class Reason(models.TextChoices):
     PAYMENT_FAILED = "payment_failed"
     SHIPPING_FAILED = "shipping_failed"
     CUSTOMER_REQUEST = "customer_request"
+    STAFF_REQUEST = "staff_request"
     EXPIRED = "expired"
 
 
@@ -92,7 +93,8 @@ class SagaStep(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending"
-        RUNNING = "running"
+        RUNNING = "running"  # an attempt owns the step and may be calling out
+        WAITING = "waiting"  # between attempts (a retry or a wait is scheduled); no call in flight
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         SKIPPED = "skipped"

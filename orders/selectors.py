@@ -5,18 +5,23 @@ from typing import Any, cast
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
+from core.permissions import can_see_every_order
 from orders.models import Order, OrderEvent, OrderLine, SagaStep
 
 
 def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
-    """The orders ``user`` may see, newest first, with everything the API shows in few queries."""
+    """The orders ``user`` may see, newest first, with everything the API shows in few queries.
+
+    One's own orders; every order with the ``view_order`` permission (``core.permissions``),
+    whether or not the user is staff.
+    """
     orders = Order.objects.select_related("payment", "shipment", "user").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
         Prefetch("steps", queryset=SagaStep.objects.order_by("position", "id")),
     )
     if not user.is_authenticated:
         return orders.none()
-    if not getattr(user, "is_staff", False):
+    if not can_see_every_order(user):
         orders = orders.filter(user_id=user.pk)
     return orders.order_by("-created_at")
 
@@ -43,8 +48,17 @@ def _evaluated(queryset: QuerySet[Any], rows: list[Any]) -> QuerySet[Any]:
     return queryset
 
 
+# Staff notes are timeline entries (``orders.staff.order_note_add``) whose message starts so.
+STAFF_NOTE_PREFIX = "Staff note: "
+
+
 def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
     return order.events.order_by("created_at", "id")
+
+
+def order_timeline_for_customer(*, order: Order) -> QuerySet[OrderEvent]:
+    """The timeline without the staff's internal notes."""
+    return order_timeline(order=order).exclude(message__startswith=STAFF_NOTE_PREFIX)
 
 
 def order_list_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
@@ -52,3 +66,22 @@ def order_list_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> QuerySe
     if not user.is_authenticated:
         return Order.objects.none()
     return order_list(user=user).filter(user_id=cast(int, user.pk))
+
+
+def order_last_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> Order | None:
+    """The customer's most recent order, without its lines (the account page, checkout's prefill)."""
+    if not user.is_authenticated:
+        return None
+    return Order.objects.filter(user_id=cast(int, user.pk)).order_by("-created_at").first()
+
+
+def order_count_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> int:
+    if not user.is_authenticated:
+        return 0
+    return Order.objects.filter(user_id=cast(int, user.pk)).count()
+
+
+def order_last_shipping_address(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any] | None:
+    """Where the customer's last order went: checkout offers it again."""
+    last = order_last_of_customer(user=user)
+    return dict(last.shipping_address) if last is not None else None

@@ -4,7 +4,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -17,13 +16,7 @@ from core.api import Conflict
 from orders import saga
 from orders.models import FORWARD_STATUSES, Order, OrderLine, Reason, SagaStep, Status
 from orders.selectors import order_as_placed
-from orders.steps import (
-    CHARGE_PAYMENT,
-    CREATE_SHIPMENT,
-    RESERVE_STOCK,
-    NotYetDone,
-    line_step_name,
-)
+from orders.steps import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK, NotYetDone, line_step_name
 from orders.transitions import order_record_action, order_transition
 from shop.selectors import products_by_sku
 
@@ -75,8 +68,7 @@ def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[st
             SagaStep(order=order, name=name, position=position) for position, name in enumerate(step_names)
         )
         order_record_action(order=order, actor=_username(user), message="Order placed")
-        line_ids = [line.pk for line in lines]
-        transaction.on_commit(lambda: saga.saga_start(order, line_ids))
+        saga.saga_start(order, [line.pk for line in lines])
     return order_as_placed(order, lines=lines, steps=steps)
 
 
@@ -93,22 +85,20 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
         if order.status not in FORWARD_STATUSES:
             raise Conflict(f"An order that is {order.status} cannot be cancelled.")
         order_transition(order=order, to=Status.COMPENSATING, reason=reason, actor=actor, message="Cancelled")
-        transaction.on_commit(lambda: saga.compensation_start(order.id))
+        saga.compensation_start(order.id)
     return order
 
 
-def order_confirm_reservation(*, order_id: Any) -> None:
-    """Join of the reservations for a resumed saga: waits until the order is past ``pending``.
+def order_start_compensation(*, order_id: Any) -> None:
+    """The saga's error callback: send the compensations of an order that turned to compensating.
 
-    The last line reserved moves the order to ``reserved`` itself (``orders/steps.py``); this
-    waits on the database rather than on a chord, whose count a duplicated or lost header
-    message can spoil. Raises ``NotYetDone`` while a line is still being reserved; returns
-    once the order moved on, or once a line failed (compensation is under way).
+    The failing step moved the order (with its reason) in the database; an error that was not
+    a saga decision leaves the order as it is, for the sweeper.
     """
-    order = Order.objects.get(pk=order_id)
-    line_failed = order.steps.filter(name__startswith=f"{RESERVE_STOCK.name}:", status=SagaStep.Status.FAILED)
-    if order.status == Status.PENDING and not line_failed.exists():
-        raise NotYetDone("some lines are not reserved yet")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == Status.COMPENSATING:
+            saga.compensation_start(order.pk)
 
 
 def order_finish_compensation(*, order_id: Any) -> None:
@@ -120,7 +110,8 @@ def order_finish_compensation(*, order_id: Any) -> None:
         if order.status != Status.COMPENSATING:
             return
         compensations = list(order.steps.filter(kind=SagaStep.Kind.COMPENSATION))
-        if any(step.status in (SagaStep.Status.PENDING, SagaStep.Status.RUNNING) for step in compensations):
+        settling = (SagaStep.Status.PENDING, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
+        if any(step.status in settling for step in compensations):
             raise NotYetDone("compensations are still running")
         failed = [step.name for step in compensations if step.status == SagaStep.Status.FAILED]
         if failed:
@@ -136,7 +127,7 @@ def order_retry_saga(*, order_id: Any, actor: str) -> Order:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == Status.NEEDS_ATTENTION:
-            return order_retry_compensation(order_id=order_id, actor=actor)
+            raise Conflict("A compensation gave up on this order: retry the compensation instead.")
         if order.is_terminal:
             raise Conflict(f"The saga of a {order.status} order has ended.")
         order_record_action(order=order, actor=actor, message="Saga retried")
@@ -151,7 +142,7 @@ def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
         if order.status != Status.NEEDS_ATTENTION:
             raise Conflict("Only an order that needs attention has a compensation to retry.")
         order_transition(order=order, to=Status.COMPENSATING, actor=actor, message="Compensation retried")
-        transaction.on_commit(lambda: saga.compensation_start(order.id))
+        saga.compensation_start(order.id)
     return order
 
 
@@ -190,7 +181,7 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
                 order_transition(
                     order=order, to=Status.COMPENSATING, reason=Reason.EXPIRED, message="Pending for too long"
                 )
-                transaction.on_commit(partial(saga.compensation_start, order.pk))
+                saga.compensation_start(order.pk)
                 report.expired.append(str(order.pk))
                 continue
             order_record_action(order=order, actor="sweeper", message=f"Re-driven after no progress ({order.status})")
@@ -205,14 +196,14 @@ def _is_stalled(order: Order, now: datetime) -> bool:
 
 
 def _redrive(order: Order) -> None:
-    """Claim the order (moves ``progressed_at``) and resend what is left of its saga after commit."""
+    """Claim the order (moves ``progressed_at``) and resend what is left of its saga."""
     order.progressed_at = timezone.now()
     order.recoveries += 1
     order.save(update_fields=["progressed_at", "recoveries"])
     if order.status == Status.COMPENSATING:
-        transaction.on_commit(partial(saga.compensation_start, order.pk))
+        saga.compensation_start(order.pk)
     else:
-        transaction.on_commit(partial(saga.saga_resume, order))
+        saga.saga_resume(order)
 
 
 def _username(user: User) -> str:

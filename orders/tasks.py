@@ -3,22 +3,10 @@
 from typing import Any
 
 from celery import Task, shared_task
+from django.db import transaction
 
-from core.retry import backoff_seconds
-from orders import saga, services
-from orders.models import Order, Status
-from orders.steps import NotYetDone
-
-# The joins poll the database for a bounded time; past it, the sweeper takes over.
-JOIN_MAX_WAITS = 120
-
-
-@shared_task(bind=True, name="orders.confirm_reservation", max_retries=JOIN_MAX_WAITS)
-def confirm_reservation(self: Task[Any, Any], order_id: str) -> None:
-    try:
-        services.order_confirm_reservation(order_id=order_id)
-    except NotYetDone as exc:
-        raise self.retry(exc=exc, countdown=backoff_seconds(0)) from exc
+from orders import services
+from orders.steps import Hops, NotYetDone, wait_seconds
 
 
 @shared_task(name="orders.compensate")
@@ -28,16 +16,17 @@ def compensate(order_id: str) -> None:
     The failing step has already moved the order to ``compensating`` (with its reason) in the
     database; an error that was not a saga decision leaves the order as it is, for the sweeper.
     """
-    if Order.objects.filter(pk=order_id, status=Status.COMPENSATING).exists():
-        saga.compensation_start(order_id)
+    services.order_start_compensation(order_id=order_id)
 
 
-@shared_task(bind=True, name="orders.finish_compensation", max_retries=JOIN_MAX_WAITS)
+@shared_task(bind=True, name="orders.finish_compensation")
 def finish_compensation(self: Task[Any, Any], order_id: str) -> None:
+    hops = Hops.take(self, shard=order_id)
     try:
         services.order_finish_compensation(order_id=order_id)
-    except NotYetDone as exc:
-        raise self.retry(exc=exc, countdown=backoff_seconds(0)) from exc
+    except NotYetDone:  # a compensation still runs: look again shortly
+        with transaction.atomic():
+            hops.send_again(delay=wait_seconds(), retries=self.request.retries)
 
 
 @shared_task(name="orders.recover_stalled_sagas")

@@ -11,7 +11,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.COMPENSATING: frozenset({Status.CANCELLED, Status.NEEDS_ATTENTION}),
     Status.NEEDS_ATTENTION: frozenset({Status.COMPENSATING}),
     Status.COMPLETED: frozenset(),
-    Status.CANCELLED: frozenset(),
+    # Only if a charge or shipment lands after the order was cancelled and cannot be undone.
+    Status.CANCELLED: frozenset({Status.NEEDS_ATTENTION}),
 }
 
 # The compensations, in the order they run: the reverse of the steps they undo.

@@ -11,14 +11,16 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from core.api import Conflict, IdempotencyKeyMisuse
 from core.idempotency import StoredResponse, idempotent
+from core.ratelimits import rate_limited
 from orders import selectors, services
 from orders.forms import CheckoutForm
 from orders.models import FORWARD_STATUSES, Order
-from shop.cart import Cart, cart_total
+from orders.presentation import order_customer_status
+from shop.cart import Cart, cart_availability_check, cart_total
 
 CHECKOUT_SCOPE = "checkout"
 # A second submit of the same form while the first is still placing the order waits this long
@@ -27,15 +29,20 @@ IN_FLIGHT_WAIT_SECONDS = 5.0
 
 
 @login_required
+@rate_limited("order_create")  # the API's order-creation limit, one bucket for both
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
-    form = CheckoutForm(request.POST or None)
+    # The address of the customer's last order is filled in; they can change any field.
+    last_address = selectors.order_last_shipping_address(user=request.user)
+    form = CheckoutForm(request.POST or None, initial=last_address)
     if request.method == "POST" and form.is_valid():
         try:
             order_id = _place_once(request, form, cart)
         except ValidationError as exc:
-            form.add_error(None, exc.messages)  # e.g. an empty cart, an SKU gone from the catalog
+            # e.g. a line the catalog cannot fill, an empty cart, an SKU gone from the catalog.
+            # Nothing is placed and the cart stays as it is.
+            form.add_error(None, exc.messages)
         except IdempotencyKeyMisuse:
             messages.error(request, "This checkout form was already used for another order. Please check it again.")
             return redirect("orders:checkout")
@@ -50,7 +57,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if not lines and not form.is_bound:
         messages.info(request, "Your cart is empty: add something before checking out.")
         return redirect("shop:cart")
-    context = {"form": form, "lines": lines, "total": cart_total(lines)}
+    context = {
+        "form": form,
+        "lines": lines,
+        "total": cart_total(lines),
+        "last_address_used": bool(last_address) and not form.is_bound,
+    }
     return render(request, "orders/checkout.html", context)
 
 
@@ -65,9 +77,12 @@ def _place_once(request: HttpRequest, form: CheckoutForm, cart: Cart) -> str:
     body = {"shipping_address": form.address(), "payment_token": form.cleaned_data["payment_token"]}
 
     def place() -> StoredResponse:
+        lines = cart.lines()
+        # Only a new submit is checked: a replay of a placed order answers with that order.
+        cart_availability_check(lines=lines)
         order = services.order_place(
             user=user,
-            items=[services.OrderItem(sku=line.product.sku, quantity=line.quantity) for line in cart.lines()],
+            items=[services.OrderItem(sku=line.product.sku, quantity=line.quantity) for line in lines],
             shipping_address=form.address(),
             payment_token=form.cleaned_data["payment_token"],
         )
@@ -102,14 +117,24 @@ def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def order_live(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    """The part of the order page that changes while the saga runs; htmx polls it."""
-    return render(request, "orders/_order_live.html", _order_context(request, order_id))
+    """The parts of the order page that change while the saga runs; htmx polls them.
+
+    The status panel is swapped in place; the technical timeline comes along out of band, into
+    its folded ``<details>``, which stays as the customer left it (open or closed).
+    """
+    return render(request, "orders/_order_live_response.html", _order_context(request, order_id))
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def order_cancel(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    """GET asks "are you sure?" (a page of its own, so it works without JavaScript); POST cancels."""
     order = get_object_or_404(selectors.order_list_of_customer(user=request.user), pk=order_id)
+    if request.method == "GET":
+        if order.status not in FORWARD_STATUSES:
+            messages.info(request, "This order can no longer be cancelled.")
+            return redirect("orders:detail", order_id=order.pk)
+        return render(request, "orders/order_cancel.html", {"order": order})
     try:
         services.order_cancel(order_id=order.pk, actor=request.user.get_username())
     except Conflict as exc:
@@ -124,6 +149,7 @@ def _order_context(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
     order: Order = get_object_or_404(selectors.order_list_of_customer(user=request.user), pk=order_id)
     return {
         "order": order,
-        "events": selectors.order_timeline(order=order),
+        "events": selectors.order_timeline_for_customer(order=order),
+        "customer_status": order_customer_status(order),
         "can_cancel": order.status in FORWARD_STATUSES,
     }

@@ -2,10 +2,11 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import generics, permissions, serializers
+from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.permissions import CanViewPaymentLedger
 from payments import selectors
 from payments.models import ProviderTransaction
 
@@ -25,9 +26,9 @@ class TransactionQuery(serializers.Serializer[Any]):
 
 
 class TransactionListView(generics.ListAPIView[Any]):
-    """The payment provider's own record of money moved for one order (staff only)."""
+    """The payment provider's own record of money moved for one order (``view_providertransaction``)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [CanViewPaymentLedger]
     serializer_class = TransactionOutput
     filter_backends: list[type] = []
 

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
-from core.simulation import simulator_attempt
+from core.remote import RequestInFlight
+from core.simulation import simulated_call, simulated_in_flight, simulator_attempt
 from payments.models import ProviderTransaction
 
 TOKEN_PATTERN = re.compile(r"^tok_[a-z0-9_]+$")
@@ -36,6 +37,10 @@ class ProviderUnavailable(PaymentError):
 
 class ProviderTimeout(PaymentError):
     """No answer in time: the operation may or may not have happened. Ask by idempotency key."""
+
+
+class KeyInUse(PaymentError, RequestInFlight):
+    """A request with this idempotency key is still in flight: ask again later."""
 
 
 class RefundFailed(PaymentError):
@@ -62,7 +67,10 @@ class LedgerEntry:
 class PaymentProvider(Protocol):
     def charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge: ...
 
-    def find_charge(self, *, idempotency_key: str) -> Charge | None: ...
+    def find_charge(self, *, idempotency_key: str) -> Charge | None:
+        """The charge made under ``idempotency_key``, or ``None``; raises ``KeyInUse`` while a
+        request with that key is still in flight (its outcome is unknown yet)."""
+        ...
 
     def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str: ...
 
@@ -84,10 +92,19 @@ class SimulatedPaymentProvider:
 
     ``tok_decline`` declined; ``tok_flaky`` unavailable on the first 2 attempts; ``tok_timeout``
     charges on the first attempt but the reply is lost; ``tok_down`` always unavailable;
-    ``tok_refund_fails`` charges but never refunds; any other ``tok_…`` succeeds.
+    ``tok_refund_fails`` charges but never refunds; ``tok_slow`` takes ``SIMULATED_SLOW_SECONDS``
+    to answer; any other ``tok_…`` succeeds. A request whose key is in flight gets ``KeyInUse``.
     """
 
+    service = "payments.charge"
+
     def charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge:
+        with simulated_call(service=self.service, key=idempotency_key, slow=token == "tok_slow", in_use=KeyInUse):
+            return self._charge(
+                amount=amount, currency=currency, token=token, idempotency_key=idempotency_key, order_ref=order_ref
+            )
+
+    def _charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge:
         attempt = simulator_attempt(service="payments.charge", key=idempotency_key) if token in ATTEMPT_TOKENS else 1
         if token == "tok_down" or (token == "tok_flaky" and attempt <= 2):
             raise ProviderUnavailable(f"provider unavailable (attempt {attempt})")
@@ -99,9 +116,10 @@ class SimulatedPaymentProvider:
                 ProviderTransaction.Kind.CHARGE, "succeeded", amount, currency, token, idempotency_key, order_ref
             )
         except IntegrityError:  # charged under this key already: same key, same answer
-            found = self.find_charge(idempotency_key=idempotency_key)
-            assert found is not None
-            return found
+            existing = ProviderTransaction.objects.get(
+                kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key
+            )
+            return Charge(reference=existing.reference, amount=existing.amount, currency=existing.currency)
         if token == "tok_timeout" and attempt == 1:
             raise ProviderTimeout("the charge went through but the reply was lost")
         return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
@@ -110,10 +128,17 @@ class SimulatedPaymentProvider:
         entry = ProviderTransaction.objects.filter(
             kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key
         ).first()
-        return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency) if entry else None
+        if entry is not None:
+            return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
+        if simulated_in_flight(service=self.service, key=idempotency_key):
+            raise KeyInUse(f"a charge with idempotency key {idempotency_key} is still in flight")
+        return None
 
     def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str:
-        simulator_attempt(service="payments.refund", key=idempotency_key)
+        with simulated_call(service="payments.refund", key=idempotency_key, slow=False, in_use=KeyInUse):
+            return self._refund(charge_reference=charge_reference, amount=amount, idempotency_key=idempotency_key)
+
+    def _refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str:
         done = ProviderTransaction.objects.filter(
             kind=ProviderTransaction.Kind.REFUND, status="succeeded", idempotency_key=idempotency_key
         ).first()

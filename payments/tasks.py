@@ -17,11 +17,12 @@ def charge(self: Task[Any, Any], order_id: str) -> None:
         order_id=order_id,
         step=CHARGE_PAYMENT,
         action=lambda order: services.payment_charge(order=order),
+        undo=lambda order: services.payment_refund(order=order),
         permanent={PaymentDeclined: Reason.PAYMENT_DECLINED},
     )
 
 
-@shared_task(bind=True, name="payments.refund", max_retries=None)
+@shared_task(bind=True, name="payments.refund")
 def refund(self: Task[Any, Any], order_id: str) -> None:
     run_compensation(
         self, order_id=order_id, compensation=REFUND_PAYMENT, undo=lambda order: services.payment_refund(order=order)

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
-from core.simulation import simulator_attempt
+from core.remote import RequestInFlight
+from core.simulation import simulated_call, simulated_in_flight, simulator_attempt
 from shipping.models import CarrierShipment
 
 
@@ -29,6 +30,10 @@ class CarrierUnavailable(CarrierError):
     """The carrier could not be reached or failed; nothing happened. Worth retrying."""
 
 
+class KeyInUse(CarrierError, RequestInFlight):
+    """A request with this idempotency key is still in flight: ask again later."""
+
+
 @dataclass(frozen=True)
 class CarrierReceipt:
     carrier: str
@@ -40,7 +45,10 @@ class Carrier(Protocol):
 
     def create_shipment(self, *, address: dict[str, Any], idempotency_key: str) -> CarrierReceipt: ...
 
-    def find_shipment(self, *, idempotency_key: str) -> CarrierReceipt | None: ...
+    def find_shipment(self, *, idempotency_key: str) -> CarrierReceipt | None:
+        """The live shipment made under ``idempotency_key``, or ``None``; raises ``KeyInUse``
+        while a request with that key is still in flight."""
+        ...
 
     def cancel_shipment(self, *, tracking_number: str) -> None: ...
 
@@ -52,12 +60,19 @@ def get_carrier() -> Carrier:
 
 
 class SimulatedCarrier:
-    """Test postal codes (see README): ``00000`` rejected; ``99999`` unavailable twice, then accepted."""
+    """Test postal codes (see README): ``00000`` rejected; ``99999`` unavailable twice, then
+    accepted; ``88888`` takes ``SIMULATED_SLOW_SECONDS`` to answer. A request whose key is in
+    flight gets ``KeyInUse``."""
 
     name = "SimPost"
+    service = "shipping.create"
 
     def create_shipment(self, *, address: dict[str, Any], idempotency_key: str) -> CarrierReceipt:
         postal_code = str(address.get("postal_code", ""))
+        with simulated_call(service=self.service, key=idempotency_key, slow=postal_code == "88888", in_use=KeyInUse):
+            return self._create_shipment(postal_code=postal_code, idempotency_key=idempotency_key)
+
+    def _create_shipment(self, *, postal_code: str, idempotency_key: str) -> CarrierReceipt:
         # Only the test value whose behaviour depends on the attempt has its calls counted.
         attempt = simulator_attempt(service="shipping.create", key=idempotency_key) if postal_code == "99999" else 1
         if postal_code == "00000":
@@ -72,14 +87,16 @@ class SimulatedCarrier:
                     postal_code=postal_code,
                 )
         except IntegrityError:  # created under this key already: same key, same answer
-            found = self.find_shipment(idempotency_key=idempotency_key)
-            assert found is not None
-            return found
+            shipment = CarrierShipment.objects.get(idempotency_key=idempotency_key)
         return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number)
 
     def find_shipment(self, *, idempotency_key: str) -> CarrierReceipt | None:
         shipment = CarrierShipment.objects.filter(idempotency_key=idempotency_key).first()
-        return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number) if shipment else None
+        if shipment is not None:
+            return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number)
+        if simulated_in_flight(service=self.service, key=idempotency_key):
+            raise KeyInUse(f"a shipment with idempotency key {idempotency_key} is still in flight")
+        return None
 
     def cancel_shipment(self, *, tracking_number: str) -> None:
         CarrierShipment.objects.filter(tracking_number=tracking_number).update(status=CarrierShipment.Status.CANCELLED)

@@ -12,7 +12,8 @@ def shipment_key(order: Order) -> str:
 def shipment_create(*, order: Order) -> Shipment:
     """Hand the order to the carrier, once (idempotency key ``order:<id>:shipment``).
 
-    Raises ``AddressRejected`` (final) or another ``CarrierError`` (worth retrying).
+    Raises ``AddressRejected`` (final), ``KeyInUse`` (an earlier attempt is still in flight) or
+    another ``CarrierError`` (worth retrying).
     Compensation: ``shipment_cancel``.
     """
     carrier = get_carrier()
@@ -32,16 +33,22 @@ def shipment_create(*, order: Order) -> Shipment:
     return shipment
 
 
-def shipment_cancel(*, order: Order) -> Shipment | None:
-    """Cancel the order's shipment at the carrier, if the carrier has one. Idempotent."""
+def shipment_cancel(*, order: Order) -> bool:
+    """Cancel the order's shipment at the carrier, if the carrier has one. Idempotent.
+
+    Returns whether there was a shipment (now cancelled). Raises ``KeyInUse`` while a create
+    attempt is still in flight: the cancel must wait for it.
+    """
     shipment = Shipment.objects.filter(order=order).first()
-    if shipment is None or shipment.status == Shipment.Status.CANCELLED:
-        return shipment
+    if shipment is None:
+        return False  # the row is written before any call: no row, no call
+    if shipment.status == Shipment.Status.CANCELLED:
+        return True
     receipt = get_carrier().find_shipment(idempotency_key=shipment_key(order))
     if receipt is None:
-        return shipment  # the carrier never accepted it: nothing to cancel
+        return False  # the carrier never accepted it: nothing to cancel
     get_carrier().cancel_shipment(tracking_number=receipt.tracking_number)
     shipment.status = Shipment.Status.CANCELLED
     shipment.tracking_number = receipt.tracking_number
     shipment.save(update_fields=["status", "tracking_number", "updated_at"])
-    return shipment
+    return True

@@ -17,6 +17,7 @@ def create_shipment(self: Task[Any, Any], order_id: str) -> None:
         order_id=order_id,
         step=CREATE_SHIPMENT,
         action=lambda order: services.shipment_create(order=order),
+        undo=lambda order: services.shipment_cancel(order=order),
         permanent={AddressRejected: Reason.SHIPPING_FAILED},
     )
 

@@ -6,8 +6,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import filters, mixins, permissions, serializers, viewsets
+from rest_framework import filters, mixins, serializers, viewsets
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.request import Request
 
+from core.permissions import CatalogPermissions
 from shop import selectors, services
 from shop.models import Product
 
@@ -20,6 +23,25 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
 
     def create(self, validated_data: dict[str, Any]) -> Product:
         return services.product_create(**validated_data)
+
+    def update(self, instance: Product, validated_data: dict[str, Any]) -> Product:
+        # Only the fields sent are written; a new stock moves by its difference (see service).
+        return services.product_update(product=instance, changes=dict(validated_data))
+
+
+class BoundedSearchFilter(filters.SearchFilter):
+    """``?search=``: at most ``MAX_TERMS`` words of at most ``MAX_TERM_LENGTH`` characters.
+
+    Each word costs a ``LIKE`` per field and row; a thousand of them overflowed SQLite's
+    expression depth (a 500). Words past the limit are ignored, long ones cut.
+    """
+
+    MAX_TERMS = 10
+    MAX_TERM_LENGTH = 100
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        terms = super().get_search_terms(request)[: self.MAX_TERMS]
+        return [term[: self.MAX_TERM_LENGTH] for term in terms]
 
 
 class StrictBooleanField(forms.Field):
@@ -104,16 +126,17 @@ class ProductViewSet(
 ):
     serializer_class = ProductSerializer
     lookup_field = "sku"
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter]
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, BoundedSearchFilter]
     filterset_class = ProductFilter
     search_fields = ["name", "description"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def get_permissions(self) -> list[permissions.BasePermission]:
-        # Anyone reads the catalog; only staff change it.
-        if self.request.method in permissions.SAFE_METHODS:
-            return [permissions.AllowAny()]
-        return [permissions.IsAdminUser()]
+    def get_permissions(self) -> list[BasePermission]:
+        # Anyone reads the catalog (AllowAny also tells the schema that no login is needed);
+        # writing needs add_product / change_product.
+        if self.request.method in SAFE_METHODS:
+            return [AllowAny()]
+        return [CatalogPermissions()]
 
     def get_queryset(self) -> QuerySet[Product]:
         return selectors.product_list()

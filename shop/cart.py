@@ -9,13 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from shop.models import Product
-from shop.selectors import products_by_sku
+from shop.selectors import product_get, products_by_sku
 
 SESSION_KEY = "cart"
 MAX_QUANTITY = 100  # the API's limit per line (contract §3)
+MAX_LINES = 50  # the API's limit of lines per order (contract §3): a bigger cart could not be ordered
+
+
+class CartError(ValueError):
+    """The cart cannot take this: an SKU not in the catalog, or one line too many."""
 
 
 @dataclass(frozen=True)
@@ -38,15 +44,27 @@ class Cart:
         self._quantities: dict[str, int] = dict(session.get(SESSION_KEY, {}))
 
     def add(self, *, sku: str, quantity: int) -> None:
+        """Add ``quantity`` of a catalog product. Raises ``CartError`` for an SKU the catalog
+        does not have and for a new line past ``MAX_LINES``: the session keeps only real SKUs,
+        and only as many lines as one order may have."""
+        if sku not in self._quantities:
+            if len(self._quantities) >= MAX_LINES:
+                raise CartError(f"Your cart is full: an order holds at most {MAX_LINES} different products.")
+            if product_get(sku=sku) is None:
+                raise CartError("There is no such product.")
         self._quantities[sku] = min(self._quantities.get(sku, 0) + quantity, MAX_QUANTITY)
         self._save()
 
-    def set(self, *, sku: str, quantity: int) -> None:
+    def set(self, *, sku: str, quantity: int) -> bool:
+        """Change the quantity of a line of the cart (0 removes it); False when ``sku`` is not in it."""
+        if sku not in self._quantities:
+            return False
         if quantity <= 0:
             self.remove(sku=sku)
-            return
+            return True
         self._quantities[sku] = min(quantity, MAX_QUANTITY)
         self._save()
+        return True
 
     def remove(self, *, sku: str) -> None:
         self._quantities.pop(sku, None)
@@ -68,6 +86,27 @@ class Cart:
     def _save(self) -> None:
         self.session[SESSION_KEY] = self._quantities
         self.session.modified = True
+
+
+def cart_availability_check(*, lines: list[CartLine]) -> None:
+    """Refuse a cart that asks for more than the catalog can still sell, naming each short line.
+
+    ``lines`` must be freshly read (``Cart.lines()``). This spares the shopper an order that
+    would be cancelled as out of stock a second later; the saga's reservation still decides
+    under concurrency (someone may buy the last units between this check and the reservation).
+    Raises ``ValidationError`` with one message per short line.
+    """
+    problems = []
+    for line in lines:
+        if line.product.stock == 0:
+            problems.append(f"{line.product.name} is sold out: remove it from your cart to order the rest.")
+        elif line.exceeds_stock:
+            problems.append(
+                f"{line.product.name}: you asked for {line.quantity}, only {line.product.stock} left. "
+                "Lower the quantity in your cart."
+            )
+    if problems:
+        raise ValidationError(problems, code="out_of_stock")
 
 
 def cart_total(lines: list[CartLine]) -> Decimal:

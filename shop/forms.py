@@ -4,7 +4,20 @@ from shop.cart import MAX_QUANTITY
 
 
 class SearchForm(forms.Form):
+    """The catalog's search, sorting and stock filter, all in the query string (no JavaScript)."""
+
     q = forms.CharField(label="Search products", max_length=100, required=False)
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[
+            ("name", "Name: A to Z"),
+            ("-name", "Name: Z to A"),
+            ("price", "Price: low to high"),
+            ("-price", "Price: high to low"),
+        ],
+    )
+    in_stock = forms.BooleanField(label="In stock only", required=False)
 
 
 class AddToCartForm(forms.Form):

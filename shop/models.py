@@ -1,7 +1,23 @@
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+
+
+class Category(models.Model):
+    """A shelf of the catalog; its page is the catalog narrowed to it (``/categories/<slug>/``)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Product(models.Model):
@@ -12,6 +28,10 @@ class Product(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     # Units that can still be ordered: reserving takes from it, releasing gives back.
     stock = models.PositiveIntegerField(default=0)
+    category = models.ForeignKey(Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="products")
+    # The photo as uploaded, and the copy sized for the catalog grid (made by shop.images).
+    image = models.ImageField(upload_to="products/", blank=True)
+    thumbnail = models.ImageField(upload_to="products/thumbs/", blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -25,6 +45,10 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
+
+    def clean(self) -> None:
+        if self.currency != settings.SHOP_CURRENCY:
+            raise ValidationError({"currency": [f"The shop sells in {settings.SHOP_CURRENCY} only."]})
 
 
 class StockReservation(models.Model):

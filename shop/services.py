@@ -1,9 +1,10 @@
 """Catalog and stock writes."""
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,10 +21,40 @@ class OutOfStock(Exception):
         self.sku = sku
 
 
-def product_create(*, sku: str, name: str, price: Decimal, stock: int = 0, description: str = "") -> Product:
-    product = Product(sku=sku, name=name, price=price, stock=stock, description=description)
+def product_create(
+    *, sku: str, name: str, price: Decimal, stock: int = 0, description: str = "", currency: str = "USD"
+) -> Product:
+    product = Product(sku=sku, name=name, price=price, stock=stock, description=description, currency=currency)
     product.full_clean()
     product.save()
+    return product
+
+
+def product_update(*, product: Product, changes: dict[str, Any], stock_seen: int | None = None) -> Product:
+    """Save staff's edit of ``product``: the fields in ``changes``, and nothing else.
+
+    Stock moves only by deltas: reservations and releases change it concurrently, so writing
+    back a number read earlier would undo them. A new ``stock`` in ``changes`` is applied as
+    the difference from ``stock_seen`` (what the editor saw; the value just read by default)
+    to the current count, and refused (``ValidationError``) if that would go below zero.
+    """
+    new_stock = changes.pop("stock", None)
+    fields = list(changes)
+    for name, value in changes.items():
+        setattr(product, name, value)
+    product.full_clean(exclude=["stock"])
+    with transaction.atomic():
+        if fields:
+            product.save(update_fields=[*fields, "updated_at"])
+        if new_stock is not None:
+            delta = int(new_stock) - (product.stock if stock_seen is None else stock_seen)
+            if delta and not Product.objects.filter(pk=product.pk, stock__gte=-delta).update(
+                stock=F("stock") + delta, updated_at=timezone.now()
+            ):
+                raise ValidationError(
+                    {"stock": ["Units were reserved meanwhile; this change would make stock negative."]}
+                )
+    product.refresh_from_db(fields=["stock", "updated_at"])
     return product
 
 
@@ -50,13 +81,12 @@ def stock_reserve(*, line: "OrderLine") -> StockReservation:
     return reservation
 
 
-def stock_release(*, order_id: UUID) -> int:
-    """Give back every unit still reserved for the order; return how many units came back.
+def stock_release(*, order_id: UUID) -> bool:
+    """Give back every unit still reserved for the order; return whether it had reservations.
 
     Each reservation flips to ``released`` in the same transaction that returns its units, and
     only if it was still ``reserved``: running this twice, or concurrently, returns them once.
     """
-    returned = 0
     for reservation in StockReservation.objects.filter(
         line__order_id=order_id, status=StockReservation.Status.RESERVED
     ):
@@ -66,5 +96,4 @@ def stock_release(*, order_id: UUID) -> int:
             ).update(status=StockReservation.Status.RELEASED, released_at=timezone.now())
             if flipped:
                 Product.objects.filter(pk=reservation.product_id).update(stock=F("stock") + reservation.quantity)
-                returned += reservation.quantity
-    return returned
+    return StockReservation.objects.filter(line__order_id=order_id).exists()

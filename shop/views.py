@@ -7,18 +7,37 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from shop import selectors
-from shop.cart import Cart, cart_total
+from shop.cart import Cart, CartError, cart_total
 from shop.forms import AddToCartForm, CartLineForm, SearchForm
 
 PAGE_SIZE = 12
 
 
 @require_GET
-def catalog(request: HttpRequest) -> HttpResponse:
+def catalog(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """The catalog, or one category of it (``/categories/<slug>/``): searched, filtered, sorted."""
+    category = None
+    if slug is not None:
+        category = selectors.category_get(slug=slug)
+        if category is None:
+            raise Http404("No such category.")
     search = SearchForm(request.GET)
-    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
-    page = Paginator(selectors.product_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "shop/catalog.html", {"search": search, "query": query, "page": page})
+    valid = search.is_valid()  # an unknown sort or an over-long query falls back to the defaults
+    query = search.cleaned_data["q"].strip() if valid else ""
+    sort = (search.cleaned_data["sort"] if valid else "") or "name"
+    in_stock = bool(search.cleaned_data["in_stock"]) if valid else False
+    products = selectors.product_search(query=query, category=category, in_stock=in_stock, sort=sort)
+    page = Paginator(products.select_related("category"), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "search": search,
+        "query": query,
+        "sort": sort,
+        "in_stock": in_stock,
+        "category": category,
+        "categories": selectors.category_list(),
+        "page": page,
+    }
+    return render(request, "shop/catalog.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -28,7 +47,11 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
         raise Http404("No such product.")
     form = AddToCartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        Cart(request.session).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+        try:
+            Cart(request.session).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+        except CartError as exc:
+            messages.error(request, str(exc))
+            return redirect("shop:cart")
         messages.success(request, f"Added {product.name} (quantity {form.cleaned_data['quantity']}) to your cart.")
         return redirect("shop:cart")
     return render(request, "shop/product_detail.html", {"product": product, "form": form})
@@ -46,7 +69,9 @@ def cart_update(request: HttpRequest, sku: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a quantity from 0 to 100.")
         return redirect("shop:cart")
-    Cart(request.session).set(sku=sku, quantity=form.cleaned_data["quantity"])
+    if not Cart(request.session).set(sku=sku, quantity=form.cleaned_data["quantity"]):
+        messages.error(request, "That product is not in your cart.")
+        return redirect("shop:cart")
     messages.success(request, "Your cart was updated.")
     return redirect("shop:cart")
 

@@ -6,6 +6,12 @@ from tests.factories import ProductFactory, StaffFactory, UserFactory
 pytest_plugins = ["tests.sagas"]
 
 
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Uploaded files of a test (product images) land in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
@@ -22,7 +28,7 @@ def api(customer) -> APIClient:
     from accounts.services import user_token
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=customer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=customer)}")
     return client
 
 
@@ -36,6 +42,16 @@ def staff_api(staff) -> APIClient:
     client = APIClient()
     client.force_authenticate(staff)
     return client
+
+
+@pytest.fixture
+def rate_limits(settings):
+    """The limits on, as in production (the test settings turn them off)."""
+    from django.core.cache import cache
+
+    settings.RATE_LIMITS = True
+    settings.AXES_ENABLED = True
+    cache.clear()
 
 
 @pytest.fixture

@@ -1,12 +1,12 @@
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from factory.declarations import LazyAttribute, PostGenerationMethodCall, Sequence
 from factory.django import DjangoModelFactory
 from factory.helpers import post_generation
 
-from shop.models import Product
+from shop.models import Category, Product
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -27,9 +27,25 @@ class UserFactory(DjangoModelFactory[User]):
 
 
 class StaffFactory(UserFactory):
+    """A superuser: every right there is."""
+
     username = Sequence(lambda n: f"staff{n}")
     is_staff = True
     is_superuser = True
+
+
+class StaffMemberFactory(UserFactory):
+    """Staff (may sign in to the admin) with only the rights given:
+    ``StaffMemberFactory(permissions=["orders.view_order"])``."""
+
+    username = Sequence(lambda n: f"clerk{n}")
+    is_staff = True
+
+    @post_generation
+    def permissions(user: User, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        for name in extracted or []:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 class ProductFactory(DjangoModelFactory[Product]):
@@ -41,6 +57,25 @@ class ProductFactory(DjangoModelFactory[Product]):
     description = "A fine product."
     price = Decimal("10.00")
     stock = 100
+
+
+class CategoryFactory(DjangoModelFactory[Category]):
+    class Meta:
+        model = Category
+
+    name = Sequence(lambda n: f"Category {n}")
+    slug = Sequence(lambda n: f"category-{n}")
+
+
+def with_image(product: Product) -> Product:
+    """Give ``product`` a drawn picture and its grid thumbnail, as the admin or the seed would."""
+    from shop.images import demo_image, product_thumbnail_refresh
+
+    product.image.save(f"{product.sku.lower()}.jpg", demo_image(sku=product.sku, label=product.name), save=False)
+    product.save(update_fields=["image"])
+    product_thumbnail_refresh(product=product)
+    product.refresh_from_db()
+    return product
 
 
 def address(**overrides: str) -> dict[str, str]:

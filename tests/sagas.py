@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
-from orders.models import TERMINAL_STATUSES, Order, Status
+from orders.models import TERMINAL_STATUSES, Order, SagaStep, Status
 from payments.models import ProviderTransaction
 from shop.models import Product
 
@@ -32,6 +32,9 @@ WORKER_ENV = {
     "CELERY_PREFETCH_MULTIPLIER": "2",
     # Remote calls take a little time, as real ones do, so that a crash can land inside one.
     "SIMULATED_LATENCY_SECONDS": "0.01",
+    # tok_slow and postal code 88888: longer than the lease, as the contract says.
+    "SIMULATED_SLOW_SECONDS": "4",
+    "OUTBOX_POLL_SECONDS": "0.02",
 }
 
 
@@ -142,6 +145,32 @@ def saga(transactional_db: None, saga_worker: SagaWorker) -> SagaWorker:
     if saga_worker.process is None:
         saga_worker.start()
     return saga_worker
+
+
+@pytest.fixture
+def special_worker(saga: SagaWorker, tmp_path: Path) -> Iterator[Callable[..., SagaWorker]]:
+    """Swaps the session's worker for one with other settings or another Celery app; the next
+    test gets the session's worker back."""
+    started: list[SagaWorker] = []
+
+    def start(app: str = "config", env: dict[str, str] | None = None, concurrency: int = 3) -> SagaWorker:
+        saga.stop()
+        worker = SagaWorker(tmp_path / f"worker-{app}-{len(started)}.log", concurrency, app=app, env=env)
+        worker.start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for_step(order_id: str, name: str, status: str, timeout: float = 30) -> None:
+    """Until the order's step ``name`` has ``status`` (``running``: a call is in flight)."""
+    deadline = time.monotonic() + timeout
+    while not SagaStep.objects.filter(order_id=order_id, name=name, status=status).exists():
+        assert time.monotonic() < deadline, f"{name} of {order_id} never became {status}"
+        time.sleep(0.02)
 
 
 def wait_for_terminal(order_ids: Iterable[object], timeout: float = 60) -> dict[str, Order]:

@@ -1,5 +1,6 @@
 """Settings shared by every profile. Configuration comes only from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -7,11 +8,17 @@ import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
 
+from core.files import secure_var_dir
+
 # Lets generic classes be subscripted at run time (ModelAdmin[Product], QuerySet[Order]).
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
+# The embedded database, broker, beat schedule and caches live here: readable by their owner
+# only (contract §6). Every process of the shop (web, worker, beat, manage.py) loads these
+# settings first, so the files it creates from now on are private too.
+secure_var_dir(VAR_DIR)
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
@@ -30,7 +37,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -38,6 +46,7 @@ INSTALLED_APPS = [
     "django_countries",
     "csp",
     "core",
+    "outbox",
     "accounts",
     "shop",
     "orders",
@@ -57,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into our 429 (core.ratelimits).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,18 +114,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The shop's own time zone: pages show times in it, with the zone named.
+TIME_ZONE = env("SHOP_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (product images). In development Django serves them itself (SERVE_MEDIA);
+# in production a web server or object storage does (README: "Product images").
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -139,18 +161,51 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Email (password reset) ------------------------------------------------------------------
+# EMAIL_URL in django-environ's form: consolemail:// (the default: printed by the web process),
+# filemail:///path, smtp://user:pass@host:587, smtp+tls://...
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # django-axes reports every failed login at INFO; lockouts come at WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# --- REST API -------------------------------------------------------------------------------
+# --- Who a client is, and its limits ----------------------------------------------------------
 RATE_LIMITS = env("RATE_LIMITS", default="on").lower() not in {"off", "false", "0", "no"}
+# Addresses or networks of the reverse proxies in front of the shop (e.g. "10.0.0.5,10.1.0.0/16").
+# Only these may say, in X-Forwarded-For, which address a client has (core/clients.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# django-axes: failed logins, on every path that calls authenticate() (API token, storefront,
+# admin). Ten failures for one username, or from one client, lock it out for 15 minutes.
+AXES_ENABLED = RATE_LIMITS
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "core.clients.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.ratelimits.lockout_response"
+# A failure while locked out does not extend the lockout: it ends 15 minutes after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not recorded (nothing would purge them)
+AXES_VERBOSE = False
+
+# --- REST API -------------------------------------------------------------------------------
+API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=168.0)
+# django-rest-knox: tokens stored as SHA-512 hashes, each with its expiry, one per client.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -260,14 +315,32 @@ IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 # An Idempotency-Key whose first request crashed before answering can be used again after this.
 IDEMPOTENCY_IN_FLIGHT_SECONDS = 60
 
+# --- The outbox (outbox/) -----------------------------------------------------------------------
+# How often each worker's relay thread looks for messages nobody published yet (written by the
+# web, or while the broker was down, or retries that became due).
+OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
+# A message that cannot be published for a reason other than the broker being down is parked.
+OUTBOX_MAX_ATTEMPTS = 5
+# The relay gives up on a broker that is down quickly and tries again on its next round.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-sagas": {
         "task": "orders.recover_stalled_sagas",
         "schedule": SAGA_SWEEP_INTERVAL_SECONDS,
     },
+    "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
+    # What is kept about users only as long as it serves them (core/tasks.py).
+    "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
+    "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},
+    "purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 3600.0},
 }
 
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="payments.providers.SimulatedPaymentProvider")
 SHIPPING_CARRIER = env("SHIPPING_CARRIER", default="shipping.carriers.SimulatedCarrier")
 # How long each call to the simulated provider and carrier takes (a real one takes 100+ ms).
 SIMULATED_LATENCY_SECONDS = env.float("SIMULATED_LATENCY_SECONDS", default=0.0)
+# How long a slow call takes (``tok_slow``, postal code ``88888``): longer than any lease.
+SIMULATED_SLOW_SECONDS = env.float("SIMULATED_SLOW_SECONDS", default=10.0)
+# The one currency of the shop: every product's price and every order's total are in it.
+SHOP_CURRENCY = "USD"

@@ -1,7 +1,9 @@
 """Production profile: secrets from the environment, HTTPS only, DEBUG off."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import DATABASES, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # required: no default here
 DEBUG = False
@@ -17,3 +19,16 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# The embedded SQLite file is for one developer's machine: a shop in production runs on a
+# database server. An operator who means it (a single-machine demo) says so explicitly.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env.bool(
+    "ALLOW_SQLITE_IN_PRODUCTION", default=False
+):
+    raise ImproperlyConfigured(
+        "The production profile does not run on the embedded SQLite database: set DATABASE_URL "
+        "(e.g. postgres://user@host:5432/shop), or ALLOW_SQLITE_IN_PRODUCTION=1 to run on it anyway."
+    )
+
+# Uploaded files come from a web server or object storage here, not from Django (README).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)

@@ -18,6 +18,7 @@ from config.settings.base import (
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 RATE_LIMITS = False
+AXES_ENABLED = False  # follows RATE_LIMITS, as in base
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -26,6 +27,7 @@ STORAGES = {
 # Two test runs on one machine at once (two checkouts, two people) set SHOP_TEST_RUN apart.
 _run = os.environ.get("SHOP_TEST_RUN", "")
 _redis_base = int(os.environ.get("SHOP_TEST_REDIS_BASE", "2"))
+MEDIA_ROOT = VAR_DIR / f"test-media{_run}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that the Celery worker process of the saga tests can open it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db{_run}.sqlite3")}

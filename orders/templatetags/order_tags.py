@@ -53,6 +53,7 @@ def _row(step: SagaStep, undone: set[str], stopped: bool) -> StepRow:
     state = {
         SagaStep.Status.PENDING: "waiting",
         SagaStep.Status.RUNNING: "running",
+        SagaStep.Status.WAITING: "waiting",  # between attempts; with an error it reads "retrying"
         SagaStep.Status.SUCCEEDED: "done",
         SagaStep.Status.FAILED: "failed",
         SagaStep.Status.SKIPPED: "skipped",

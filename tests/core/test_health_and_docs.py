@@ -40,6 +40,8 @@ def test_production_profile_passes_check_deploy():
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": "x7#kQ!2vLr9@pZ4mW8^sT1&nB6*eY3%hU5(jD0)fG-cV+aR=oI~lK" * 2,
         "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+        # check does not connect; production refuses the embedded SQLite
+        "DATABASE_URL": "postgres://shop@db.example.com:5432/shop",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -35,6 +35,8 @@ def place(api: APIClient, body: dict[str, Any]) -> str:
         ("tok_timeout", "12345", Status.COMPLETED, None),
         ("tok_down", "12345", Status.CANCELLED, "payment_failed"),
         ("tok_refund_fails", "12345", Status.COMPLETED, None),
+        ("tok_slow", "12345", Status.COMPLETED, None),
+        ("tok_visa", "88888", Status.COMPLETED, None),
         ("tok_visa", "00000", Status.CANCELLED, "shipping_failed"),
         ("tok_visa", "99999", Status.COMPLETED, None),
         ("tok_refund_fails", "00000", Status.NEEDS_ATTENTION, "shipping_failed"),
@@ -99,7 +101,7 @@ def test_sixteen_concurrent_buyers_for_the_last_five_units(saga):
     clients = []
     for _ in range(16):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=UserFactory()).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=UserFactory())}")
         clients.append(client)
     order_ids: list[str] = []
     start = threading.Barrier(len(clients))

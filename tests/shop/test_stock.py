@@ -1,12 +1,15 @@
 """Stock reservations: never oversold, never negative, released exactly once."""
 
+from decimal import Decimal
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from orders.models import OrderLine
 from orders.services import OrderItem, order_place
 from shop.models import Product, StockReservation
-from shop.services import OutOfStock, stock_release, stock_reserve
+from shop.services import OutOfStock, product_create, product_update, stock_release, stock_reserve
 from tests.factories import ProductFactory
 
 
@@ -41,8 +44,10 @@ def test_release_gives_units_back_exactly_once(customer):
     product = ProductFactory(stock=5)
     line = line_of(customer, product, 4)
     stock_reserve(line=line)
-    assert stock_release(order_id=line.order_id) == 4
-    assert stock_release(order_id=line.order_id) == 0
+    product.refresh_from_db()
+    assert product.stock == 1
+    assert stock_release(order_id=line.order_id) is True
+    assert stock_release(order_id=line.order_id) is True  # it had a reservation: nothing more comes back
     product.refresh_from_db()
     assert product.stock == 5
     assert StockReservation.objects.get(line=line).status == "released"
@@ -52,3 +57,52 @@ def test_the_database_refuses_negative_stock(db):
     product = ProductFactory(stock=1)
     with pytest.raises(IntegrityError), transaction.atomic():
         Product.objects.filter(pk=product.pk).update(stock=-1)
+
+
+def test_releasing_an_order_that_reserved_nothing_says_so(customer):
+    product = ProductFactory(stock=5)
+    line = line_of(customer, product, 4)
+
+    assert stock_release(order_id=line.order_id) is False
+    assert Product.objects.get(pk=product.pk).stock == 5
+
+
+def test_a_staff_edit_that_does_not_name_stock_never_writes_it(customer):
+    # given a product whose page staff opened, then a reservation while it was open
+    product = ProductFactory(stock=60, price="10.00")
+    seen = Product.objects.get(pk=product.pk)
+    stock_reserve(line=line_of(customer, product, 10))
+
+    # when staff save a new price from what they saw
+    product_update(product=seen, changes={"price": "12.00"})
+
+    # then the price changed and the reserved units stay taken
+    product.refresh_from_db()
+    assert (product.price, product.stock) == (Decimal("12.00"), 50)
+
+
+def test_a_staff_stock_change_is_applied_as_the_difference_they_made(customer):
+    # given staff saw 60 units, then 10 were reserved
+    product = ProductFactory(stock=60)
+    stock_reserve(line=line_of(customer, product, 10))
+
+    # when they set 70 (adding 10 to what they saw)
+    product_update(product=Product.objects.get(pk=product.pk), changes={"stock": 70}, stock_seen=60)
+
+    # then 10 units arrive on top of what is left: the reservation is not undone
+    assert Product.objects.get(pk=product.pk).stock == 60
+
+
+def test_a_stock_change_that_would_go_negative_is_refused(customer):
+    product = ProductFactory(stock=10)
+    stock_reserve(line=line_of(customer, product, 8))
+
+    with pytest.raises(ValidationError):
+        product_update(product=Product.objects.get(pk=product.pk), changes={"stock": 0}, stock_seen=10)
+
+    assert Product.objects.get(pk=product.pk).stock == 2
+
+
+def test_a_product_in_another_currency_is_refused(db):
+    with pytest.raises(ValidationError):
+        product_create(sku="EUR-1", name="Euro mug", price=Decimal("5.00"), currency="EUR")

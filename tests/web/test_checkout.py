@@ -151,3 +151,69 @@ def test_checking_out_an_emptied_cart_says_so(shopper, customer):
     assert response.status_code == 200  # the form again, with its errors
     assert "at least one item" in response.content.decode()
     assert not Order.objects.filter(user=customer).exists()
+
+
+# --- availability, before anything is placed ------------------------------------------------
+
+
+def test_a_line_the_catalog_cannot_fill_is_named_and_nothing_is_placed(shopper, customer):
+    # given a cart asking for 5 of a product with 3 left, and 1 of a sold-out one
+    limited = ProductFactory(name="Limited print", stock=3)
+    cups = ProductFactory(name="Espresso cups", stock=10)
+    shopper.post(f"/products/{limited.sku}/", {"quantity": 5})
+    shopper.post(f"/products/{cups.sku}/", {"quantity": 1})
+    cups.stock = 0
+    cups.save(update_fields=["stock"])
+
+    # when they place the order
+    response = shopper.post("/checkout/", checkout_form())
+
+    # then the page says which lines are short; no order is placed and the cart is kept
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Limited print: you asked for 5, only 3 left." in html
+    assert "Espresso cups is sold out" in html
+    assert "Please correct the fields marked below" not in html  # the address was fine
+    assert not Order.objects.filter(user=customer).exists()
+    assert shopper.session["cart"] == {limited.sku: 5, cups.sku: 1}
+
+
+def test_the_checkout_summary_flags_a_short_line_before_submitting(shopper):
+    limited = ProductFactory(name="Limited print", stock=10)
+    shopper.post(f"/products/{limited.sku}/", {"quantity": 5})
+    limited.stock = 3
+    limited.save(update_fields=["stock"])
+
+    html = shopper.get("/checkout/").content.decode()
+
+    assert "Only 3 left" in html
+
+
+def test_a_cart_within_stock_is_placed(shopper, customer):
+    limited = ProductFactory(name="Limited print", stock=3)
+    shopper.post(f"/products/{limited.sku}/", {"quantity": 3})
+
+    shopper.post("/checkout/", checkout_form())
+
+    assert Order.objects.filter(user=customer).count() == 1
+
+
+# --- the address of the last order ----------------------------------------------------------
+
+
+def test_the_address_of_my_last_order_is_filled_in(shopper, customer, cart, place_order):
+    place_order(customer, ProductFactory(), city="Paris", postal_code="75001", country="FR")
+    place_order(customer, ProductFactory(), city="Berlin", postal_code="10115", country="DE")
+
+    html = shopper.get("/checkout/").content.decode()
+
+    assert 'value="Berlin"' in html and 'value="10115"' in html
+    assert '<option value="DE" selected>' in html
+    assert "Filled in from your last order." in html
+
+
+def test_a_first_checkout_starts_empty(shopper, cart):
+    html = shopper.get("/checkout/").content.decode()
+
+    assert 'value="Ada Lovelace"' not in html
+    assert "Filled in from your last order." not in html

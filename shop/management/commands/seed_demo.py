@@ -6,11 +6,36 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.services import user_token
-from shop.models import Product
+from shop.images import demo_image, product_thumbnail_refresh
+from shop.models import Category, Product
 from shop.services import product_create
 
 DEMO_CUSTOMER = ("demo", "demo@example.com", "demo-shopper-2026")
+
+CATEGORIES = {
+    "kitchen": "Kitchen & table",
+    "apparel": "Apparel",
+    "desk": "Desk & paper",
+    "home": "Home",
+}
+# SKU prefix -> category slug
+CATEGORY_OF = {
+    "MUG": "kitchen",
+    "BTL": "kitchen",
+    "CUP": "kitchen",
+    "TEE": "apparel",
+    "CAP": "apparel",
+    "BAG": "apparel",
+    "SCK": "apparel",
+    "NTB": "desk",
+    "PEN": "desk",
+    "STK": "desk",
+    "LMP": "desk",
+    "PST": "home",
+    "KEY": "home",
+    "CND": "home",
+    "SPK": "home",
+}
 
 CATALOG = [
     ("MUG-001", "Enamel camp mug", "Chip-resistant enamel, 350 ml.", "12.50", 120),
@@ -38,14 +63,25 @@ class Command(BaseCommand):
         if Product.objects.exists():
             self.stdout.write("Catalog already present: nothing seeded.")
         else:
+            categories = {
+                slug: Category.objects.get_or_create(slug=slug, defaults={"name": name})[0]
+                for slug, name in CATEGORIES.items()
+            }
             for sku, name, description, price, stock in CATALOG:
-                product_create(sku=sku, name=name, description=description, price=Decimal(price), stock=stock)
+                product = product_create(sku=sku, name=name, description=description, price=Decimal(price), stock=stock)
+                # Pictures are drawn here with Pillow: the seed downloads nothing.
+                product.category = categories[CATEGORY_OF[sku.split("-")[0]]]
+                product.image.save(f"{sku.lower()}.jpg", demo_image(sku=sku, label=name), save=False)
+                product.save(update_fields=["category", "image"])
+                product_thumbnail_refresh(product=product)
                 self.stdout.write(f"  product {sku} {name}")
             self.stdout.write(self.style.SUCCESS(f"Seeded {len(CATALOG)} products."))
+        # The demo customer's password is public (README): it is created only in a database
+        # with no account at all, never next to real customers, and never again once deleted.
         username, email, password = DEMO_CUSTOMER
         user_model = get_user_model()
-        if not user_model.objects.filter(username=username).exists():
-            user = user_model.objects.create_user(username=username, email=email, password=password)
-            self.stdout.write(
-                self.style.SUCCESS(f"Demo customer: {username} / {password} (token {user_token(user=user)})")
-            )
+        if user_model.objects.exists():
+            self.stdout.write("Accounts already present: no demo customer created.")
+        else:
+            user_model.objects.create_user(username=username, email=email, password=password)
+            self.stdout.write(self.style.SUCCESS(f"Demo customer: {username} / {password}"))

@@ -1,0 +1,64 @@
+"""The API's per-client limits on the web forms, and the answer a limited client gets.
+
+The storefront's login, the admin's login, sign-up and checkout count against the same DRF
+throttles as the API's token login, registration and order creation (one bucket per client
+and scope), so a client cannot spend its budget twice by switching from one to the other.
+Failed logins are also counted per username and per client by django-axes, on every path that
+calls ``authenticate()`` (API token, storefront login, admin login).
+"""
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from rest_framework.views import APIView
+
+from core.api import ShopRateThrottle
+
+View = Callable[..., HttpResponse]
+
+
+def too_many_requests(request: HttpRequest, *, retry_after: float | None) -> HttpResponse:
+    """429: JSON under /api/, the shop's page elsewhere; ``Retry-After`` in whole seconds."""
+    seconds = max(1, math.ceil(retry_after)) if retry_after else None
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            {"detail": "Request was throttled." + (f" Expected available in {seconds} seconds." if seconds else "")},
+            status=429,
+        )
+    else:
+        response = render(request, "429.html", {"retry_after": seconds}, status=429)
+    if seconds:
+        response["Retry-After"] = str(seconds)
+    return response
+
+
+def rate_limited(scope: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable[[View], View]:
+    """Limit a page's ``methods`` with the API's throttle ``scope`` (``DEFAULT_THROTTLE_RATES``)."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method in methods:
+                throttle = ShopRateThrottle()
+                scoped = APIView()
+                scoped.throttle_scope = scope  # type: ignore[attr-defined]
+                if not throttle.allow_request(request, scoped):  # type: ignore[arg-type]
+                    return too_many_requests(request, retry_after=throttle.wait())
+            return view(request, *args, **kwargs)
+
+        return limited
+
+    return decorator
+
+
+def lockout_response(request: HttpRequest, original_response: HttpResponse | None, credentials: Any) -> HttpResponse:
+    """django-axes' answer to a locked-out login (``AXES_LOCKOUT_CALLABLE``)."""
+    cool_off = settings.AXES_COOLOFF_TIME
+    seconds = cool_off.total_seconds() if isinstance(cool_off, timedelta) else None
+    return too_many_requests(request, retry_after=seconds)

@@ -1,0 +1,43 @@
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class OutboxMessage(models.Model):
+    """A Celery message written in the transaction of the state change that sends it.
+
+    The relay publishes it after commit; until then (or while the broker is down) it waits
+    here, so a message can never be lost between a commit and the broker. ``shard`` keeps one
+    aggregate's messages in order (an order's id); ``available_at`` holds a retry until due.
+    """
+
+    shard = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)  # the task, for people reading the table
+    message = models.JSONField(encoder=DjangoJSONEncoder)  # a Celery signature, as a dict
+    options = models.JSONField(default=dict, encoder=DjangoJSONEncoder)  # publish options (the rest of a chain)
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    parked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The relay's reads touch unsent rows only, however large the table of sent ones.
+            models.Index(
+                fields=["available_at", "id"],
+                name="outbox_due",
+                condition=Q(sent_at__isnull=True, parked_at__isnull=True),
+            ),
+            models.Index(
+                fields=["shard", "available_at", "id"],
+                name="outbox_shard_head",
+                condition=Q(sent_at__isnull=True, parked_at__isnull=True),
+            ),
+            models.Index(fields=["sent_at"], name="outbox_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.shard}]"

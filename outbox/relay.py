@@ -1,0 +1,155 @@
+"""The relay: publishes committed outbox rows to the broker, at least once, in order per shard.
+
+It runs in two places. Every Celery worker process publishes right after its own commits
+(``after_commit``), which keeps a saga's hops fast; and a thread in each worker's main
+process sweeps the table every ``OUTBOX_POLL_SECONDS`` for the rest: rows written by the web
+(which never talks to the broker), rows whose publish failed while the broker was down, and
+retries that have become due. Any number of relays may run: rows are claimed with
+``FOR UPDATE SKIP LOCKED``, and only the head of each shard is eligible, so two relays never
+send one row at once nor overtake each other within a shard. Rows are chosen by status, never
+by an id cursor, so a transaction that commits late is not skipped.
+"""
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from celery import current_app, signature
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from outbox.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+# What a broker that is down or unreachable raises; the row stays for the next round.
+BROKER_DOWN = (OperationalError, ConnectionError, TimeoutError, OSError)
+
+_publish_on_commit = False
+
+
+def publish_on_commit(enabled: bool) -> None:
+    """Worker processes publish right after their commits; the web never does (see module)."""
+    global _publish_on_commit
+    _publish_on_commit = enabled
+
+
+def after_commit() -> None:
+    if not _publish_on_commit:
+        return
+    try:
+        relay_due(rounds=1)
+    except Exception:  # the relay thread will send it; the task that wrote it has succeeded
+        logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
+
+
+class BrokerDown(Exception):
+    pass
+
+
+def relay_due(*, limit: int = 100, rounds: int | None = None) -> int:
+    """Publish the messages that are due, ``limit`` per round; return how many were sent.
+
+    Raises ``BrokerDown`` when the broker refuses (what was published before stays sent).
+    A message that fails to publish for another reason is retried on later rounds and parked
+    after ``OUTBOX_MAX_ATTEMPTS``, with its error, for a person to look at.
+    """
+    sent = 0
+    while rounds is None or rounds > 0:
+        rounds = None if rounds is None else rounds - 1
+        down: BrokerDown | None = None
+        with transaction.atomic():
+            batch = list(_heads().select_for_update(skip_locked=True)[:limit])
+            published: list[int] = []
+            for row in batch:
+                try:
+                    if _publish(row):
+                        published.append(row.pk)
+                except BrokerDown as exc:
+                    down = exc
+                    break
+            OutboxMessage.objects.filter(pk__in=published).update(sent_at=timezone.now())
+        sent += len(published)
+        if down is not None:
+            raise down
+        if not batch:
+            break
+    return sent
+
+
+def _heads() -> QuerySet[OutboxMessage]:
+    """Due, unsent rows that no earlier unsent row of their shard is waiting before."""
+    unsent = Q(sent_at__isnull=True, parked_at__isnull=True)
+    earlier = OutboxMessage.objects.filter(unsent, shard=OuterRef("shard")).filter(
+        Q(available_at__lt=OuterRef("available_at")) | Q(available_at=OuterRef("available_at"), id__lt=OuterRef("id"))
+    )
+    return (
+        OutboxMessage.objects.filter(unsent, available_at__lte=timezone.now())
+        .exclude(Exists(earlier))
+        .order_by("available_at", "id")
+    )
+
+
+def _publish(row: OutboxMessage) -> bool:
+    try:
+        signature(row.message, app=current_app).apply_async(**row.options)
+    except BROKER_DOWN as exc:
+        raise BrokerDown(str(exc)) from exc
+    except Exception as exc:
+        row.attempts += 1
+        row.last_error = f"{type(exc).__name__}: {exc}"
+        row.parked_at = timezone.now() if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS else None
+        row.save(update_fields=["attempts", "last_error", "parked_at"])
+        logger.error("Outbox message %s (%s) failed to publish: %s", row.pk, row.name, row.last_error)
+        return False
+    return True
+
+
+def outbox_purge(*, older_than: timedelta) -> int:
+    """Delete messages sent longer ago than ``older_than``; return how many."""
+    deleted, _ = OutboxMessage.objects.filter(sent_at__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
+class RelayThread(threading.Thread):
+    """The relay's sweep, as a daemon thread of a worker's main process."""
+
+    def __init__(self) -> None:
+        super().__init__(name="outbox-relay", daemon=True)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        pause = settings.OUTBOX_POLL_SECONDS
+        while not self.stopping.is_set():
+            try:
+                relay_due()
+                pause = settings.OUTBOX_POLL_SECONDS
+            except BrokerDown as exc:
+                pause = min(max(pause * 2, 0.5), 5.0)
+                logger.warning("Broker unavailable, outbox waits %.1fs: %s", pause, exc)
+            except Exception:
+                pause = 1.0
+                logger.exception("Outbox relay round failed")
+            finally:
+                close_old_connections()
+            self.stopping.wait(pause)
+
+
+_thread: RelayThread | None = None
+
+
+def start_relay_thread(**_: Any) -> None:
+    global _thread
+    if _thread is None or not _thread.is_alive():
+        _thread = RelayThread()
+        _thread.start()
+
+
+def stop_relay_thread(**_: Any) -> None:
+    if _thread is not None:
+        _thread.stopping.set()
+        _thread.join(timeout=5)

@@ -1,0 +1,53 @@
+"""Writing to the outbox: the only way this project sends a Celery message.
+
+A message is a row written in the caller's transaction, so it exists exactly when the state
+change that sends it committed: no message for a rolled-back change, and no lost message when
+the broker is down at commit time (the relay sends it once the broker is back).
+
+Why not a package: the maintained Django outbox packages (django-outbox-pattern and its kin)
+publish over STOMP to their own consumers; none carries Celery signatures (a chain with its
+error callbacks) to kombu, which is what both coordination modes here need.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from celery.canvas import Signature
+from django.db import transaction
+from django.utils import timezone
+
+from outbox import relay
+from outbox.models import OutboxMessage
+
+
+def outbox_send(
+    *, message: Signature[Any], shard: str, delay: float = 0.0, options: dict[str, Any] | None = None
+) -> OutboxMessage:
+    """Queue ``message`` (a task signature, or a whole canvas) for the broker.
+
+    Call it inside the transaction that makes the change the message announces; it refuses
+    to run outside one. ``shard`` names the aggregate (an order id): one shard's messages are
+    published in the order they became due. ``delay`` holds the message back (a retry's
+    backoff). Side effect: after commit, a worker process publishes it at once; a web process
+    never talks to the broker and leaves it to the relay.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
+    now = timezone.now()
+    row = OutboxMessage.objects.create(
+        shard=shard,
+        name=_describe(message),
+        message=dict(message),
+        options=options or {},
+        created_at=now,
+        available_at=now + timedelta(seconds=delay) if delay else now,
+    )
+    transaction.on_commit(relay.after_commit)
+    return row
+
+
+def _describe(message: Signature[Any]) -> str:
+    task = message.get("task", "")
+    if task == "celery.chain":
+        return " → ".join(str(t.get("task", "")) for t in message["kwargs"]["tasks"])[:200]
+    return str(task)[:200]

@@ -1,0 +1,188 @@
+"""Every limit holds: a client is who the trusted proxies say it is, the web forms count with
+the API, and failed logins are limited per username too (contract §3)."""
+
+import pytest
+from django.test import Client, RequestFactory
+from rest_framework.test import APIClient
+
+from core.clients import client_ip
+from orders.models import Order
+from tests.factories import PASSWORD, StaffFactory, UserFactory, address, order_body
+
+WRONG = "not-the-password"
+
+
+def token_login(client, username, password=WRONG, **headers):
+    return client.post("/api/auth/token/", {"username": username, "password": password}, format="json", **headers)
+
+
+# --- who a client is ----------------------------------------------------------------------------
+
+
+def test_without_trusted_proxies_the_client_is_the_connecting_address(settings):
+    settings.TRUSTED_PROXIES = []
+    request = RequestFactory().get("/", REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="203.0.113.1")
+    assert client_ip(request) == "198.51.100.9"
+
+
+def test_behind_trusted_proxies_the_client_is_the_first_address_they_did_not_add(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.1", "10.1.0.0/16"]
+    # the client wrote "1.2.3.4" itself; the load balancer (10.1.2.3) saw 203.0.113.7 and the
+    # reverse proxy (10.0.0.1) connected to us
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7, 10.1.2.3")
+    assert client_ip(request) == "203.0.113.7"
+    # a request that did not come through our proxy is its own address, whatever it says
+    direct = RequestFactory().get("/", REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert client_ip(direct) == "198.51.100.9"
+    # garbage where an address should be: the proxy that passed it on saw the client
+    garbage = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="<script>")
+    assert client_ip(garbage) == "10.0.0.1"
+
+
+def test_a_client_sending_its_own_forwarded_for_is_still_throttled(anonymous, customer, rate_limits):
+    # when a client makes up a new X-Forwarded-For for every guess
+    statuses = [
+        token_login(anonymous, f"someone{i}", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(12)
+    ]
+    # then it is one client all the same, and the right password does not get through
+    assert statuses[-1] == 429
+    right = token_login(anonymous, customer.username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.200")
+    assert right.status_code == 429
+
+
+def test_registration_cannot_be_spread_over_made_up_addresses(anonymous, rate_limits, db):
+    statuses = [
+        anonymous.post(
+            "/api/auth/register/",
+            {"username": f"probe{i}", "email": f"p{i}@example.com", "password": PASSWORD},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{i}",
+        ).status_code
+        for i in range(21)
+    ]
+    assert statuses[-1] == 429
+
+
+def test_clients_behind_a_trusted_proxy_are_limited_one_by_one(rate_limits, settings, customer):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    proxy = APIClient(REMOTE_ADDR="10.0.0.1")
+    for _ in range(10):
+        token_login(proxy, "nobody", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    # the guessing client is limited...
+    assert token_login(proxy, "nobody", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 429
+    # ...and another customer behind the same proxy is not
+    other = token_login(proxy, customer.username, PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.6")
+    assert other.status_code == 200
+
+
+# --- failed logins per username ----------------------------------------------------------------
+
+
+def test_failed_logins_for_one_username_lock_it_whatever_the_address(rate_limits, customer):
+    # given ten wrong passwords for one account, each from another address
+    for i in range(10):
+        token_login(APIClient(REMOTE_ADDR=f"198.51.100.{i}"), customer.username)
+    # then even the right password from a new address is refused for now, on the API and the web
+    locked = token_login(APIClient(REMOTE_ADDR="198.51.100.77"), customer.username, PASSWORD)
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    page = Client(REMOTE_ADDR="198.51.100.78").post(
+        "/accounts/login/", {"username": customer.username, "password": PASSWORD}
+    )
+    assert page.status_code == 429
+    # and other accounts are not affected
+    assert token_login(APIClient(REMOTE_ADDR="198.51.100.79"), UserFactory().username, PASSWORD).status_code == 200
+
+
+# --- the web forms ------------------------------------------------------------------------------
+
+
+def test_the_web_login_answers_a_429_page_after_a_burst_of_wrong_passwords(rate_limits, customer):
+    browser = Client()
+    statuses = [
+        browser.post("/accounts/login/", {"username": customer.username, "password": WRONG}).status_code
+        for _ in range(11)
+    ]
+    assert statuses[0] == 200  # the form again, with its error
+    assert statuses[-1] == 429
+    page = browser.post("/accounts/login/", {"username": customer.username, "password": PASSWORD})
+    assert page.status_code == 429
+    assert page["Content-Type"].startswith("text/html")
+    assert "Too many attempts" in page.content.decode()
+    assert int(page["Retry-After"]) > 0
+
+
+def test_the_admin_login_is_limited_too(rate_limits, db):
+    superuser = StaffFactory()
+    browser = Client()
+    statuses = [
+        browser.post("/admin/login/", {"username": superuser.username, "password": WRONG}).status_code
+        for _ in range(11)
+    ]
+    assert statuses[0] == 200
+    assert statuses[-1] == 429
+    assert browser.post("/admin/login/", {"username": superuser.username, "password": PASSWORD}).status_code == 429
+
+
+def test_the_web_and_the_api_login_share_one_budget(rate_limits, customer):
+    # given five logins through the API (right passwords: no lockout involved)
+    for _ in range(5):
+        assert token_login(APIClient(), customer.username, PASSWORD).status_code == 200
+    # then the web login has five left in the same minute
+    browser = Client()
+    statuses = [
+        browser.post("/accounts/login/", {"username": f"web{i}", "password": WRONG}).status_code for i in range(6)
+    ]
+    assert statuses[:5] == [200] * 5 and statuses[5] == 429
+
+
+def test_web_signup_counts_against_the_registration_limit(rate_limits, anonymous, db):
+    for i in range(20):
+        anonymous.post(
+            "/api/auth/register/", {"username": f"u{i}", "email": f"u{i}@x.io", "password": PASSWORD}, format="json"
+        )
+    form = {"username": "grace", "email": "g@x.io", "password": PASSWORD, "password_confirm": PASSWORD}
+    page = Client().post("/accounts/signup/", form)
+    assert page.status_code == 429
+    assert "Too many attempts" in page.content.decode()
+    assert not UserFactory._meta.model.objects.filter(username="grace").exists()
+
+
+def test_the_signup_page_itself_is_not_limited(rate_limits, db):
+    browser = Client()
+    assert {browser.get("/accounts/signup/").status_code for _ in range(25)} == {200}
+
+
+def test_checkout_is_limited_like_order_creation(rate_limits, customer, product):
+    browser = Client()
+    browser.force_login(customer)
+    browser.post(f"/products/{product.sku}/", {"quantity": 1})
+    checkout = {**address(), "payment_token": "tok_visa"}
+    statuses = []
+    for _ in range(31):
+        browser.post(f"/products/{product.sku}/", {"quantity": 1})
+        page = browser.get("/checkout/")
+        key = page.context["form"]["checkout_key"].value()
+        statuses.append(browser.post("/checkout/", {**checkout, "checkout_key": key}).status_code)
+    assert statuses[:30] == [302] * 30
+    assert statuses[30] == 429
+    assert Order.objects.count() == 30
+
+
+def test_the_api_and_checkout_share_the_order_budget(rate_limits, api, customer, product):
+    for _ in range(30):
+        api.post("/api/orders/", order_body(product), format="json")
+    browser = Client()
+    browser.force_login(customer)
+    browser.post(f"/products/{product.sku}/", {"quantity": 1})
+    key = browser.get("/checkout/").context["form"]["checkout_key"].value()
+    page = browser.post("/checkout/", {**address(), "payment_token": "tok_visa", "checkout_key": key})
+    assert page.status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_rate_limits_off_lets_every_login_through(settings, customer, path):
+    settings.RATE_LIMITS = False
+    settings.AXES_ENABLED = False
+    browser = Client()
+    statuses = {browser.post(path, {"username": customer.username, "password": WRONG}).status_code for _ in range(25)}
+    assert statuses == {200}
