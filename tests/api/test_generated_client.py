@@ -182,3 +182,7 @@ def test_a_generated_client_drives_the_whole_flow_unmodified(saga, connect):
         (models.TransactionKindEnum.CHARGE, models.TransactionStatusEnum.SUCCEEDED, "49.00")
     ]
     assert ledger.sync_detailed(client=ada, order=order.id).status_code == 403
+
+    # logging out revokes the token it is made with
+    assert use("api.auth.auth_logout").sync_detailed(client=ada).status_code == 204
+    assert use("api.orders.orders_list").sync_detailed(client=ada).status_code == 401
