@@ -2,9 +2,11 @@
 each order's messages in order, once due, and parks what can never be sent."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from celery import signature
+from celery.canvas import Signature
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,7 +17,7 @@ from outbox.services import outbox_send
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def message(name: str = "tests.outbox.nothing") -> object:
+def message(name: str = "tests.outbox.nothing") -> Signature[Any]:
     return signature(name, args=("x",), queue="orders")
 
 
