@@ -106,7 +106,7 @@ class OrderEventInline(ReadOnlyInline):
         "when",
         "from_status",
         "to_status",
-        "actor",
+        "acted_by",
         "message",
     )
 

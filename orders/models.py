@@ -117,6 +117,14 @@ class SagaStep(models.Model):
         return f"{self.name}: {self.status}"
 
 
+class ActorKind(models.TextChoices):
+    """Who acted, as a kind: a customer named ``system`` still reads as a customer."""
+
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    SYSTEM = "system"
+
+
 class OrderEvent(models.Model):
     """The order's timeline: every status change and every staff action, with who did it."""
 
@@ -125,10 +133,18 @@ class OrderEvent(models.Model):
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
     actor = models.CharField(max_length=150, default="system")
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, default=ActorKind.SYSTEM)
     message = models.TextField(blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status}→{self.to_status} by {self.actor}"
+        return f"{self.from_status}→{self.to_status} by {self.acted_by}"
+
+    @property
+    def acted_by(self) -> str:
+        """``staff alice``, ``customer bob``, or ``system`` (``system sweeper``)."""
+        if self.actor_kind == ActorKind.SYSTEM and self.actor == "system":
+            return "system"
+        return f"{self.actor_kind} {self.actor}"

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.api import Conflict
 from orders import saga
-from orders.models import FORWARD_STATUSES, Order, OrderLine, Reason, SagaStep, Status
+from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderLine, Reason, SagaStep, Status
 from orders.selectors import order_as_placed
 from orders.steps import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK, NotYetDone, line_step_name
 from orders.transitions import order_record_action, order_transition
@@ -67,7 +67,7 @@ def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[st
         steps = SagaStep.objects.bulk_create(
             SagaStep(order=order, name=name, position=position) for position, name in enumerate(step_names)
         )
-        order_record_action(order=order, actor=_username(user), message="Order placed")
+        order_record_action(order=order, actor=_username(user), actor_kind=ActorKind.CUSTOMER, message="Order placed")
         saga.saga_start(order, [line.pk for line in lines])
     return order_as_placed(order, lines=lines, steps=steps)
 
@@ -84,7 +84,10 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
             return order
         if order.status not in FORWARD_STATUSES:
             raise Conflict(f"An order that is {order.status} cannot be cancelled.")
-        order_transition(order=order, to=Status.COMPENSATING, reason=reason, actor=actor, message="Cancelled")
+        kind = ActorKind.STAFF if reason == Reason.STAFF_REQUEST else ActorKind.CUSTOMER
+        order_transition(
+            order=order, to=Status.COMPENSATING, reason=reason, actor=actor, actor_kind=kind, message="Cancelled"
+        )
         saga.compensation_start(order.id)
     return order
 
@@ -130,7 +133,7 @@ def order_retry_saga(*, order_id: Any, actor: str) -> Order:
             raise Conflict("A compensation gave up on this order: retry the compensation instead.")
         if order.is_terminal:
             raise Conflict(f"The saga of a {order.status} order has ended.")
-        order_record_action(order=order, actor=actor, message="Saga retried")
+        order_record_action(order=order, actor=actor, actor_kind=ActorKind.STAFF, message="Saga retried")
         _redrive(order)
     return order
 
@@ -141,7 +144,9 @@ def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != Status.NEEDS_ATTENTION:
             raise Conflict("Only an order that needs attention has a compensation to retry.")
-        order_transition(order=order, to=Status.COMPENSATING, actor=actor, message="Compensation retried")
+        order_transition(
+            order=order, to=Status.COMPENSATING, actor=actor, actor_kind=ActorKind.STAFF, message="Compensation retried"
+        )
         saga.compensation_start(order.id)
     return order
 

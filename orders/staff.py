@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.api import Conflict
 from orders import services
-from orders.models import FORWARD_STATUSES, Order, Reason, Status
+from orders.models import FORWARD_STATUSES, ActorKind, Order, Reason, Status
 from orders.selectors import STAFF_NOTE_PREFIX
 from orders.transitions import order_record_action
 
@@ -152,4 +152,4 @@ def order_note_add(*, order_id: Any, actor: str, text: str) -> None:
         raise ValidationError(f"A note has at most {NOTE_MAX_LENGTH} characters.")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        order_record_action(order=order, actor=actor, message=f"{STAFF_NOTE_PREFIX}{text}")
+        order_record_action(order=order, actor=actor, actor_kind=ActorKind.STAFF, message=f"{STAFF_NOTE_PREFIX}{text}")

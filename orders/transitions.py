@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from orders.models import FORWARD_STATUSES, Order, OrderEvent, Reason, SagaStep, Status
+from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, SagaStep, Status
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.RESERVED, Status.COMPENSATING}),
@@ -25,7 +25,13 @@ class IllegalTransition(Exception):
 
 
 def order_transition(
-    *, order: Order, to: Status, reason: Reason | None = None, actor: str = "system", message: str = ""
+    *,
+    order: Order,
+    to: Status,
+    reason: Reason | None = None,
+    actor: str = "system",
+    actor_kind: ActorKind = ActorKind.SYSTEM,
+    message: str = "",
 ) -> None:
     """Move ``order`` (locked by the caller, inside its transaction) to ``to``.
 
@@ -37,7 +43,13 @@ def order_transition(
         raise IllegalTransition(f"An order cannot go from {order.status} to {to}.")
     now = timezone.now()
     OrderEvent.objects.create(
-        order=order, created_at=now, from_status=order.status, to_status=to, actor=actor, message=message
+        order=order,
+        created_at=now,
+        from_status=order.status,
+        to_status=to,
+        actor=actor,
+        actor_kind=actor_kind,
+        message=message,
     )
     if to == Status.COMPENSATING:
         _plan_compensation(order)
@@ -48,9 +60,9 @@ def order_transition(
     order.save(update_fields=["status", "cancellation_reason", "progressed_at", "updated_at"])
 
 
-def order_record_action(*, order: Order, actor: str, message: str) -> None:
+def order_record_action(*, order: Order, actor: str, message: str, actor_kind: ActorKind = ActorKind.SYSTEM) -> None:
     """Add a line to the timeline without changing the status (a staff action, a recovery)."""
-    OrderEvent.objects.create(order=order, actor=actor, message=message, to_status=order.status)
+    OrderEvent.objects.create(order=order, actor=actor, actor_kind=actor_kind, message=message, to_status=order.status)
 
 
 def _plan_compensation(order: Order) -> None:

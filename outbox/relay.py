@@ -20,14 +20,16 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from kombu.exceptions import OperationalError
+from kombu.exceptions import EncodeError
 
 from outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
-# What a broker that is down or unreachable raises; the row stays for the next round.
-BROKER_DOWN = (OperationalError, ConnectionError, TimeoutError, OSError)
+# What a message that can never be published raises: it is parked for a person. Anything else
+# (a connection refused, a timeout, kombu's errors) is taken as the broker being down: the
+# message waits for the next round, however long the outage lasts.
+POISON = (EncodeError, TypeError, ValueError, LookupError)
 
 _publish_on_commit = False
 
@@ -96,17 +98,21 @@ def _heads() -> QuerySet[OutboxMessage]:
 
 def _publish(row: OutboxMessage) -> bool:
     try:
-        signature(row.message, app=current_app).apply_async(**row.options)
-    except BROKER_DOWN as exc:
-        raise BrokerDown(str(exc)) from exc
-    except Exception as exc:
+        _apply(row)
+    except POISON as exc:
         row.attempts += 1
         row.last_error = f"{type(exc).__name__}: {exc}"
         row.parked_at = timezone.now() if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS else None
         row.save(update_fields=["attempts", "last_error", "parked_at"])
         logger.error("Outbox message %s (%s) failed to publish: %s", row.pk, row.name, row.last_error)
         return False
+    except Exception as exc:
+        raise BrokerDown(f"{type(exc).__name__}: {exc}") from exc
     return True
+
+
+def _apply(row: OutboxMessage) -> None:
+    signature(row.message, app=current_app).apply_async(**row.options)
 
 
 def outbox_purge(*, older_than: timedelta) -> int:

@@ -1,9 +1,12 @@
-import pytest
+from datetime import timedelta
 
-from orders.models import OrderEvent, Status
-from orders.services import OrderItem, order_place, saga_recover_stalled
+import pytest
+from django.utils import timezone
+
+from orders.models import Order, OrderEvent, Reason, Status
+from orders.services import OrderItem, order_cancel, order_place, order_retry_compensation, saga_recover_stalled
 from orders.transitions import ALLOWED_TRANSITIONS, IllegalTransition, order_transition
-from tests.factories import ProductFactory
+from tests.factories import ProductFactory, UserFactory
 
 
 @pytest.fixture
@@ -61,3 +64,31 @@ def test_two_sweepers_redrive_a_stalled_order_once(order, settings, django_captu
     assert first.redriven == [str(order.pk)]
     assert second.redriven == []
     assert len(callbacks) == 1
+
+
+def test_the_timeline_says_who_acted_as_a_kind_as_well_as_a_name(db, settings):
+    # given an order placed by a customer who happens to be called "system"
+    impostor = UserFactory(username="system")
+    order = order_place(
+        user=impostor, items=[OrderItem(ProductFactory().sku, 1)], shipping_address={}, payment_token="tok_visa"
+    )
+
+    # when the customer cancels, staff retry the compensation once it gave up, and the sweeper re-drives
+    order_cancel(order_id=order.pk, actor=impostor.username)
+    Order.objects.filter(pk=order.pk).update(status=Status.NEEDS_ATTENTION)
+    order_retry_compensation(order_id=order.pk, actor="alice")
+    settings.SAGA_STALL_SECONDS = 0
+    Order.objects.filter(pk=order.pk).update(progressed_at=timezone.now() - timedelta(hours=1))
+    saga_recover_stalled()
+
+    # then each line names its kind: the customer's cannot pass for the system's
+    timeline = [event.acted_by for event in OrderEvent.objects.filter(order=order).order_by("id")]
+    assert timeline == ["customer system", "customer system", "staff alice", "system sweeper"]
+
+
+def test_a_staff_cancel_is_recorded_as_staff_with_its_own_reason(order):
+    order_cancel(order_id=order.pk, actor="alice", reason=Reason.STAFF_REQUEST)
+
+    order.refresh_from_db()
+    event = OrderEvent.objects.filter(order=order).latest("id")
+    assert (order.cancellation_reason, event.acted_by) == ("staff_request", "staff alice")

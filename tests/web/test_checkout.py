@@ -2,8 +2,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from celery import current_app
 
 from orders.models import Order, Status
+from outbox.models import OutboxMessage
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +88,26 @@ def test_submitting_the_same_form_twice_places_one_order(shopper, customer, cart
     # then there is one order, and both answers lead to it
     assert Order.objects.filter(user=customer).count() == 1
     assert first["Location"] == second["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkout_and_its_resubmit_with_the_broker_down_place_one_order(shopper, customer, cart):
+    # given a broker nobody can reach
+    broker_url = current_app.conf.broker_url
+    current_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        # when the customer checks out, and submits the same form again
+        form = checkout_form()
+        first = shopper.post("/checkout/", form)
+        second = shopper.post("/checkout/", form)
+    finally:
+        current_app.conf.broker_url = broker_url
+
+    # then the order was placed once, its saga waiting in the outbox for the broker
+    order = Order.objects.get(user=customer)
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == f"/orders/{order.pk}/"
+    assert OutboxMessage.objects.filter(shard=str(order.pk), sent_at__isnull=True).count() == 1
 
 
 def test_a_new_checkout_form_places_a_new_order(shopper, customer, cart):

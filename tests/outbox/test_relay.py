@@ -1,0 +1,100 @@
+"""The outbox: messages exist exactly when their transaction committed, and the relay sends
+each order's messages in order, once due, and parks what can never be sent."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from celery import signature
+from celery.canvas import Signature
+from django.db import transaction
+from django.utils import timezone
+
+from outbox import relay
+from outbox.models import OutboxMessage
+from outbox.services import outbox_send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def message(name: str = "tests.outbox.nothing") -> Signature[Any]:
+    return signature(name, args=("x",), queue="orders")
+
+
+@pytest.fixture
+def published(monkeypatch) -> list[str]:
+    """What the relay hands to the broker, by row name (the broker itself is tested elsewhere)."""
+    sent: list[str] = []
+    monkeypatch.setattr(relay, "_apply", lambda row: sent.append(row.name))
+    return sent
+
+
+def test_a_message_is_written_only_with_its_transaction():
+    with pytest.raises(RuntimeError):
+        outbox_send(message=message(), shard="a")
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            outbox_send(message=message(), shard="a")
+            raise ZeroDivisionError  # the change it announced rolls back
+
+    with pytest.raises(ZeroDivisionError):
+        change_that_fails()
+
+    assert not OutboxMessage.objects.exists()
+
+
+def test_the_relay_sends_each_shard_in_order_and_a_delayed_message_when_due(published):
+    with transaction.atomic():
+        outbox_send(message=message("first"), shard="order-1")
+        outbox_send(message=message("later"), shard="order-1", delay=60)
+        outbox_send(message=message("second"), shard="order-1")
+        outbox_send(message=message("other"), shard="order-2")
+
+    assert relay.relay_due() == 3
+    assert published == ["first", "other", "second"]
+    assert OutboxMessage.objects.filter(sent_at__isnull=True).get().name == "later"
+
+    OutboxMessage.objects.filter(name="later").update(available_at=timezone.now() - timedelta(seconds=1))
+    assert relay.relay_due() == 1
+    assert published[-1] == "later"
+
+
+def test_a_shard_waits_behind_its_unsent_head():
+    with transaction.atomic():
+        outbox_send(message=message("head"), shard="order-1")
+        outbox_send(message=message("next"), shard="order-1")
+
+    assert [row.name for row in relay._heads()] == ["head"]
+
+
+def test_a_broker_that_is_down_leaves_every_message_for_later(monkeypatch):
+    def down(row: OutboxMessage) -> None:
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(relay, "_apply", down)
+    with transaction.atomic():
+        outbox_send(message=message(), shard="order-1")
+
+    with pytest.raises(relay.BrokerDown):
+        relay.relay_due()
+    row = OutboxMessage.objects.get()
+    assert (row.sent_at, row.parked_at, row.attempts) == (None, None, 0)
+
+
+def test_a_message_that_can_never_be_sent_is_parked_with_its_error(monkeypatch, settings):
+    def poison(row: OutboxMessage) -> None:
+        raise TypeError("cannot serialize")
+
+    monkeypatch.setattr(relay, "_apply", poison)
+    with transaction.atomic():
+        outbox_send(message=message(), shard="order-1")
+
+    for _ in range(settings.OUTBOX_MAX_ATTEMPTS):
+        relay.relay_due()
+
+    row = OutboxMessage.objects.get()
+    assert row.parked_at is not None
+    assert row.attempts == settings.OUTBOX_MAX_ATTEMPTS
+    assert "cannot serialize" in row.last_error
+    assert relay.relay_due() == 0
