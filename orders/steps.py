@@ -20,6 +20,7 @@ next hop exists exactly when the outcome committed. Retries and waits are outbox
 """
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -71,6 +72,7 @@ CREATE_SHIPMENT = ForwardStep(
 RELEASE_STOCK = Compensation("release_stock", undoes=RESERVE_STOCK)
 REFUND_PAYMENT = Compensation("refund_payment", undoes=CHARGE_PAYMENT)
 CANCEL_SHIPMENT = Compensation("cancel_shipment", undoes=CREATE_SHIPMENT)
+UNDONE_BY = {c.undoes.name: c for c in (RELEASE_STOCK, REFUND_PAYMENT, CANCEL_SHIPMENT)}
 
 
 def line_step_name(step: ForwardStep, sku: str) -> str:
@@ -210,7 +212,7 @@ def run_step(
             logger.info(
                 "%s of order %s: attempt %s superseded by attempt %s", name, order_id, attempt, current.attempts
             )
-        else:
+        elif not _handed_to_compensation(order, name):
             late = True  # the compensation settled the step as never done: take it back ourselves
     if late:
         _late_success(order_id=order_id, name=name, attempt=attempt, undo=undo)
@@ -313,28 +315,65 @@ def wait_seconds() -> float:
 
 
 def _late_success(*, order_id: str, name: str, attempt: int, undo: Callable[[Order], object] | None) -> None:
-    """An attempt the compensation gave up for dead succeeded after all: take it back.
+    """An attempt the compensation settled as never done succeeded after all: take it back.
 
-    The compensation only settles a step as never done when its attempt outlived the lease and
-    the provider had nothing under the step's key; this is the attempt, alive after all, whose
-    call landed later. It undoes its own success; if that fails, staff must act.
+    The compensation settles a step as never done only when its attempt outlived the lease and
+    the provider had nothing under the step's key, and it has finished; this is that attempt,
+    alive after all, whose call landed later. It undoes its own success (waiting while the
+    provider is busy with the key, retrying errors a few times); if it cannot, staff must act.
     """
     order = Order.objects.get(pk=order_id)
-    try:
-        if undo is not None:
+    errors = waits = 0
+    while undo is not None:
+        try:
             undo(order)
-    except Exception as exc:
-        with transaction.atomic():
-            order = _lock(order_id)
-            message = f"{name} attempt {attempt} landed late and could not be undone: {_describe(exc)}"
-            if order.status in (Status.COMPENSATING, Status.CANCELLED):
-                order_transition(order=order, to=Status.NEEDS_ATTENTION, message=message)
-            else:
-                order_record_action(order=order, actor="system", message=message)
-        return
+            break
+        except RequestInFlight:
+            waits += 1
+            if waits > LATE_UNDO_MAX_WAITS:
+                _late_success_stuck(order_id, name, attempt, "the provider kept the key in flight")
+                return
+            time.sleep(wait_seconds())
+        except Exception as exc:
+            errors += 1
+            if errors > settings.SAGA_MAX_RETRIES:
+                _late_success_stuck(order_id, name, attempt, _describe(exc))
+                return
+            time.sleep(backoff_seconds(errors))
     with transaction.atomic():
         order = _lock(order_id)
         order_record_action(order=order, actor="system", message=f"{name} attempt {attempt} landed late; undone")
+
+
+LATE_UNDO_MAX_WAITS = 120
+
+
+def _late_success_stuck(order_id: str, name: str, attempt: int, error: str) -> None:
+    with transaction.atomic():
+        order = _lock(order_id)
+        message = f"{name} attempt {attempt} landed late and could not be undone: {error}"
+        if order.status in (Status.COMPENSATING, Status.CANCELLED):
+            order_transition(order=order, to=Status.NEEDS_ATTENTION, message=message)
+        else:
+            order_record_action(order=order, actor="system", message=message)
+
+
+def _handed_to_compensation(order: Order, name: str) -> bool:
+    """Under the order's lock: let the compensation of ``name`` undo a late success, if it can.
+
+    While that compensation has not finished, marking the step succeeded is enough: the
+    compensation asks the provider by key, and if it found nothing just before, it runs again
+    (``_finish_compensation``). Once it has finished, the late attempt must undo itself.
+    """
+    compensation = UNDONE_BY.get(name.partition(":")[0])
+    if order.status != Status.COMPENSATING or compensation is None:
+        return False
+    unfinished = (SagaStep.Status.PENDING, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
+    if not SagaStep.objects.filter(order=order, name=compensation.name, status__in=unfinished).exists():
+        return False
+    _finish(order, name, SagaStep.Status.SUCCEEDED, error="")
+    order_record_action(order=order, actor="system", message=f"{name} landed late; {compensation.name} undoes it")
+    return True
 
 
 def _describe(exc: Exception) -> str:

@@ -74,6 +74,8 @@ def _die_with_parent() -> None:
 class SagaWorker:
     """A ``celery worker`` process consuming every queue; it can be killed and started again."""
 
+    running: "set[SagaWorker]" = set()  # every worker of this test process
+
     def __init__(
         self, log_path: Path, concurrency: int = 3, app: str = "config", env: dict[str, str] | None = None
     ) -> None:
@@ -102,6 +104,7 @@ class SagaWorker:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent,
         )  # fmt: skip
+        SagaWorker.running.add(self)
         deadline = time.monotonic() + 60
         while b" ready." not in self.log_path.read_bytes()[offset:]:
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -114,6 +117,7 @@ class SagaWorker:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self.process = None
+        SagaWorker.running.discard(self)
 
     def stop(self) -> None:
         if self.process is None:
@@ -125,6 +129,7 @@ class SagaWorker:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
+        SagaWorker.running.discard(self)
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +150,14 @@ def saga(transactional_db: None, saga_worker: SagaWorker) -> SagaWorker:
     if saga_worker.process is None:
         saga_worker.start()
     return saga_worker
+
+
+@pytest.fixture
+def no_relay() -> None:
+    """For tests that look at outbox rows: no worker of the session may relay them meanwhile
+    (the next saga test starts the session's worker again)."""
+    for worker in list(SagaWorker.running):
+        worker.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from outbox import relay
 from outbox.models import OutboxMessage
 from outbox.services import outbox_send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_relay")]
 
 
 def message(name: str = "tests.outbox.nothing") -> Signature[Any]:

@@ -91,6 +91,7 @@ def test_submitting_the_same_form_twice_places_one_order(shopper, customer, cart
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_relay")
 def test_a_checkout_and_its_resubmit_with_the_broker_down_place_one_order(shopper, customer, cart):
     # given a broker nobody can reach
     broker_url = current_app.conf.broker_url
