@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PORT ?= 8000
-QUEUES := orders,inventory,payments,shipping
+QUEUES := orders,inventory,payments,shipping,notifications
 
 .PHONY: run test lint typecheck pytest chaos clean
 

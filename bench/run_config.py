@@ -33,7 +33,8 @@ from bench import bare, floor  # noqa: E402
 from bench.load import build_request, percentile_ms, request_once, run_load  # noqa: E402
 from bench.procs import SHOP_QUEUES, RssSampler, SupervisedWorker, gunicorn  # noqa: E402
 from bench.settings import BENCH_DIR  # noqa: E402
-from orders.models import TERMINAL_STATUSES, Order, SagaStep, Status  # noqa: E402
+from orders.models import TERMINAL_STATUSES, Order, Status  # noqa: E402
+from sagas.models import SagaStep  # noqa: E402
 from shop.models import Product  # noqa: E402
 
 CONFIG = os.environ["BENCH_CONFIG"]
@@ -338,14 +339,14 @@ def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
         if start and end:
             segments.setdefault(name, []).append((end - start).total_seconds() * 1000)
 
-    for order in Order.objects.filter(pk__in=order_ids).prefetch_related("steps"):
-        steps = {s.name.split(":")[0]: s for s in order.steps.all() if s.kind == SagaStep.Kind.FORWARD}
+    for order in Order.objects.filter(pk__in=order_ids).with_saga_steps():
+        steps = {s.name.split(":")[0]: s for s in order.saga_steps if s.kind == SagaStep.Kind.FORWARD}
         reserve_start = min(
-            (s.started_at for s in order.steps.all() if s.name.startswith("reserve_stock") and s.started_at),
+            (s.started_at for s in order.saga_steps if s.name.startswith("reserve_stock") and s.started_at),
             default=None,
         )
         reserve_end = max(
-            (s.finished_at for s in order.steps.all() if s.name.startswith("reserve_stock") and s.finished_at),
+            (s.finished_at for s in order.saga_steps if s.name.startswith("reserve_stock") and s.finished_at),
             default=None,
         )
         charge, ship = steps.get("charge_payment"), steps.get("create_shipment")

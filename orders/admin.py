@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from core.admin import ReadOnlyAdmin
 from core.api import Conflict
 from core.templatetags.shop_tags import address_lines, order_number
-from orders.models import Order, OrderEvent, OrderLine, SagaStep, Status
+from orders.models import Order, OrderEvent, OrderLine, Status
 from orders.staff import (
     NOTE_MAX_LENGTH,
     STAFF_ACTIONS,
@@ -84,27 +84,15 @@ class OrderLineInline(ReadOnlyInline):
     )
 
 
-class SagaStepInline(ReadOnlyInline):
-    model = SagaStep
-    verbose_name_plural = "saga timeline"
-    fields = readonly_fields = (
-        "name",
-        "kind",
-        "status",
-        "attempts",
-        "started_at",
-        "finished_at",
-        "error",
-    )
-
-
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    verbose_name_plural = "timeline: status changes, staff actions and notes"
+    verbose_name_plural = "journal: commands, events, retries, compensations, status changes, staff actions"
     ordering = ["created_at", "id"]
     fields = readonly_fields = (
         "when",
-        "from_status",
+        "service",
+        "kind",
+        "name",
         "to_status",
         "acted_by",
         "message",
@@ -138,12 +126,16 @@ class ShipmentInline(ReadOnlyInline):
     )
 
 
+def _at(moment: Any) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
     """Orders are placed by customers and changed by their saga; the admin reads and acts."""
 
-    list_display = ["id", "number", "customer", "status", "cancellation_reason", "total", "created_at"]
-    list_filter = ["status", "cancellation_reason", "created_at"]
+    list_display = ["id", "number", "customer", "status", "cancellation_reason", "coordination", "total", "created_at"]
+    list_filter = ["status", "cancellation_reason", "coordination", "created_at"]
     search_fields = ["=id", "user__username", "user__email", "lines__sku"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
@@ -152,16 +144,18 @@ class OrderAdmin(ReadOnlyAdmin):
         "user",
         "status",
         "cancellation_reason",
+        "coordination",
         "total",
         "currency",
         "ship_to",
         "created_at",
         "updated_at",
         "progressed_at",
+        "saga_timeline",
         "provider_ledger",
     )
     readonly_fields = fields
-    inlines = [OrderLineInline, PaymentInline, ShipmentInline, SagaStepInline, OrderEventInline]
+    inlines = [OrderLineInline, PaymentInline, ShipmentInline, OrderEventInline]
     actions = ["cancel_orders", "retry_sagas", "retry_compensations"]
     change_form_template = "admin/orders/order/change_form.html"
 
@@ -196,6 +190,23 @@ class OrderAdmin(ReadOnlyAdmin):
     @admin.display(description="customer", ordering="user__username")
     def customer(self, order: Order) -> str:
         return order.user.get_username()
+
+    @admin.display(description="saga timeline")
+    def saga_timeline(self, order: Order) -> SafeString:
+        """The steps and compensations: status, attempts, timing and the last error."""
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (s.name, s.kind, s.status, s.attempts, _at(s.started_at), _at(s.finished_at), s.error)
+                for s in order.saga_steps
+            ),
+        )
+        head = (
+            "<tr><th>step</th><th>kind</th><th>status</th><th>attempts</th><th>started</th>"
+            "<th>finished</th><th>error</th></tr>"
+        )
+        return format_html("<table><thead>{}</thead><tbody>{}</tbody></table>", SafeString(head), rows)
 
     @admin.display(description="payment provider transactions")
     def provider_ledger(self, order: Order) -> SafeString:

@@ -22,10 +22,11 @@ from core.idempotency import StoredResponse, idempotent
 from core.permissions import OrderPermissions
 from core.schema import error_response
 from orders import api_docs, selectors, services
-from orders.models import Order, OrderLine, Reason, SagaStep, Status
+from orders.models import Coordination, Order, OrderLine, Reason, Status
 from payments.models import Payment
 from payments.providers import TOKEN_PATTERN
 from payments.validators import CARD_DATA_REFUSED, validate_no_card_number
+from sagas.models import SagaStep
 from shipping.models import Shipment
 
 # --- input -----------------------------------------------------------------------------------
@@ -60,6 +61,11 @@ class OrderCreateInput(serializers.Serializer[Any]):
         max_length=100,
         validators=[validate_no_card_number],
         error_messages={"invalid": CARD_DATA_REFUSED},
+    )
+    coordination = serializers.ChoiceField(
+        choices=Coordination.choices,
+        required=False,
+        help_text="How the order's saga is coordinated; by default the shop's `ORDER_COORDINATION`.",
     )
 
 
@@ -119,7 +125,8 @@ class OrderOutput(serializers.ModelSerializer[Order]):
     shipping_address = AddressOutput(read_only=True)
     payment = serializers.SerializerMethodField()
     shipment = serializers.SerializerMethodField()
-    steps = StepOutput(many=True, read_only=True)
+    coordination = serializers.ChoiceField(choices=Coordination.choices, read_only=True)
+    steps = StepOutput(source="saga_steps", many=True, read_only=True)
 
     class Meta:
         model = Order
@@ -127,6 +134,7 @@ class OrderOutput(serializers.ModelSerializer[Order]):
             "id",
             "status",
             "cancellation_reason",
+            "coordination",
             "items",
             "total",
             "currency",
@@ -225,6 +233,7 @@ class OrderViewSet(
                 items=[services.OrderItem(**item) for item in data.validated_data["items"]],
                 shipping_address=data.validated_data["shipping_address"],
                 payment_token=data.validated_data["payment_token"],
+                coordination_mode=data.validated_data.get("coordination"),
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc

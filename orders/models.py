@@ -1,8 +1,12 @@
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
+
+from sagas.models import SagaStep
 
 
 class Status(models.TextChoices):
@@ -29,6 +33,42 @@ FORWARD_STATUSES = frozenset({Status.PENDING, Status.RESERVED, Status.PAID})
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.CANCELLED, Status.NEEDS_ATTENTION})
 
 
+class Coordination(models.TextChoices):
+    """How the order's saga is coordinated (contract §7)."""
+
+    ORCHESTRATION = "orchestration"  # the canvas of ``orders/saga.py`` decides each step
+    CHOREOGRAPHY = "choreography"  # each service reacts to the others' events (``*/handlers.py``)
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    """Orders that can bring their saga steps along (the steps are the runtime's rows, keyed
+    by the order's id, not a relation Django could prefetch)."""
+
+    _with_saga_steps = False
+
+    def with_saga_steps(self) -> "OrderQuerySet":
+        clone: OrderQuerySet = self._chain()  # type: ignore[attr-defined]
+        clone._with_saga_steps = True
+        return clone
+
+    def _clone(self) -> "OrderQuerySet":
+        clone: OrderQuerySet = super()._clone()  # type: ignore[misc]
+        clone._with_saga_steps = self._with_saga_steps
+        return clone
+
+    def _fetch_all(self) -> None:
+        fetched = self._result_cache is not None
+        super()._fetch_all()
+        if fetched or not self._with_saga_steps or not self._result_cache:
+            return
+        orders = [o for o in self._result_cache if isinstance(o, Order)]
+        steps: dict[Any, list[SagaStep]] = {o.pk: [] for o in orders}
+        for step in SagaStep.objects.filter(saga_id__in=steps).order_by("position", "id"):
+            steps[step.saga_id].append(step)
+        for order in orders:
+            order.__dict__["saga_steps"] = steps[order.pk]
+
+
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
@@ -39,12 +79,15 @@ class Order(models.Model):
     shipping_address = models.JSONField()
     # A token issued by the payment provider; card data never reaches us.
     payment_token = models.CharField(max_length=100)
+    coordination = models.CharField(max_length=13, choices=Coordination.choices, default=Coordination.ORCHESTRATION)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     # When a step last started or finished: the sweeper re-drives sagas that stop moving.
     progressed_at = models.DateTimeField(default=timezone.now)
     # How often the sweeper re-drove this saga; each time it waits twice as long before the next.
     recoveries = models.PositiveSmallIntegerField(default=0)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -62,6 +105,11 @@ class Order(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @cached_property
+    def saga_steps(self) -> list[SagaStep]:
+        """The steps of the order's saga, in plan order (the runtime's rows for this order)."""
+        return list(SagaStep.objects.filter(saga_id=self.pk).order_by("position", "id"))
 
 
 class OrderLine(models.Model):
@@ -84,39 +132,6 @@ class OrderLine(models.Model):
         return self.unit_price * self.quantity
 
 
-class SagaStep(models.Model):
-    """One step of an order's saga (or one compensation), as the database last saw it."""
-
-    class Kind(models.TextChoices):
-        FORWARD = "forward"
-        COMPENSATION = "compensation"
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"  # an attempt owns the step and may be calling out
-        WAITING = "waiting"  # between attempts (a retry or a wait is scheduled); no call in flight
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        SKIPPED = "skipped"
-
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="steps")
-    name = models.CharField(max_length=80)
-    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.FORWARD)
-    position = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["position", "id"]
-        constraints = [models.UniqueConstraint(fields=["order", "name"], name="saga_step_unique_per_order")]
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.status}"
-
-
 class ActorKind(models.TextChoices):
     """Who acted, as a kind: a customer named ``system`` still reads as a customer."""
 
@@ -126,7 +141,18 @@ class ActorKind(models.TextChoices):
 
 
 class OrderEvent(models.Model):
-    """The order's timeline: every status change and every staff action, with who did it."""
+    """The order's journal: every command, event, retry, compensation, status change, staff
+    and sweeper action, with the service that acted (contract §3, ``/api/orders/<id>/journal/``).
+    """
+
+    class Kind(models.TextChoices):
+        STATUS = "status"  # the order's status changed
+        COMMAND = "command"  # the orchestrator sent a step to a service
+        EVENT = "event"  # a service announced what happened
+        STEP = "step"  # a step's outcome worth a line (failed, landed late)
+        RETRY = "retry"  # a step or compensation will run again
+        COMPENSATION = "compensation"
+        ACTION = "action"  # a person or the sweeper acted
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     created_at = models.DateTimeField(default=timezone.now)
@@ -134,7 +160,10 @@ class OrderEvent(models.Model):
     to_status = models.CharField(max_length=20, blank=True)
     actor = models.CharField(max_length=150, default="system")
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, default=ActorKind.SYSTEM)
-    message = models.TextField(blank=True)
+    message = models.TextField(blank=True)  # the journal's ``detail``
+    service = models.CharField(max_length=20, default="orders")  # who acted: a service, staff or sweeper
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.STATUS)
+    name = models.CharField(max_length=200, blank=True)  # the event, command or step
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -1,16 +1,18 @@
-"""The order saga: the one place that knows the order of the steps.
+"""The orchestrated order saga: the one place that knows the order of the steps.
 
     reserve every line ─► charge ─► ship (the order is completed)   (chord, then a chain)
     release stock     ◄─ refund ◄─ cancel shipment                    (their compensations)
 
-Each step is a task on its service's queue (``inventory``, ``payments``, ``shipping``,
-``orders``); any step that fails for good fires the error callback, which runs the
-compensations in reverse. The canvas is the plan; the outbox carries every hop of it (see
-``orders/steps.py``), and the chord over the lines joins in the database: the last line
-reserved sends the charge. The database records where every saga stands, so sending a saga
-again (recovery, a staff retry) only runs what is left: a finished step is a no-op.
+Each step is a command to its service's queue (``inventory``, ``payments``, ``shipping``,
+``orders``), carrying the plain data the service needs; any step that fails for good fires
+the error callback, which runs the compensations in reverse. The canvas is the plan; the
+outbox carries every hop of it (``sagas/hops.py``), and the chord over the lines joins in the
+database: the last line reserved sends the charge. The database records where every saga
+stands, so sending a saga again (recovery, a staff retry) only runs what is left: a finished
+step is a no-op.
 
-Every function here that sends writes to the outbox, inside the caller's transaction.
+The choreographed saga has no such place: its steps are the subscriptions of each service's
+``handlers`` module (``manage.py event_map`` draws them).
 """
 
 from collections.abc import Sequence
@@ -20,22 +22,23 @@ from celery import chain, group
 from celery.canvas import Signature
 
 from orders import tasks as order_tasks
-from orders.models import Order, Status
+from orders.models import Order, OrderLine, Status
 from outbox.services import outbox_send
 from payments import tasks as payment_tasks
 from shipping import tasks as shipping_tasks
 from shop import tasks as inventory_tasks
 
 
-def order_saga(order_id: str, line_ids: Sequence[int], *, start_at: Status = Status.PENDING) -> Signature[Any]:
+def order_saga(order: Order, lines: Sequence[OrderLine], *, start_at: Status = Status.PENDING) -> Signature[Any]:
     """The order's saga, from the step that runs in ``start_at`` on."""
+    order_id = str(order.pk)
     steps: list[Signature[Any]] = []
     if start_at == Status.PENDING:
-        steps.append(group([inventory_tasks.reserve_line.si(order_id, line_id) for line_id in line_ids]))
-        # undo: release_stock
+        reserve = [inventory_tasks.reserve_line.si(order_id, line.pk, line.sku, line.quantity) for line in lines]
+        steps.append(group(reserve))  # undo: release_stock
     if start_at in (Status.PENDING, Status.RESERVED):
-        steps.append(payment_tasks.charge.si(order_id))  # undo: refund
-    steps.append(shipping_tasks.create_shipment.si(order_id))  # undo: cancel_shipment
+        steps.append(payment_tasks.charge.si(order_id, str(order.total), order.payment_token))  # undo: refund
+    steps.append(shipping_tasks.create_shipment.si(order_id, order.shipping_address))  # undo: cancel_shipment
     return chain(*steps).on_error(order_tasks.compensate.si(order_id))
 
 
@@ -49,17 +52,11 @@ def order_compensation(order_id: str) -> Signature[Any]:
     )
 
 
-def saga_start(order: Order, line_ids: Sequence[int]) -> None:
-    """Send the new order's saga (in the transaction that places it)."""
-    outbox_send(message=order_saga(str(order.pk), line_ids), shard=str(order.pk))
+def saga_send(order: Order, lines: Sequence[OrderLine]) -> None:
+    """Send what is left of the order's saga, from its status on (in the caller's transaction)."""
+    outbox_send(message=order_saga(order, lines, start_at=Status(order.status)), shard=str(order.pk))
 
 
-def saga_resume(order: Order) -> None:
-    """Send what is left of the order's saga (recovery, a staff retry)."""
-    line_ids = list(order.lines.order_by("id").values_list("id", flat=True))
-    outbox_send(message=order_saga(str(order.pk), line_ids, start_at=Status(order.status)), shard=str(order.pk))
-
-
-def compensation_start(order_id: Any) -> None:
+def compensation_send(order: Order) -> None:
     """Send the order's compensations (in the transaction that made it ``compensating``)."""
-    outbox_send(message=order_compensation(str(order_id)), shard=str(order_id))
+    outbox_send(message=order_compensation(str(order.pk)), shard=str(order.pk))

@@ -6,7 +6,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
 from core.permissions import can_see_every_order
-from orders.models import Order, OrderEvent, OrderLine, SagaStep
+from orders.models import Order, OrderEvent, OrderLine
+from sagas.models import SagaStep
 
 
 def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
@@ -15,9 +16,10 @@ def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
     One's own orders; every order with the ``view_order`` permission (``core.permissions``),
     whether or not the user is staff.
     """
-    orders = Order.objects.select_related("payment", "shipment", "user").prefetch_related(
-        Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
-        Prefetch("steps", queryset=SagaStep.objects.order_by("position", "id")),
+    orders = (
+        Order.objects.select_related("payment", "shipment", "user")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
+        .with_saga_steps()
     )
     if not user.is_authenticated:
         return orders.none()
@@ -33,10 +35,8 @@ def order_as_placed(order: Order, *, lines: list[OrderLine], steps: list[SagaSte
     lines and steps are the ones given, and a new order has no payment and no shipment yet.
     """
     # Fill the caches as prefetch_related and select_related would.
-    order._prefetched_objects_cache = {  # type: ignore[attr-defined]
-        "lines": _evaluated(order.lines.all(), lines),
-        "steps": _evaluated(order.steps.all(), steps),
-    }
+    order._prefetched_objects_cache = {"lines": _evaluated(order.lines.all(), lines)}  # type: ignore[attr-defined]
+    order.__dict__["saga_steps"] = steps
     Order.payment.related.set_cached_value(order, None)
     Order.shipment.related.set_cached_value(order, None)
     return order

@@ -13,11 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.api import Conflict
-from orders import saga
-from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderLine, Reason, SagaStep, Status
+from orders import coordination
+from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
+from orders.plan import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK
 from orders.selectors import order_as_placed
-from orders.steps import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK, NotYetDone, line_step_name
 from orders.transitions import order_record_action, order_transition
+from sagas.models import SagaStep
+from sagas.plan import line_step_name
+from sagas.runtime import NotYetDone
 from shop.selectors import products_by_sku
 
 logger = logging.getLogger(__name__)
@@ -29,9 +32,17 @@ class OrderItem:
     quantity: int
 
 
-def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[str, Any], payment_token: str) -> Order:
+def order_place(
+    *,
+    user: User,
+    items: list[OrderItem],
+    shipping_address: dict[str, Any],
+    payment_token: str,
+    coordination_mode: Coordination | None = None,
+) -> Order:
     """Create a ``pending`` order priced from the catalog and start its saga once it commits.
 
+    ``coordination_mode`` picks how its saga runs (default: ``ORDER_COORDINATION``).
     Raises ``ValidationError`` (nothing is created) for an empty order, a SKU twice or an
     unknown SKU. Side effects: the order, its lines and its planned saga steps; after commit,
     the saga's first messages. Compensation: ``order_cancel``.
@@ -49,7 +60,11 @@ def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[st
     total = sum((products[item.sku].price * item.quantity for item in items), Decimal("0"))
     with transaction.atomic():
         order = Order.objects.create(
-            user=user, total=total, shipping_address=shipping_address, payment_token=payment_token
+            user=user,
+            total=total,
+            shipping_address=shipping_address,
+            payment_token=payment_token,
+            coordination=coordination_mode or coordination.default_coordination(),
         )
         lines = OrderLine.objects.bulk_create(
             OrderLine(
@@ -65,10 +80,15 @@ def order_place(*, user: User, items: list[OrderItem], shipping_address: dict[st
         step_names = [line_step_name(RESERVE_STOCK, line.sku) for line in lines]
         step_names += [CHARGE_PAYMENT.name, CREATE_SHIPMENT.name]
         steps = SagaStep.objects.bulk_create(
-            SagaStep(order=order, name=name, position=position) for position, name in enumerate(step_names)
+            SagaStep(saga_id=order.pk, name=name, position=position) for position, name in enumerate(step_names)
         )
-        order_record_action(order=order, actor=_username(user), actor_kind=ActorKind.CUSTOMER, message="Order placed")
-        saga.saga_start(order, [line.pk for line in lines])
+        order_record_action(
+            order=order,
+            actor=_username(user),
+            actor_kind=ActorKind.CUSTOMER,
+            message=f"Order placed ({order.coordination})",
+        )
+        coordination.saga_start(order, lines)
     return order_as_placed(order, lines=lines, steps=steps)
 
 
@@ -88,7 +108,7 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
         order_transition(
             order=order, to=Status.COMPENSATING, reason=reason, actor=actor, actor_kind=kind, message="Cancelled"
         )
-        saga.compensation_start(order.id)
+        coordination.compensation_start(order)
     return order
 
 
@@ -101,7 +121,7 @@ def order_start_compensation(*, order_id: Any) -> None:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == Status.COMPENSATING:
-            saga.compensation_start(order.pk)
+            coordination.compensation_start(order)
 
 
 def order_finish_compensation(*, order_id: Any) -> None:
@@ -112,7 +132,7 @@ def order_finish_compensation(*, order_id: Any) -> None:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != Status.COMPENSATING:
             return
-        compensations = list(order.steps.filter(kind=SagaStep.Kind.COMPENSATION))
+        compensations = list(SagaStep.objects.filter(saga_id=order.pk, kind=SagaStep.Kind.COMPENSATION))
         settling = (SagaStep.Status.PENDING, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
         if any(step.status in settling for step in compensations):
             raise NotYetDone("compensations are still running")
@@ -147,7 +167,7 @@ def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
         order_transition(
             order=order, to=Status.COMPENSATING, actor=actor, actor_kind=ActorKind.STAFF, message="Compensation retried"
         )
-        saga.compensation_start(order.id)
+        coordination.compensation_start(order)
     return order
 
 
@@ -186,7 +206,7 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
                 order_transition(
                     order=order, to=Status.COMPENSATING, reason=Reason.EXPIRED, message="Pending for too long"
                 )
-                saga.compensation_start(order.pk)
+                coordination.compensation_start(order)
                 report.expired.append(str(order.pk))
                 continue
             order_record_action(order=order, actor="sweeper", message=f"Re-driven after no progress ({order.status})")
@@ -206,9 +226,9 @@ def _redrive(order: Order) -> None:
     order.recoveries += 1
     order.save(update_fields=["progressed_at", "recoveries"])
     if order.status == Status.COMPENSATING:
-        saga.compensation_start(order.pk)
+        coordination.compensation_start(order)
     else:
-        saga.saga_resume(order)
+        coordination.saga_resume(order)
 
 
 def _username(user: User) -> str:

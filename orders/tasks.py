@@ -6,7 +6,8 @@ from celery import Task, shared_task
 from django.db import transaction
 
 from orders import services
-from orders.steps import Hops, NotYetDone, wait_seconds
+from sagas.hops import CanvasHops
+from sagas.runtime import NotYetDone, wait_seconds
 
 
 @shared_task(name="orders.compensate")
@@ -21,12 +22,12 @@ def compensate(order_id: str) -> None:
 
 @shared_task(bind=True, name="orders.finish_compensation")
 def finish_compensation(self: Task[Any, Any], order_id: str) -> None:
-    hops = Hops.take(self, shard=order_id)
+    hops = CanvasHops.take(self, shard=order_id, service="orders")
     try:
         services.order_finish_compensation(order_id=order_id)
     except NotYetDone:  # a compensation still runs: look again shortly
         with transaction.atomic():
-            hops.send_again(delay=wait_seconds(), retries=self.request.retries)
+            hops.send_again(delay=wait_seconds(), retries=hops.retries)
 
 
 @shared_task(name="orders.recover_stalled_sagas")

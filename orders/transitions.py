@@ -2,7 +2,10 @@
 
 from django.utils import timezone
 
-from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, SagaStep, Status
+from orders import events
+from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, Status
+from orders.plan import COMPENSATIONS
+from sagas.models import SagaStep
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.RESERVED, Status.COMPENSATING}),
@@ -15,8 +18,6 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CANCELLED: frozenset({Status.NEEDS_ATTENTION}),
 }
 
-# The compensations, in the order they run: the reverse of the steps they undo.
-COMPENSATION_STEPS = ("cancel_shipment", "refund_payment", "release_stock")
 _COMPENSATION_POSITION = 100
 
 
@@ -35,9 +36,10 @@ def order_transition(
 ) -> None:
     """Move ``order`` (locked by the caller, inside its transaction) to ``to``.
 
-    Refuses moves the status machine does not allow and records each move in the timeline.
+    Refuses moves the status machine does not allow and records each move in the journal.
     Entering ``compensating`` also plans the compensation steps, so the timeline shows what
-    is left to undo.
+    is left to undo. A move to an end (``completed``, ``cancelled``, ``needs_attention``) is
+    announced as an event in the same transaction, in both modes (the customer's emails).
     """
     if to not in ALLOWED_TRANSITIONS[order.status]:
         raise IllegalTransition(f"An order cannot go from {order.status} to {to}.")
@@ -50,6 +52,9 @@ def order_transition(
         actor=actor,
         actor_kind=actor_kind,
         message=message,
+        service=_service(actor, actor_kind),
+        kind=OrderEvent.Kind.STATUS,
+        name=to,
     )
     if to == Status.COMPENSATING:
         _plan_compensation(order)
@@ -58,18 +63,46 @@ def order_transition(
     order.status = to
     order.progressed_at = now
     order.save(update_fields=["status", "cancellation_reason", "progressed_at", "updated_at"])
+    events.order_status_announce(order)
 
 
-def order_record_action(*, order: Order, actor: str, message: str, actor_kind: ActorKind = ActorKind.SYSTEM) -> None:
-    """Add a line to the timeline without changing the status (a staff action, a recovery)."""
-    OrderEvent.objects.create(order=order, actor=actor, actor_kind=actor_kind, message=message, to_status=order.status)
+def order_record_action(
+    *,
+    order: Order,
+    actor: str,
+    message: str,
+    actor_kind: ActorKind = ActorKind.SYSTEM,
+    service: str | None = None,
+    kind: OrderEvent.Kind = OrderEvent.Kind.ACTION,
+    name: str = "",
+) -> None:
+    """Add a line to the journal without changing the status (a staff action, a recovery)."""
+    OrderEvent.objects.create(
+        order=order,
+        actor=actor,
+        actor_kind=actor_kind,
+        message=message,
+        to_status=order.status,
+        service=service or _service(actor, actor_kind),
+        kind=kind,
+        name=name,
+    )
+
+
+def _service(actor: str, actor_kind: ActorKind) -> str:
+    """Who acted, as the journal names it: staff, the sweeper, or the orders service."""
+    if actor_kind == ActorKind.STAFF:
+        return "staff"
+    if actor_kind == ActorKind.SYSTEM and actor == "sweeper":
+        return "sweeper"
+    return "orders"
 
 
 def _plan_compensation(order: Order) -> None:
-    for offset, name in enumerate(COMPENSATION_STEPS):
+    for offset, compensation in enumerate(COMPENSATIONS):
         step, created = SagaStep.objects.get_or_create(
-            order=order,
-            name=name,
+            saga_id=order.pk,
+            name=compensation.name,
             defaults={"kind": SagaStep.Kind.COMPENSATION, "position": _COMPENSATION_POSITION + offset},
         )
         if not created and step.status == SagaStep.Status.FAILED:

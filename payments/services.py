@@ -1,22 +1,24 @@
 """Payment writes. The provider is the truth about money; ``Payment`` is our copy of it."""
 
+from decimal import Decimal
+from typing import Any
+
 from django.conf import settings
 
-from orders.models import Order
 from payments.models import Payment
 from payments.providers import PaymentDeclined, RefundFailed, get_payment_provider
 
 
-def charge_key(order: Order) -> str:
-    return f"order:{order.pk}:charge"
+def charge_key(order_id: Any) -> str:
+    return f"order:{order_id}:charge"
 
 
-def refund_key(order: Order) -> str:
-    return f"order:{order.pk}:refund"
+def refund_key(order_id: Any) -> str:
+    return f"order:{order_id}:refund"
 
 
-def payment_charge(*, order: Order) -> Payment:
-    """Charge the order's total with its payment token, once.
+def payment_charge(*, order_id: Any, amount: Decimal, token: str) -> Payment:
+    """Charge ``amount`` for the order with its payment ``token``, once.
 
     Side effects: at most one successful charge at the provider, whatever the retries, since
     every attempt carries the idempotency key ``order:<id>:charge`` (an earlier attempt's reply
@@ -25,17 +27,17 @@ def payment_charge(*, order: Order) -> Payment:
     yet) or another ``PaymentError`` (worth retrying). Compensation: ``payment_refund``.
     """
     payment, _ = Payment.objects.get_or_create(
-        order=order, defaults={"amount": order.total, "currency": settings.SHOP_CURRENCY}
+        order_id=order_id, defaults={"amount": amount, "currency": settings.SHOP_CURRENCY}
     )
     if payment.status == Payment.Status.SUCCEEDED:
         return payment
     try:
         charge = get_payment_provider().charge(
-            amount=order.total,
+            amount=payment.amount,
             currency=payment.currency,
-            token=order.payment_token,
-            idempotency_key=charge_key(order),
-            order_ref=str(order.pk),
+            token=token,
+            idempotency_key=charge_key(order_id),
+            order_ref=str(order_id),
         )
     except PaymentDeclined:
         _set_status(payment, Payment.Status.DECLINED)
@@ -46,7 +48,7 @@ def payment_charge(*, order: Order) -> Payment:
     return payment
 
 
-def payment_refund(*, order: Order) -> bool:
+def payment_refund(*, order_id: Any) -> bool:
     """Give back all that was charged for the order, once (idempotency key ``order:<id>:refund``).
 
     Asks the provider, not our record, whether a charge exists, so a charge whose reply was
@@ -54,19 +56,19 @@ def payment_refund(*, order: Order) -> bool:
     nothing was charged. Raises ``KeyInUse`` while a charge attempt is still in flight (the
     refund must wait for it) and ``RefundFailed`` (worth retrying).
     """
-    payment = Payment.objects.filter(order=order).first()
+    payment = Payment.objects.filter(order_id=order_id).first()
     if payment is None:
         return False  # the row is written before any call: no row, no call
     if payment.status == Payment.Status.REFUNDED:
         return True
     provider = get_payment_provider()
-    charge = provider.find_charge(idempotency_key=charge_key(order))
+    charge = provider.find_charge(idempotency_key=charge_key(order_id))
     if charge is None:
         if payment.status == Payment.Status.PENDING:
             _set_status(payment, Payment.Status.FAILED)
         return False
     try:
-        provider.refund(charge_reference=charge.reference, amount=charge.amount, idempotency_key=refund_key(order))
+        provider.refund(charge_reference=charge.reference, amount=charge.amount, idempotency_key=refund_key(order_id))
     except RefundFailed:
         _set_status(payment, Payment.Status.REFUND_FAILED)
         raise

@@ -1,29 +1,21 @@
-"""The payments service's saga tasks (queue ``payments``)."""
+"""The payment service's commands from the orchestrator (queue ``payments``)."""
 
 from typing import Any
 
 from celery import Task, shared_task
 
-from orders.models import Reason
-from orders.steps import CHARGE_PAYMENT, REFUND_PAYMENT, run_compensation, run_step
-from payments import services
-from payments.providers import PaymentDeclined
+from payments import steps
+from sagas.hops import CanvasHops
+
+SERVICE = "payments"
 
 
 @shared_task(bind=True, name="payments.charge")
-def charge(self: Task[Any, Any], order_id: str) -> None:
-    run_step(
-        self,
-        order_id=order_id,
-        step=CHARGE_PAYMENT,
-        action=lambda order: services.payment_charge(order=order),
-        undo=lambda order: services.payment_refund(order=order),
-        permanent={PaymentDeclined: Reason.PAYMENT_DECLINED},
-    )
+def charge(self: Task[Any, Any], order_id: str, amount: str, token: str) -> None:
+    hops = CanvasHops.take(self, shard=order_id, service=SERVICE)
+    steps.charge(order_id=order_id, amount=amount, token=token, hops=hops)
 
 
 @shared_task(bind=True, name="payments.refund")
 def refund(self: Task[Any, Any], order_id: str) -> None:
-    run_compensation(
-        self, order_id=order_id, compensation=REFUND_PAYMENT, undo=lambda order: services.payment_refund(order=order)
-    )
+    steps.refund(order_id=order_id, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))

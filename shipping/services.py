@@ -1,27 +1,28 @@
 """Shipment writes. The carrier is the truth about shipments; ``Shipment`` is our copy."""
 
-from orders.models import Order
+from typing import Any
+
 from shipping.carriers import AddressRejected, get_carrier
 from shipping.models import Shipment
 
 
-def shipment_key(order: Order) -> str:
-    return f"order:{order.pk}:shipment"
+def shipment_key(order_id: Any) -> str:
+    return f"order:{order_id}:shipment"
 
 
-def shipment_create(*, order: Order) -> Shipment:
-    """Hand the order to the carrier, once (idempotency key ``order:<id>:shipment``).
+def shipment_create(*, order_id: Any, address: dict[str, Any]) -> Shipment:
+    """Hand the order's parcel to the carrier for ``address``, once (idempotency key ``order:<id>:shipment``).
 
     Raises ``AddressRejected`` (final), ``KeyInUse`` (an earlier attempt is still in flight) or
     another ``CarrierError`` (worth retrying).
     Compensation: ``shipment_cancel``.
     """
     carrier = get_carrier()
-    shipment, _ = Shipment.objects.get_or_create(order=order, defaults={"carrier": carrier.name})
+    shipment, _ = Shipment.objects.get_or_create(order_id=order_id, defaults={"carrier": carrier.name})
     if shipment.status == Shipment.Status.CREATED:
         return shipment
     try:
-        receipt = carrier.create_shipment(address=order.shipping_address, idempotency_key=shipment_key(order))
+        receipt = carrier.create_shipment(address=address, idempotency_key=shipment_key(order_id))
     except AddressRejected:
         shipment.status = Shipment.Status.REJECTED
         shipment.save(update_fields=["status", "updated_at"])
@@ -33,18 +34,18 @@ def shipment_create(*, order: Order) -> Shipment:
     return shipment
 
 
-def shipment_cancel(*, order: Order) -> bool:
+def shipment_cancel(*, order_id: Any) -> bool:
     """Cancel the order's shipment at the carrier, if the carrier has one. Idempotent.
 
     Returns whether there was a shipment (now cancelled). Raises ``KeyInUse`` while a create
     attempt is still in flight: the cancel must wait for it.
     """
-    shipment = Shipment.objects.filter(order=order).first()
+    shipment = Shipment.objects.filter(order_id=order_id).first()
     if shipment is None:
         return False  # the row is written before any call: no row, no call
     if shipment.status == Shipment.Status.CANCELLED:
         return True
-    receipt = get_carrier().find_shipment(idempotency_key=shipment_key(order))
+    receipt = get_carrier().find_shipment(idempotency_key=shipment_key(order_id))
     if receipt is None:
         return False  # the carrier never accepted it: nothing to cancel
     get_carrier().cancel_shipment(tracking_number=receipt.tracking_number)

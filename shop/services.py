@@ -1,7 +1,7 @@
 """Catalog and stock writes."""
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -10,9 +10,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from shop.models import Product, StockReservation
-
-if TYPE_CHECKING:
-    from orders.models import OrderLine
 
 
 class OutOfStock(Exception):
@@ -58,8 +55,8 @@ def product_update(*, product: Product, changes: dict[str, Any], stock_seen: int
     return product
 
 
-def stock_reserve(*, line: "OrderLine") -> StockReservation:
-    """Take the line's quantity from its product's stock.
+def stock_reserve(*, line_id: int, sku: str, quantity: int) -> StockReservation:
+    """Take ``quantity`` units of ``sku`` from stock for the order line ``line_id``.
 
     One conditional UPDATE (``stock >= quantity``) decides, so concurrent buyers can never
     oversell, and the reservation row is unique per line, so a repeated call returns the
@@ -68,20 +65,19 @@ def stock_reserve(*, line: "OrderLine") -> StockReservation:
     """
     try:
         with transaction.atomic():
-            taken = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
-                stock=F("stock") - line.quantity
-            )
+            taken = Product.objects.filter(sku=sku, stock__gte=quantity).update(stock=F("stock") - quantity)
             if taken:
-                return StockReservation.objects.create(line=line, product_id=line.product_id, quantity=line.quantity)
+                product_id = Product.objects.values_list("pk", flat=True).get(sku=sku)
+                return StockReservation.objects.create(line_id=line_id, product_id=product_id, quantity=quantity)
     except IntegrityError:  # reserved already: the rollback gave those units back
         pass
-    reservation = StockReservation.objects.filter(line=line).first()
+    reservation = StockReservation.objects.filter(line_id=line_id).first()
     if reservation is None:
-        raise OutOfStock(line.sku)
+        raise OutOfStock(sku)
     return reservation
 
 
-def stock_release(*, order_id: UUID) -> bool:
+def stock_release(*, order_id: UUID | str) -> bool:
     """Give back every unit still reserved for the order; return whether it had reservations.
 
     Each reservation flips to ``released`` in the same transaction that returns its units, and

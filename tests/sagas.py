@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
-from orders.models import TERMINAL_STATUSES, Order, SagaStep, Status
+from orders.models import TERMINAL_STATUSES, Order, Status
 from payments.models import ProviderTransaction
+from sagas.models import SagaStep
 from shop.models import Product
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ def special_worker(saga: SagaWorker, tmp_path: Path) -> Iterator[Callable[..., S
 def wait_for_step(order_id: str, name: str, status: str, timeout: float = 30) -> None:
     """Until the order's step ``name`` has ``status`` (``running``: a call is in flight)."""
     deadline = time.monotonic() + timeout
-    while not SagaStep.objects.filter(order_id=order_id, name=name, status=status).exists():
+    while not SagaStep.objects.filter(saga_id=order_id, name=name, status=status).exists():
         assert time.monotonic() < deadline, f"{name} of {order_id} never became {status}"
         time.sleep(0.02)
 

@@ -7,6 +7,7 @@ from typing import Any
 import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from core.files import secure_var_dir
 
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "csp",
     "core",
     "outbox",
+    "events",
+    "sagas",
     "accounts",
     "shop",
     "orders",
@@ -251,7 +254,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------
-SHOP_QUEUES = ("orders", "inventory", "payments", "shipping")
+SHOP_QUEUES = ("orders", "inventory", "payments", "shipping", "notifications")
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="django-db")
@@ -321,6 +324,17 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = 60
 OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
 # A message that cannot be published for a reason other than the broker being down is parked.
 OUTBOX_MAX_ATTEMPTS = 5
+
+# How an order's saga is coordinated unless the order says (contract §7): ``orchestration``
+# (the canvas of orders/saga.py) or ``choreography`` (the subscriptions of */handlers.py).
+ORDER_COORDINATION = env.str("ORDER_COORDINATION", default="orchestration")
+if ORDER_COORDINATION not in ("orchestration", "choreography"):
+    raise ImproperlyConfigured("ORDER_COORDINATION must be orchestration or choreography")
+# The aggregate behind a saga, for the step runtime (sagas/ledger.py).
+SAGA_LEDGER = "orders.ledger.OrderLedger"
+# A handler that keeps failing for reasons that are not business decisions is parked after so
+# many deliveries (events/services.py), with its error.
+EVENTS_MAX_ATTEMPTS = 5
 # The relay gives up on a broker that is down quickly and tries again on its next round.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 
 from django import template
 
-from orders.models import SagaStep
-from orders.steps import CANCEL_SHIPMENT, REFUND_PAYMENT, RELEASE_STOCK
+from orders.plan import COMPENSATIONS
+from sagas.models import SagaStep
 
 register = template.Library()
 
-_UNDOES = {c.name: c.undoes.name for c in (RELEASE_STOCK, REFUND_PAYMENT, CANCEL_SHIPMENT)}
+_UNDOES = {c.name: c.undoes.name for c in COMPENSATIONS}
 _LABELS = {
     "reserve_stock": "Reserve stock",
     "charge_payment": "Charge payment",

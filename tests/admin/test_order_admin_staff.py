@@ -75,7 +75,7 @@ def test_retry_saga_never_reruns_the_compensation_of_an_order_that_needs_attenti
     set_state(order, Status.NEEDS_ATTENTION, stuck=True)
 
     # when a staff member forces "Retry saga" on it (an old page, a crafted POST)
-    with mock.patch("orders.saga.compensation_start") as compensation_start:
+    with mock.patch("orders.coordination.compensation_start") as compensation_start:
         response = staff_browser.post(f"/admin/orders/order/{order.pk}/act/retry_saga/", follow=True)
 
     # then nothing runs, the order still needs attention, and the page says what to use instead

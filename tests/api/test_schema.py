@@ -3,8 +3,9 @@
 import pytest
 
 from orders.api import OrderCreateInput
-from orders.models import Reason, SagaStep, Status
+from orders.models import Reason, Status
 from payments.models import Payment, ProviderTransaction
+from sagas.models import SagaStep
 from shipping.models import Shipment
 from shop.management.commands.seed_demo import CATALOG
 from tests.factories import ProductFactory

@@ -26,11 +26,12 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.services import user_token
-from orders.models import TERMINAL_STATUSES, Order, SagaStep, Status
+from orders.models import TERMINAL_STATUSES, Order, Status
 from orders.services import order_cancel, order_retry_saga, saga_recover_stalled
 from outbox.models import OutboxMessage
 from outbox.relay import relay_due
 from payments.models import ProviderTransaction
+from sagas.models import SagaStep
 from shipping.models import CarrierShipment
 from shop.models import Product
 from tests.admin.test_product_admin import save_stock_from_list
@@ -203,7 +204,7 @@ def kept_something(order: Order) -> bool:
 
 def describe(orders: list[Order]) -> list[object]:
     return [
-        (o.status, o.cancellation_reason, list(o.steps.values_list("name", "status", "attempts", "error")))
+        (o.status, o.cancellation_reason, [(s.name, s.status, s.attempts, s.error) for s in o.saga_steps])
         for o in orders
     ]
 
@@ -211,7 +212,7 @@ def describe(orders: list[Order]) -> list[object]:
 def wait_for_running(ids: list[str], step: str, timeout: float = 120) -> None:
     """Until the worker is in the middle of ``step``: a remote step is seen running; a local one
     (reserving a line runs in one transaction, never seen running) has some runs done, some not."""
-    steps = SagaStep.objects.filter(order_id__in=ids, name__startswith=step)
+    steps = SagaStep.objects.filter(saga_id__in=ids, name__startswith=step)
     running, done, waiting = (steps.filter(status=s) for s in ("running", "succeeded", "pending"))
     deadline = time.monotonic() + timeout
     while not (running.exists() or (done.exists() and waiting.exists())):

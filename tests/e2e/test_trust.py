@@ -13,9 +13,10 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from orders.models import Order, SagaStep, Status
+from orders.models import Order, Status
 from orders.services import OrderItem, order_place
 from payments.models import Payment
+from sagas.models import SagaStep
 from tests.factories import PASSWORD, CategoryFactory, ProductFactory, StaffFactory, UserFactory, address, with_image
 
 DEVICES = ["laptop", "phone"]
@@ -30,8 +31,8 @@ def device(request):
 @pytest.fixture
 def quiet_saga(monkeypatch):
     """Placing or cancelling an order sends no message: no worker runs in these tests."""
-    monkeypatch.setattr("orders.saga.saga_start", lambda *args, **kwargs: None)
-    monkeypatch.setattr("orders.saga.compensation_start", lambda *args, **kwargs: None)
+    monkeypatch.setattr("orders.coordination.saga_start", lambda *args, **kwargs: None)
+    monkeypatch.setattr("orders.coordination.compensation_start", lambda *args, **kwargs: None)
 
 
 def fits_the_screen(page):
@@ -189,10 +190,14 @@ def test_order_page_speaks_plainly_and_folds_the_timeline(device, live_server, p
     # given an order whose refund kept failing (needs attention)
     customer = UserFactory()
     order = place(customer, ProductFactory(name="Desk lamp", price=Decimal("89.00")), country="DE")
-    order.steps.update(status="succeeded", attempts=1, started_at=timezone.now(), finished_at=timezone.now())
-    order.steps.filter(name="create_shipment").update(status="failed", error="AddressRejected: no such street")
+    SagaStep.objects.filter(saga_id=order.pk).update(
+        status="succeeded", attempts=1, started_at=timezone.now(), finished_at=timezone.now()
+    )
+    SagaStep.objects.filter(saga_id=order.pk).filter(name="create_shipment").update(
+        status="failed", error="AddressRejected: no such street"
+    )
     SagaStep.objects.create(
-        order=order, name="refund_payment", kind="compensation", position=101, status="failed", attempts=5,
+        saga_id=order.pk, name="refund_payment", kind="compensation", position=101, status="failed", attempts=5,
         error="RefundFailed: ProviderUnavailable (attempt 5)",
     )  # fmt: skip
     Payment.objects.create(order=order, status="refund_failed", amount=order.total, currency="USD")

@@ -6,6 +6,7 @@ from django.utils import timezone
 from orders.models import Order, OrderEvent, Reason, Status
 from orders.services import OrderItem, order_cancel, order_place, order_retry_compensation, saga_recover_stalled
 from orders.transitions import ALLOWED_TRANSITIONS, IllegalTransition, order_transition
+from sagas.models import SagaStep
 from tests.factories import ProductFactory, UserFactory
 
 
@@ -25,7 +26,7 @@ def test_only_allowed_transitions_happen_and_each_is_in_the_timeline(order, star
         order_transition(order=order, to=target, actor="tester")
         order.refresh_from_db()
         assert order.status == target
-        event = OrderEvent.objects.filter(order=order).latest("id")
+        event = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.STATUS).latest("id")
         assert (event.from_status, event.to_status, event.actor) == (start, target, "tester")
     else:
         with pytest.raises(IllegalTransition):
@@ -44,7 +45,7 @@ def test_terminal_statuses_have_no_way_out_but_staff_retry():
 
 def test_entering_compensation_plans_the_undo_steps_in_reverse(order):
     order_transition(order=order, to=Status.COMPENSATING, reason="customer_request")
-    compensations = order.steps.filter(kind="compensation").values_list("name", flat=True)
+    compensations = SagaStep.objects.filter(saga_id=order.pk).filter(kind="compensation").values_list("name", flat=True)
     assert list(compensations) == ["cancel_shipment", "refund_payment", "release_stock"]
 
 
@@ -82,7 +83,8 @@ def test_the_timeline_says_who_acted_as_a_kind_as_well_as_a_name(db, settings):
     saga_recover_stalled()
 
     # then each line names its kind: the customer's cannot pass for the system's
-    timeline = [event.acted_by for event in OrderEvent.objects.filter(order=order).order_by("id")]
+    journal = OrderEvent.objects.filter(order=order, kind__in=["status", "action"]).order_by("id")
+    timeline = [event.acted_by for event in journal]
     assert timeline == ["customer system", "customer system", "staff alice", "system sweeper"]
 
 

@@ -13,6 +13,10 @@ from shop.services import OutOfStock, product_create, product_update, stock_rele
 from tests.factories import ProductFactory
 
 
+def reserve(line: OrderLine) -> StockReservation:
+    return stock_reserve(line_id=line.pk, sku=line.sku, quantity=line.quantity)
+
+
 def line_of(customer, product, quantity: int) -> OrderLine:
     order = order_place(
         user=customer, items=[OrderItem(product.sku, quantity)], shipping_address={}, payment_token="tok_visa"
@@ -23,8 +27,8 @@ def line_of(customer, product, quantity: int) -> OrderLine:
 def test_reserving_takes_the_units_once_however_often_it_runs(customer):
     product = ProductFactory(stock=5)
     line = line_of(customer, product, 3)
-    stock_reserve(line=line)
-    stock_reserve(line=line)
+    reserve(line)
+    reserve(line)
     product.refresh_from_db()
     assert product.stock == 2
     assert StockReservation.objects.get(line=line).status == "reserved"
@@ -34,7 +38,7 @@ def test_a_reservation_that_does_not_fit_changes_nothing(customer):
     product = ProductFactory(stock=2)
     line = line_of(customer, product, 3)
     with pytest.raises(OutOfStock):
-        stock_reserve(line=line)
+        reserve(line)
     product.refresh_from_db()
     assert product.stock == 2
     assert not StockReservation.objects.exists()
@@ -43,7 +47,7 @@ def test_a_reservation_that_does_not_fit_changes_nothing(customer):
 def test_release_gives_units_back_exactly_once(customer):
     product = ProductFactory(stock=5)
     line = line_of(customer, product, 4)
-    stock_reserve(line=line)
+    reserve(line)
     product.refresh_from_db()
     assert product.stock == 1
     assert stock_release(order_id=line.order_id) is True
@@ -71,7 +75,7 @@ def test_a_staff_edit_that_does_not_name_stock_never_writes_it(customer):
     # given a product whose page staff opened, then a reservation while it was open
     product = ProductFactory(stock=60, price="10.00")
     seen = Product.objects.get(pk=product.pk)
-    stock_reserve(line=line_of(customer, product, 10))
+    reserve(line_of(customer, product, 10))
 
     # when staff save a new price from what they saw
     product_update(product=seen, changes={"price": "12.00"})
@@ -84,7 +88,7 @@ def test_a_staff_edit_that_does_not_name_stock_never_writes_it(customer):
 def test_a_staff_stock_change_is_applied_as_the_difference_they_made(customer):
     # given staff saw 60 units, then 10 were reserved
     product = ProductFactory(stock=60)
-    stock_reserve(line=line_of(customer, product, 10))
+    reserve(line_of(customer, product, 10))
 
     # when they set 70 (adding 10 to what they saw)
     product_update(product=Product.objects.get(pk=product.pk), changes={"stock": 70}, stock_seen=60)
@@ -95,7 +99,7 @@ def test_a_staff_stock_change_is_applied_as_the_difference_they_made(customer):
 
 def test_a_stock_change_that_would_go_negative_is_refused(customer):
     product = ProductFactory(stock=10)
-    stock_reserve(line=line_of(customer, product, 8))
+    reserve(line_of(customer, product, 8))
 
     with pytest.raises(ValidationError):
         product_update(product=Product.objects.get(pk=product.pk), changes={"stock": 0}, stock_seen=10)

@@ -3,8 +3,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from orders.models import Order, OrderEvent, SagaStep, Status
+from orders.models import Order, OrderEvent, Status
 from payments.models import Payment
+from sagas.models import SagaStep
 from shipping.models import Shipment
 from tests.factories import ProductFactory, UserFactory
 
@@ -57,7 +58,9 @@ def test_order_page_shows_status_lines_and_the_planned_steps(shopper, order):
 def test_a_finished_order_shows_payment_shipment_and_stops_polling(shopper, order):
     # given an order whose saga completed
     now = timezone.now()
-    order.steps.update(status=SagaStep.Status.SUCCEEDED, attempts=1, started_at=now, finished_at=now)
+    SagaStep.objects.filter(saga_id=order.pk).update(
+        status=SagaStep.Status.SUCCEEDED, attempts=1, started_at=now, finished_at=now
+    )
     Order.objects.filter(pk=order.pk).update(status=Status.COMPLETED)
     Payment.objects.create(order=order, status="succeeded", amount=order.total, currency="USD")
     Shipment.objects.create(order=order, status="created", carrier="SimPost", tracking_number="SP123456")
@@ -76,11 +79,13 @@ def test_a_finished_order_shows_payment_shipment_and_stops_polling(shopper, orde
 def test_a_compensated_order_shows_undone_steps(shopper, order):
     # given an order whose charge was refunded after the carrier rejected it
     now = timezone.now()
-    order.steps.update(status="succeeded", attempts=1, started_at=now, finished_at=now)
-    order.steps.filter(name="create_shipment").update(status="failed", error="AddressRejected: no such address")
+    SagaStep.objects.filter(saga_id=order.pk).update(status="succeeded", attempts=1, started_at=now, finished_at=now)
+    SagaStep.objects.filter(saga_id=order.pk).filter(name="create_shipment").update(
+        status="failed", error="AddressRejected: no such address"
+    )
     for position, name in enumerate(["cancel_shipment", "refund_payment", "release_stock"], start=100):
         status = "skipped" if name == "cancel_shipment" else "succeeded"
-        SagaStep.objects.create(order=order, name=name, kind="compensation", position=position, status=status)
+        SagaStep.objects.create(saga_id=order.pk, name=name, kind="compensation", position=position, status=status)
     Order.objects.filter(pk=order.pk).update(status=Status.CANCELLED, cancellation_reason="shipping_failed")
 
     # when its page is opened
@@ -97,11 +102,15 @@ def test_a_compensated_order_shows_undone_steps(shopper, order):
 def test_steps_that_never_ran_read_as_skipped_once_the_order_has_ended(shopper, order):
     # given an order whose charge was declined: the shipment step never ran
     now = timezone.now()
-    order.steps.filter(name__startswith="reserve_stock").update(status="succeeded", attempts=1, finished_at=now)
-    order.steps.filter(name="charge_payment").update(status="failed", attempts=1, error="PaymentDeclined: no")
+    SagaStep.objects.filter(saga_id=order.pk).filter(name__startswith="reserve_stock").update(
+        status="succeeded", attempts=1, finished_at=now
+    )
+    SagaStep.objects.filter(saga_id=order.pk).filter(name="charge_payment").update(
+        status="failed", attempts=1, error="PaymentDeclined: no"
+    )
     for position, name in enumerate(["cancel_shipment", "refund_payment", "release_stock"], start=100):
         status = "succeeded" if name == "release_stock" else "skipped"
-        SagaStep.objects.create(order=order, name=name, kind="compensation", position=position, status=status)
+        SagaStep.objects.create(saga_id=order.pk, name=name, kind="compensation", position=position, status=status)
     Order.objects.filter(pk=order.pk).update(status=Status.CANCELLED, cancellation_reason="payment_declined")
 
     # when its page is opened

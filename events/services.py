@@ -1,0 +1,127 @@
+"""Publishing domain events through the outbox, and handling them once (the inbox).
+
+An event is written to the outbox in the transaction of the state change it announces, one
+message per subscribed service, to that service's queue (a Redis fanout would lose the event
+for a consumer that is offline). The outbox shard is the saga, so one order's events reach
+each queue in the order they happened. On the consuming side, the inbox entry is written in
+the transaction of the handler's effect, and only when the handler succeeded.
+
+Why not a package: the Django event libraries (django-outbox-pattern and kin) publish over
+STOMP; none delivers to Celery queues through this project's outbox, or keeps an inbox.
+"""
+
+import logging
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from celery import signature
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from core.retry import backoff_seconds
+from events.models import InboxEntry
+from events.registry import Event, Subscription, subscribers, subscription
+from outbox.services import outbox_send
+
+logger = logging.getLogger(__name__)
+
+
+def event_publish(
+    *,
+    name: str,
+    saga_id: Any,
+    mode: str,
+    publisher: str,
+    data: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    only: Iterable[str] | None = None,
+) -> Event:
+    """Announce ``name`` to every service subscribed to it for sagas of ``mode``.
+
+    Call it inside the transaction of the change it announces (``outbox_send`` refuses
+    otherwise). ``only`` narrows the delivery to some services (a re-drive by the sweeper
+    wakes the service that has to act, and nobody else). Returns the event.
+    """
+    event = Event(
+        id=str(uuid.uuid4()),
+        name=name,
+        saga_id=str(saga_id),
+        mode=mode,
+        publisher=publisher,
+        data=data or {},
+        context=context or {},
+    )
+    wanted = set(only) if only is not None else None
+    for sub in subscribers(name, mode):
+        if wanted is None or sub.service in wanted:
+            _deliver(sub, event, attempt=0)
+    return event
+
+
+def _deliver(sub: Subscription, event: Event, *, attempt: int, delay: float = 0.0) -> None:
+    message = signature(f"{sub.service}.handle_event", args=(sub.consumer, asdict(event), attempt))
+    outbox_send(message=message, shard=event.saga_id, delay=delay)
+
+
+@dataclass
+class Delivery:
+    """One delivery of an event to a step handler: how to finish it, or have it come again."""
+
+    subscription: Subscription
+    event: Event
+    attempt: int
+
+    def done(self) -> None:
+        """Record the event as handled; call it in the transaction of the handler's outcome."""
+        _record(self.subscription, self.event)
+
+    def again(self, *, delay: float, attempt: int) -> None:
+        """Deliver the event to this handler again after ``delay`` (a retry, or a wait)."""
+        _deliver(self.subscription, self.event, attempt=attempt, delay=delay)
+
+
+def event_handle(*, consumer: str, message: dict[str, Any], attempt: int) -> None:
+    """Run ``consumer``'s handler for the event in ``message``, at most once in effect."""
+    event = Event.from_message(message)
+    sub = subscription(consumer, event.name)
+    if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
+        return  # handled already (or parked): a redelivery changes nothing
+    if sub.step:
+        sub.handler(event, Delivery(sub, event, attempt))
+        return
+    try:
+        with transaction.atomic():
+            _record(sub, event)
+            sub.handler(event)
+    except IntegrityError:
+        if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
+            return  # a concurrent copy of this delivery got there first
+        _failed(sub, event, attempt)
+    except Exception:
+        _failed(sub, event, attempt)
+
+
+def _record(sub: Subscription, event: Event) -> None:
+    InboxEntry.objects.create(consumer=sub.consumer, event_id=event.id, event_name=event.name, saga_id=event.saga_id)
+
+
+def _failed(sub: Subscription, event: Event, attempt: int) -> None:
+    """Retry with backoff; park the event (with its error) once the retries are spent."""
+    logger.exception("%s failed on %s of saga %s (attempt %s)", sub.consumer, event.name, event.saga_id, attempt)
+    error = traceback.format_exc(limit=5)
+    with transaction.atomic():
+        if attempt < settings.EVENTS_MAX_ATTEMPTS:
+            _deliver(sub, event, attempt=attempt + 1, delay=backoff_seconds(attempt))
+            return
+        InboxEntry.objects.create(
+            consumer=sub.consumer,
+            event_id=event.id,
+            event_name=event.name,
+            saga_id=event.saga_id,
+            parked=True,
+            error=error,
+            event=asdict(event),
+        )

@@ -1,0 +1,38 @@
+"""The payment service's part of the order saga, as steps of the runtime.
+
+The orchestrator's commands (``payments/tasks.py``) and the choreography's subscriptions
+(``payments/handlers.py``) both call these: the rule lives once, the wiring differs.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from payments import services
+from payments.providers import PaymentDeclined
+from sagas.hops import Hops
+from sagas.runtime import run_compensation, run_step
+
+CHARGE_PAYMENT = "charge_payment"
+REFUND_PAYMENT = "refund_payment"
+
+
+def charge(*, order_id: str, amount: str, token: str, hops: Hops) -> None:
+    run_step(
+        saga_id=order_id,
+        step_name=CHARGE_PAYMENT,
+        hops=hops,
+        action=lambda: _charged(order_id, amount, token),
+        undo=lambda: services.payment_refund(order_id=order_id),
+        refusals=(PaymentDeclined,),
+    )
+
+
+def _charged(order_id: str, amount: str, token: str) -> dict[str, Any]:
+    payment = services.payment_charge(order_id=order_id, amount=Decimal(amount), token=token)
+    return {"amount": str(payment.amount)}
+
+
+def refund(*, order_id: str, hops: Hops) -> None:
+    run_compensation(
+        saga_id=order_id, name=REFUND_PAYMENT, hops=hops, undo=lambda: services.payment_refund(order_id=order_id)
+    )

@@ -1,0 +1,130 @@
+"""What a step sends once its outcome is recorded, in the transaction that records it.
+
+The runtime is the same in both coordination modes; only this differs:
+
+- ``CanvasHops`` (orchestration): what Celery would send after the task (the rest of the
+  chain, the chord's body, the error callbacks), taken off its request so that only the
+  outbox sends it. The canvas of ``orders/saga.py`` stays the plan.
+- ``EventHops`` (choreography): the participant announces what happened (``payment.charged``,
+  ``payment.declined``, ``payment.refunded``) to whoever subscribed; nobody is told what to do.
+
+Both write their messages through the outbox and their journal lines through the saga.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from celery import Task, signature
+from celery.canvas import Signature
+
+from events.services import Delivery, event_publish
+from outbox.services import outbox_send
+from sagas.ledger import Saga
+
+
+class Hops(Protocol):
+    @property
+    def retries(self) -> int:
+        """How many retries came before this run."""
+
+    def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
+        """The step (or compensation) is done: what comes next."""
+
+    def send_failed(self, saga: Saga, *, refused: bool, error: str) -> None:
+        """The step failed for good and the saga turned back: start undoing."""
+
+    def send_again(self, *, delay: float, retries: int) -> None:
+        """Run this step again after ``delay`` (a retry, or a wait for something in flight)."""
+
+
+@dataclass
+class CanvasHops:
+    shard: str
+    service: str
+    again: Signature[Any]
+    retries: int = 0
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    chord: dict[str, Any] | None = None
+    errbacks: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def take(cls, task: Task[Any, Any], *, shard: str, service: str) -> "CanvasHops":
+        request: Any = task.request
+        hops = cls(
+            shard=shard,
+            service=service,
+            again=task.signature_from_request(),
+            retries=request.retries or 0,
+            chain=list(request.chain or []),
+            chord=request.chord,
+            errbacks=list(request.errbacks or []),
+        )
+        request.chain = request.chord = request.errbacks = request.callbacks = None
+        return hops
+
+    def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
+        """The next step: the rest of the chain, or the body of the chord this task joins."""
+        if self.chord is not None:
+            self._command(saga, signature(self.chord))
+        elif self.chain:
+            rest = self.chain[:-1]
+            self._command(saga, signature(self.chain[-1]), options={"chain": rest} if rest else None)
+
+    def send_failed(self, saga: Saga, *, refused: bool, error: str) -> None:
+        for errback in self.errbacks:
+            self._command(saga, signature(errback))
+
+    def send_again(self, *, delay: float, retries: int) -> None:
+        again = self.again.clone()
+        again.options["retries"] = retries  # the request's chain, chord and errbacks come along
+        outbox_send(message=again, shard=self.shard, delay=delay)
+
+    def _command(self, saga: Saga, message: Signature[Any], options: dict[str, Any] | None = None) -> None:
+        outbox_send(message=message, shard=self.shard, options=options)
+        saga.record(service="orders", kind="command", name=_task_name(message))
+
+
+def _task_name(message: Signature[Any]) -> str:
+    if message.get("task") == "celery.chain":
+        return " → ".join(str(t.get("task", "")) for t in message["kwargs"]["tasks"])
+    return str(message.get("task", ""))
+
+
+@dataclass
+class EventHops:
+    """A participant's reaction to an event: it announces its own outcome, and nothing else."""
+
+    delivery: Delivery
+    service: str
+    succeeded: str  # the event announcing success (``payment.charged``)
+    refused: str | None = None  # a business refusal (``payment.declined``)
+    failed: str | None = None  # transient errors outlasted the retries (``payment.failed``)
+
+    @property
+    def retries(self) -> int:
+        return self.delivery.attempt
+
+    def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
+        self._announce(saga, self.succeeded, result or {})
+
+    def send_failed(self, saga: Saga, *, refused: bool, error: str) -> None:
+        name = (self.refused if refused else self.failed) or self.failed or self.refused
+        if name:
+            self._announce(saga, name, {"error": error})
+        else:
+            self.delivery.done()
+
+    def send_again(self, *, delay: float, retries: int) -> None:
+        self.delivery.again(delay=delay, attempt=retries)
+
+    def _announce(self, saga: Saga, name: str, data: dict[str, Any]) -> None:
+        event = self.delivery.event
+        event_publish(
+            name=name, saga_id=saga.id, mode=event.mode, publisher=self.service, data=data, context=event.context
+        )
+        saga.record(service=self.service, kind="event", name=name, detail=_summary(data))
+        self.delivery.done()
+
+
+def _summary(data: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in data.items())

@@ -1,0 +1,55 @@
+"""What the runtime needs of a saga's owner: its state, locked, and a journal to write.
+
+The runtime never reads an order: it locks the saga through the ledger that settings name
+(``SAGA_LEDGER``), asks it whether a step may run, and tells it what happened. Whoever owns
+the saga (the orders app) decides what each of those means for its aggregate.
+"""
+
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from sagas.plan import ForwardStep
+
+
+class Saga(Protocol):
+    """A saga's state, locked for the caller's transaction."""
+
+    id: str
+
+    @property
+    def forward(self) -> bool:
+        """Still going forward (no step failed for good, nobody cancelled)."""
+        ...
+
+    @property
+    def compensating(self) -> bool: ...
+
+    def may_run(self, step: ForwardStep) -> bool: ...
+
+    def advance(self, step: ForwardStep, *, message: str) -> None:
+        """The step succeeded (for every line): move the saga to ``step.advances_to``."""
+
+    def turn_back(self, *, reason: str, message: str) -> None:
+        """A step failed for good: compensate what was done, for ``reason``."""
+
+    def escalate(self, *, message: str) -> None:
+        """Something could not be undone: people must act."""
+
+    def record(self, *, service: str, kind: str, name: str, detail: str = "") -> None:
+        """Write a line of the saga's journal."""
+
+    def touch(self) -> None:
+        """Record progress: the sweeper leaves a saga alone while it moves."""
+
+
+class Ledger(Protocol):
+    def lock(self, saga_id: str) -> Saga: ...
+
+
+@cache
+def get_ledger() -> Ledger:
+    ledger: Ledger = import_string(settings.SAGA_LEDGER)()
+    return ledger

@@ -1,0 +1,40 @@
+from django.db import models
+
+
+class SagaStep(models.Model):
+    """One step of a saga (or one compensation), as the database last saw it.
+
+    ``saga_id`` names the saga's aggregate (an order's id); the runtime knows nothing else
+    of it. The rows are planned by the saga's owner and moved by ``sagas.runtime``.
+    """
+
+    class Kind(models.TextChoices):
+        FORWARD = "forward"
+        COMPENSATION = "compensation"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"  # an attempt owns the step and may be calling out
+        WAITING = "waiting"  # between attempts (a retry or a wait is scheduled); no call in flight
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    # The column keeps its first name: the table began as the orders app's.
+    saga_id = models.UUIDField(db_column="order_id")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.FORWARD)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "orders_sagastep"
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["saga_id", "name"], name="saga_step_unique_per_order")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.status}"

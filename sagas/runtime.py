@@ -1,0 +1,409 @@
+"""How one saga step runs: its preconditions, its attempts, its record and its retries.
+
+Both coordination modes run every step through ``run_step`` or ``run_compensation``; only
+what is sent afterwards differs (``sagas.hops``). The step's row, read under the saga's lock
+(``sagas.ledger``), decides whether the work is still to be done, so a message delivered
+twice, a retry and a re-drive by the sweeper all have the effect of one run.
+
+**One owner per attempt.** A remote step records a new attempt (``attempts`` is its number)
+before it calls out, and only that attempt may record the outcome: a result that comes back
+after another attempt took over, or after the saga turned to compensation, is never simply
+recorded or dropped (see ``_late_success``). A lease only tells that an attempt *may* be dead;
+whether its call happened is asked of the provider by the step's idempotency key, and a
+provider still working on that key ("in flight") means "unknown yet": the compensation waits.
+Between attempts a step is ``waiting``, not ``running``, so a cancel never waits for a retry.
+
+**Every message through the outbox.** The next hop (a command or an event), a retry and a
+wait are written in the transaction that records the outcome, so they exist exactly when it
+committed.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.remote import RequestInFlight
+from core.retry import backoff_seconds
+from sagas.hops import Hops
+from sagas.ledger import Saga, get_ledger
+from sagas.models import SagaStep
+from sagas.plan import Compensation, ForwardStep, compensation, compensation_of, forward_step
+
+logger = logging.getLogger(__name__)
+
+Result = dict[str, Any] | None
+
+
+class NotYetDone(Exception):
+    """Something this step waits for is still in flight; asked again shortly, at no retry's cost."""
+
+
+# --- forward steps ---------------------------------------------------------------------------
+
+
+def run_step(
+    *,
+    saga_id: str,
+    step_name: str,
+    hops: Hops,
+    action: Callable[[], Result],
+    undo: Callable[[], object] | None = None,
+    refusals: tuple[type[Exception], ...] = (),
+) -> bool:
+    """Run ``action`` as the step ``step_name`` of the saga, at most once to success.
+
+    A remote call commits its attempt before it runs, so a crash mid-call is seen (and the call
+    repeated with its idempotency key, or compensated); a ``local`` step runs inside the
+    transaction that records it. ``refusals`` are the participant's business decisions: they
+    fail the step at once and turn the saga back (``step.refused_as``); a ``RequestInFlight``
+    answer waits; any other exception is transient and retried with backoff, and fails the
+    step (``step.gives_up_as``) when the retries run out. ``action`` returns what the success
+    announces (choreography); ``undo`` takes back a success that lands after the compensation
+    already settled this step (see ``_late_success``). Returns whether the step is done.
+    """
+    step = forward_step(step_name)
+    if step.local:
+        try:
+            with transaction.atomic():
+                saga = _claim(saga_id, step_name, step, fresh=True)
+                if saga is None:
+                    return SagaStep.objects.filter(
+                        saga_id=saga_id, name=step_name, status=SagaStep.Status.SUCCEEDED
+                    ).exists()
+                result = action()
+                _succeed(saga, step_name, step, hops, result)
+                return True
+        except Exception as exc:
+            _record_failure(saga_id, step_name, step, None, exc, refusals, hops)
+            return False
+
+    with transaction.atomic():
+        saga = _claim(saga_id, step_name, step, fresh=False)
+        attempt = _attempt(saga_id, step_name) if saga is not None else 0
+    if saga is None:
+        return False
+    try:
+        result = action()
+    except Exception as exc:
+        _record_failure(saga_id, step_name, step, attempt, exc, refusals, hops)
+        return False
+    late = done = False
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        current = SagaStep.objects.get(saga_id=saga_id, name=step_name)
+        if current.status == SagaStep.Status.RUNNING and current.attempts == attempt:
+            if saga.may_run(step):
+                _succeed(saga, step_name, step, hops, result)
+                done = True
+            else:  # the saga turned back mid-call: the compensation, waiting on us, undoes it
+                _finish(saga, step_name, SagaStep.Status.SUCCEEDED)
+                saga.record(service=step.service, kind="step", name=step_name, detail="landed after compensation began")
+        elif current.status in (SagaStep.Status.RUNNING, SagaStep.Status.WAITING, SagaStep.Status.SUCCEEDED):
+            # Another attempt owns the step: it finds this result under the same idempotency key.
+            logger.info("%s of %s: attempt %s superseded by attempt %s", step_name, saga_id, attempt, current.attempts)
+        elif not _handed_to_compensation(saga, step_name, step):
+            late = True  # the compensation settled the step as never done: take it back ourselves
+    if late:
+        _late_success(saga_id, step_name, step, attempt, undo)
+    return done
+
+
+def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> Saga | None:
+    """Lock the saga and start an attempt of the step; ``None`` when it must not run now.
+
+    Not now: the saga is past the step or compensating, the step succeeded, or an attempt
+    still holds its lease (a copy of this message, or a slow call). An attempt whose lease ran
+    out is taken over: the new attempt repeats the call with the same idempotency key, which
+    the provider answers with the first call's outcome, or with "in flight".
+    """
+    saga = get_ledger().lock(saga_id)
+    if not saga.may_run(step):
+        return None
+    now = timezone.now()
+    claimable = SagaStep.objects.filter(saga_id=saga_id, name=name).exclude(status=SagaStep.Status.SUCCEEDED)
+    if not fresh:
+        lease_start = now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
+        claimable = claimable.exclude(status=SagaStep.Status.RUNNING, started_at__gte=lease_start)
+    started = claimable.update(
+        status=SagaStep.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, finished_at=None
+    )
+    if not started:
+        return None
+    if not fresh:
+        saga.touch()
+    return saga
+
+
+def _attempt(saga_id: str, name: str) -> int:
+    return SagaStep.objects.values_list("attempts", flat=True).get(saga_id=saga_id, name=name)
+
+
+def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result) -> None:
+    _finish(saga, name, SagaStep.Status.SUCCEEDED)
+    if step.per_line and _lines_left(saga, step):
+        return  # the lines join in the database: the last line done moves the saga on
+    if step.advances_to is not None:
+        saga.advance(step, message=f"{step.name} succeeded for every line" if step.per_line else f"{name} succeeded")
+    hops.send_next(saga, result)
+
+
+def _lines_left(saga: Saga, step: ForwardStep) -> bool:
+    """Whether a line's run of ``step`` has yet to succeed (the lines may run in parallel; the
+    saga's lock makes them take turns here, so exactly one of them sees none left)."""
+    return (
+        SagaStep.objects.filter(saga_id=saga.id, name__startswith=f"{step.name}:")
+        .exclude(status=SagaStep.Status.SUCCEEDED)
+        .exists()
+    )
+
+
+def _record_failure(
+    saga_id: str,
+    name: str,
+    step: ForwardStep,
+    attempt: int | None,
+    exc: Exception,
+    refusals: tuple[type[Exception], ...],
+    hops: Hops,
+) -> None:
+    """The attempt failed: wait, retry, or fail the step and turn the saga back."""
+    refused = isinstance(exc, refusals)
+    error = describe(exc)
+    retries = hops.retries
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        current = SagaStep.objects.get(saga_id=saga_id, name=name)
+        owner = current.status == SagaStep.Status.RUNNING and current.attempts == attempt
+        if attempt is not None and not owner:
+            logger.info("%s of %s: attempt %s failed after losing the step: %s", name, saga_id, attempt, error)
+            return
+        if not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
+            _wait(saga, name, step.service, error, hops, delay=wait_seconds(), retries=retries)
+        elif not refused and saga.may_run(step) and retries < settings.SAGA_MAX_RETRIES:
+            _wait(saga, name, step.service, error, hops, delay=backoff_seconds(retries), retries=retries + 1)
+        else:
+            _finish(saga, name, SagaStep.Status.FAILED, error=error)
+            saga.record(service=step.service, kind="step", name=name, detail=f"failed: {error}")
+            if saga.forward:
+                reason = (step.refused_as if refused else step.gives_up_as) or step.refused_as or ""
+                saga.turn_back(reason=reason, message=f"{name} failed: {error}")
+                hops.send_failed(saga, refused=refused, error=error)
+    if refused:
+        logger.info("%s of %s refused: %s", name, saga_id, error)
+
+
+def _wait(saga: Saga, name: str, service: str, error: str, hops: Hops, *, delay: float, retries: int) -> None:
+    """Between attempts the step is ``waiting``: no call is in flight, and a cancel stops it."""
+    SagaStep.objects.filter(saga_id=saga.id, name=name).update(
+        status=SagaStep.Status.WAITING, error=error, finished_at=timezone.now()
+    )
+    saga.touch()
+    saga.record(service=service, kind="retry", name=name, detail=f"{error}; again in {delay:.2f}s")
+    hops.send_again(delay=delay, retries=retries)
+
+
+def wait_seconds() -> float:
+    """How long to wait for something in flight before asking again."""
+    return float(settings.SAGA_RETRY_MAX_SECONDS) / 2
+
+
+LATE_UNDO_MAX_WAITS = 120
+
+
+def _late_success(saga_id: str, name: str, step: ForwardStep, attempt: int, undo: Callable[[], object] | None) -> None:
+    """An attempt the compensation settled as never done succeeded after all: take it back.
+
+    The compensation settles a step as never done only when its attempt outlived the lease and
+    the provider had nothing under the step's key, and it has finished; this is that attempt,
+    alive after all, whose call landed later. It undoes its own success (waiting while the
+    provider is busy with the key, retrying errors a few times); if it cannot, people must act.
+    """
+    errors = waits = 0
+    while undo is not None:
+        try:
+            undo()
+            break
+        except RequestInFlight:
+            waits += 1
+            if waits > LATE_UNDO_MAX_WAITS:
+                _late_success_stuck(saga_id, name, step, attempt, "the provider kept the key in flight")
+                return
+            time.sleep(wait_seconds())
+        except Exception as exc:
+            errors += 1
+            if errors > settings.SAGA_MAX_RETRIES:
+                _late_success_stuck(saga_id, name, step, attempt, describe(exc))
+                return
+            time.sleep(backoff_seconds(errors))
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        saga.record(
+            service=step.service, kind="compensation", name=name, detail=f"attempt {attempt} landed late; undone"
+        )
+
+
+def _late_success_stuck(saga_id: str, name: str, step: ForwardStep, attempt: int, error: str) -> None:
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        message = f"{name} attempt {attempt} landed late and could not be undone: {error}"
+        saga.record(service=step.service, kind="compensation", name=name, detail=message)
+        saga.escalate(message=message)
+
+
+def _handed_to_compensation(saga: Saga, name: str, step: ForwardStep) -> bool:
+    """Under the saga's lock: let the compensation of ``name`` undo a late success, if it can.
+
+    While that compensation has not finished, marking the step succeeded is enough: the
+    compensation asks the provider by key, and if it found nothing just before, it runs again
+    (``_finish_compensation``). Once it has finished, the late attempt must undo itself.
+    """
+    undoing = compensation_of(name)
+    if not saga.compensating or undoing is None:
+        return False
+    unfinished = (SagaStep.Status.PENDING, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
+    if not SagaStep.objects.filter(saga_id=saga.id, name=undoing.name, status__in=unfinished).exists():
+        return False
+    _finish(saga, name, SagaStep.Status.SUCCEEDED)
+    saga.record(service=step.service, kind="step", name=name, detail=f"landed late; {undoing.name} undoes it")
+    return True
+
+
+def describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _finish(saga: Saga, name: str, status: SagaStep.Status, error: str = "") -> None:
+    SagaStep.objects.filter(saga_id=saga.id, name=name).update(status=status, finished_at=timezone.now(), error=error)
+    saga.touch()
+
+
+# --- compensations ---------------------------------------------------------------------------
+
+
+def run_compensation(*, saga_id: str, name: str, hops: Hops, undo: Callable[[], bool]) -> None:
+    """Undo what the compensation ``name`` undoes, for a saga that is compensating.
+
+    ``undo`` asks the provider, by the step's idempotency key, what the step did, takes it
+    back, and returns whether there was anything to take back (``False``: skipped). While an
+    attempt of the step is in flight (within its lease, or "in flight" at the provider), it
+    waits, at no cost to its retries. Transient errors are retried; when the retries run out
+    the compensation is marked failed and the saga goes on, so it ends needing attention.
+    """
+    comp = compensation(name)
+    retries = hops.retries
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        started = _compensation_begin(saga, comp, hops)
+    if not started:
+        return
+    try:
+        did_something = undo()
+    except (NotYetDone, RequestInFlight) as exc:
+        _compensation_wait(saga_id, comp, describe(exc), hops, delay=wait_seconds(), retries=retries)
+        return
+    except Exception as exc:
+        if retries < settings.SAGA_MAX_RETRIES:
+            _compensation_wait(saga_id, comp, describe(exc), hops, delay=backoff_seconds(retries), retries=retries + 1)
+            return
+        logger.warning("Compensation %s of %s gave up: %s", name, saga_id, exc)
+        _finish_compensation(saga_id, comp, SagaStep.Status.FAILED, error=describe(exc), hops=hops)
+        return
+    status = SagaStep.Status.SUCCEEDED if did_something else SagaStep.Status.SKIPPED
+    _finish_compensation(saga_id, comp, status, error="", hops=hops, did_something=did_something)
+
+
+def _compensation_begin(saga: Saga, comp: Compensation, hops: Hops) -> bool:
+    """Under the saga's lock: whether to run ``undo`` now; otherwise wait, skip or stop."""
+    if not saga.compensating:
+        return False
+    step = SagaStep.objects.get(saga_id=saga.id, name=comp.name)
+    if step.status in (SagaStep.Status.SUCCEEDED, SagaStep.Status.SKIPPED):
+        hops.send_next(saga, {"outcome": step.status})  # a copy already did it; the saga goes on
+        return False
+    now = timezone.now()
+    lease_start = now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
+    undone = _undone_steps(saga, comp)
+    if all(s.attempts == 0 for s in undone):
+        _settle(saga, step, comp, SagaStep.Status.SKIPPED, hops)
+        return False
+    if any(s.status == SagaStep.Status.RUNNING and s.started_at and s.started_at >= lease_start for s in undone):
+        step.error = f"waiting: {comp.undoes.name} is still in flight"
+        step.save(update_fields=["error"])
+        saga.touch()
+        hops.send_again(delay=wait_seconds(), retries=hops.retries)
+        return False
+    step.status = SagaStep.Status.RUNNING
+    step.attempts += 1
+    step.started_at = now
+    step.save(update_fields=["status", "attempts", "started_at"])
+    saga.touch()
+    return True
+
+
+def _settle(saga: Saga, step: SagaStep, comp: Compensation, status: SagaStep.Status, hops: Hops) -> None:
+    step.status = status
+    step.finished_at = timezone.now()
+    step.save(update_fields=["status", "finished_at"])
+    saga.touch()
+    saga.record(service=comp.service, kind="compensation", name=comp.name, detail=status)
+    hops.send_next(saga, {"outcome": status})
+
+
+def _compensation_wait(saga_id: str, comp: Compensation, error: str, hops: Hops, *, delay: float, retries: int) -> None:
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING, error=error)
+        saga.touch()
+        saga.record(service=comp.service, kind="retry", name=comp.name, detail=f"{error}; again in {delay:.2f}s")
+        hops.send_again(delay=delay, retries=retries)
+
+
+def _finish_compensation(
+    saga_id: str,
+    comp: Compensation,
+    status: SagaStep.Status,
+    error: str,
+    hops: Hops,
+    *,
+    did_something: bool = True,
+) -> None:
+    """Record the compensation's outcome and let the saga go on.
+
+    An attempt of the undone step that outlived its lease is presumed dead once ``undo`` has
+    asked the provider what it did: it is settled here (``failed``, abandoned), so that if it
+    was alive after all it finds its step settled and undoes its own success. An attempt that
+    landed while ``undo`` found nothing is undone by running ``undo`` again.
+    """
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        undone = _undone_steps(saga, comp)
+        if status != SagaStep.Status.FAILED:
+            if not did_something and any(s.status == SagaStep.Status.SUCCEEDED for s in undone):
+                SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING)
+                hops.send_again(delay=0, retries=hops.retries)
+                return
+            SagaStep.objects.filter(pk__in=[s.pk for s in undone if s.status == SagaStep.Status.RUNNING]).update(
+                status=SagaStep.Status.FAILED,
+                finished_at=timezone.now(),
+                error="abandoned: outlived its lease; the provider was asked what it did",
+            )
+        _finish(saga, comp.name, status, error=error)
+        saga.record(service=comp.service, kind="compensation", name=comp.name, detail=error or status)
+        hops.send_next(saga, {"outcome": status})
+
+
+def _undone_steps(saga: Saga, comp: Compensation) -> list[SagaStep]:
+    """The forward steps ``comp`` undoes (one per line for the stock)."""
+    name = comp.undoes.name
+    return [
+        s
+        for s in SagaStep.objects.filter(saga_id=saga.id, kind=SagaStep.Kind.FORWARD)
+        if s.name == name or s.name.startswith(f"{name}:")
+    ]

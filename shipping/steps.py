@@ -1,0 +1,37 @@
+"""The shipping service's part of the order saga, as steps of the runtime.
+
+The orchestrator's commands (``shipping/tasks.py``) and the choreography's subscriptions
+(``shipping/handlers.py``) both call these: the rule lives once, the wiring differs.
+"""
+
+from typing import Any
+
+from sagas.hops import Hops
+from sagas.runtime import run_compensation, run_step
+from shipping import services
+from shipping.carriers import AddressRejected
+
+CREATE_SHIPMENT = "create_shipment"
+CANCEL_SHIPMENT = "cancel_shipment"
+
+
+def ship(*, order_id: str, address: dict[str, Any], hops: Hops) -> None:
+    run_step(
+        saga_id=order_id,
+        step_name=CREATE_SHIPMENT,
+        hops=hops,
+        action=lambda: _shipped(order_id, address),
+        undo=lambda: services.shipment_cancel(order_id=order_id),
+        refusals=(AddressRejected,),
+    )
+
+
+def _shipped(order_id: str, address: dict[str, Any]) -> dict[str, Any]:
+    shipment = services.shipment_create(order_id=order_id, address=address)
+    return {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
+
+
+def cancel(*, order_id: str, hops: Hops) -> None:
+    run_compensation(
+        saga_id=order_id, name=CANCEL_SHIPMENT, hops=hops, undo=lambda: services.shipment_cancel(order_id=order_id)
+    )

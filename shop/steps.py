@@ -1,0 +1,41 @@
+"""Inventory's part of the order saga, as steps of the runtime.
+
+The orchestrator's commands (``shop/tasks.py``) and the choreography's subscriptions
+(``shop/handlers.py``) both call these: the rule lives once, the wiring differs.
+"""
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from sagas.hops import Hops
+from sagas.runtime import run_compensation, run_step
+from shop import services
+
+RESERVE_STOCK = "reserve_stock"
+RELEASE_STOCK = "release_stock"
+
+
+def reserve_lines(*, order_id: str, lines: Iterable[dict[str, Any]], hops: Hops) -> None:
+    """Reserve each line (``{line_id, sku, quantity}``); stop at the first that is not done."""
+    for line in lines:
+        done = run_step(
+            saga_id=order_id,
+            step_name=f"{RESERVE_STOCK}:{line['sku']}",
+            hops=hops,
+            action=partial(_reserved, line),
+            refusals=(services.OutOfStock,),
+        )
+        if not done:
+            return
+
+
+def _reserved(line: dict[str, Any]) -> dict[str, Any]:
+    services.stock_reserve(line_id=line["line_id"], sku=line["sku"], quantity=line["quantity"])
+    return {}
+
+
+def release(*, order_id: str, hops: Hops) -> None:
+    run_compensation(
+        saga_id=order_id, name=RELEASE_STOCK, hops=hops, undo=lambda: services.stock_release(order_id=order_id)
+    )
