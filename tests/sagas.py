@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -145,9 +146,20 @@ def saga_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterato
     worker.stop()
 
 
+COORDINATION_MODES = ["orchestration", "choreography"]
+
+
+@pytest.fixture(params=COORDINATION_MODES)
+def coordination(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Each saga test runs once per coordination mode: the orders it places record the mode."""
+    settings.ORDER_COORDINATION = request.param
+    return str(request.param)
+
+
 @pytest.fixture
-def saga(transactional_db: None, saga_worker: SagaWorker) -> SagaWorker:
-    """Orders placed in this test run their saga on a real worker; data is committed for real."""
+def saga(transactional_db: None, saga_worker: SagaWorker, coordination: str) -> SagaWorker:
+    """Orders placed in this test run their saga on a real worker, in both coordination modes;
+    data is committed for real."""
     if saga_worker.process is None:
         saga_worker.start()
     return saga_worker
