@@ -149,9 +149,9 @@ def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Resul
     _finish(saga, name, SagaStep.Status.SUCCEEDED)
     if step.per_line and _lines_left(saga, step):
         return  # the lines join in the database: the last line done moves the saga on
+    hops.send_next(saga, result)  # first: the journal reads cause (the event) before effect
     if step.advances_to is not None:
         saga.advance(step, message=f"{step.name} succeeded for every line" if step.per_line else f"{name} succeeded")
-    hops.send_next(saga, result)
 
 
 def _lines_left(saga: Saga, step: ForwardStep) -> bool:

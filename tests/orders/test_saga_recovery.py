@@ -106,7 +106,7 @@ def test_killing_the_worker_mid_saga_loses_no_order_and_charges_nobody_twice(sag
         for token, postal_code, _ in MIX * 4
     ]
     deadline = time.monotonic() + 20
-    while not SagaStep.objects.filter(order_id__in=ids, status=SagaStep.Status.SUCCEEDED).exists():
+    while not SagaStep.objects.filter(saga_id__in=ids, status=SagaStep.Status.SUCCEEDED).exists():
         assert time.monotonic() < deadline, "no saga started"
         time.sleep(0.02)
 
