@@ -1,7 +1,11 @@
 """Who reacts to what: every subscription of every service, declared in its ``handlers`` module.
 
 This registry is the whole wiring of the choreography (and of the side interactions, such as
-the customer's emails, in both modes): ``manage.py event_map`` draws it.
+the customer's emails, in both modes): ``manage.py event_map`` draws it. A handler declares
+the events it may publish in reaction (``subscribe(..., publishes=...)``); a service that
+announces events on its own, outside any handler (the orders service: ``order.placed``),
+declares them with ``publishes``; and the events nobody needs to react to, because the saga
+has ended when they are announced, are declared with ``ends``.
 """
 
 from collections.abc import Callable, Iterable
@@ -52,7 +56,18 @@ class Subscription:
         return f"{self.service}.{self.handler.__name__}"
 
 
+@dataclass(frozen=True)
+class Publication:
+    """``service`` announces ``event`` on its own (not in reaction to an event) in sagas of ``modes``."""
+
+    service: str
+    event: str
+    modes: frozenset[str]
+
+
 _subscriptions: list[Subscription] = []
+_publications: list[Publication] = []
+_ends: set[str] = set()
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -83,8 +98,30 @@ def subscribe(
     return register
 
 
+def publishes(service: str, *events: str, modes: Iterable[str] = BOTH_MODES) -> None:
+    """Declare that ``service`` announces ``events`` on its own, in sagas of the given modes."""
+    for event in events:
+        publication = Publication(service=service, event=event, modes=frozenset(modes))
+        if publication not in _publications:
+            _publications.append(publication)
+
+
+def ends(*events: str) -> None:
+    """Declare that the saga has ended when ``events`` are announced: no service has to react
+    to them (some may, such as the customer's emails), so none is an event left unheard."""
+    _ends.update(events)
+
+
 def subscriptions() -> list[Subscription]:
     return list(_subscriptions)
+
+
+def publications() -> list[Publication]:
+    return list(_publications)
+
+
+def end_events() -> frozenset[str]:
+    return frozenset(_ends)
 
 
 def subscribers(event: str, mode: str) -> list[Subscription]:
