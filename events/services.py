@@ -89,12 +89,17 @@ def event_handle(*, consumer: str, message: dict[str, Any], attempt: int) -> Non
     sub = subscription(consumer, event.name)
     if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
         return  # handled already (or parked): a redelivery changes nothing
-    if sub.step:
-        sub.handler(event, Delivery(sub, event, attempt))
-        return
     try:
+        if sub.step:
+            # The step runtime turns every outcome of the step (a business refusal, a provider
+            # error) into a recorded decision; what escapes it is not the saga's own doing.
+            sub.handler(event, Delivery(sub, event, attempt))
+            return
         with transaction.atomic():
-            _record(sub, event)
+            # Strictly once: a concurrent copy waits on this row's unique key, then finds it.
+            InboxEntry.objects.create(
+                consumer=sub.consumer, event_id=event.id, event_name=event.name, saga_id=event.saga_id
+            )
             sub.handler(event)
     except IntegrityError:
         if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
@@ -105,7 +110,12 @@ def event_handle(*, consumer: str, message: dict[str, Any], attempt: int) -> Non
 
 
 def _record(sub: Subscription, event: Event) -> None:
-    InboxEntry.objects.create(consumer=sub.consumer, event_id=event.id, event_name=event.name, saga_id=event.saga_id)
+    """A step handler's inbox entry, with the step's outcome. The step runtime already lets
+    one attempt record an outcome; a compensation run twice at once (it is idempotent) finds
+    the entry of the copy that finished first, and goes on."""
+    InboxEntry.objects.get_or_create(
+        consumer=sub.consumer, event_id=event.id, defaults={"event_name": event.name, "saga_id": event.saga_id}
+    )
 
 
 def _failed(sub: Subscription, event: Event, attempt: int) -> None:

@@ -1,8 +1,9 @@
 """What the orders service reacts to when nobody orchestrates (choreography), and what it announces.
 
-The steps move the order's status in the transactions that record their outcomes; what the
-orders service decides on its own is when the order has been undone: each service announces
-its undo, and the last one to arrive closes the order.
+The orders service follows the others' events: stock reserved, payment charged and shipment
+created move the order on; each service's undo announcement is counted, and the last one to
+arrive closes the order. A step that fails for good turns the order back itself, in the
+transaction that records the failure: that is what keeps any later step from starting.
 
 The orders service also announces events of its own, outside any handler (``orders/events.py``):
 they are declared here, beside its subscriptions, so that the registry knows every publisher.
@@ -13,6 +14,7 @@ import contextlib
 from events.registry import CHOREOGRAPHY, Event, ends, publishes, subscribe
 from orders import services
 from orders.events import SERVICE
+from orders.models import Status
 from sagas.runtime import NotYetDone
 
 # In both modes: the new order, and how it ended (the customer's emails).
@@ -20,10 +22,15 @@ publishes(SERVICE, "order.placed", "order.completed", "order.cancelled", "order.
 # Choreographed sagas only (an orchestrated one is sent its canvas instead): a stalled saga
 # woken up, and an order turned back for a reason that is no service's failure (a cancel).
 publishes(SERVICE, "order.redriven", "order.compensating", modes=(CHOREOGRAPHY,))
-# The saga is over when these are announced: the order's outcome, and the shipment handed to
-# the carrier, which completes the order in the same transaction (``orders/plan.py``) and so
-# needs nobody to react.
-ends("order.completed", "order.cancelled", "order.needs_attention", "shipment.created")
+# The saga is over when these are announced: the order's outcome.
+ends("order.completed", "order.cancelled", "order.needs_attention")
+
+ADVANCES = {"stock.reserved": Status.RESERVED, "payment.charged": Status.PAID, "shipment.created": Status.COMPLETED}
+
+
+@subscribe(*ADVANCES, service=SERVICE, publishes=("order.completed",))
+def advance_when_a_step_is_done(event: Event) -> None:
+    services.order_advance(order_id=event.saga_id, to=ADVANCES[event.name], message=f"{event.name} ({event.publisher})")
 
 
 @subscribe(

@@ -9,8 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from orders.models import FORWARD_STATUSES, Order, OrderEvent, Reason, Status
+from orders.models import FORWARD_STATUSES, Coordination, Order, OrderEvent, Reason, Status
 from orders.transitions import order_transition
+from sagas.models import SagaStep
 from sagas.plan import ForwardStep
 
 
@@ -27,11 +28,29 @@ class OrderSaga:
     def compensating(self) -> bool:
         return self.order.status == Status.COMPENSATING
 
+    @property
+    def orchestrated(self) -> bool:
+        return self.order.coordination == Coordination.ORCHESTRATION
+
     def may_run(self, step: ForwardStep) -> bool:
-        return self.order.status == step.runs_in
+        """Orchestrated, the order's status says whose turn it is. Choreographed, the status
+        follows the events and may lag behind the steps (``orders/handlers.py``): the step may
+        run while the order goes forward and every step before it has succeeded."""
+        if self.orchestrated:
+            return self.order.status == step.runs_in
+        if self.order.status not in FORWARD_STATUSES:
+            return False
+        forward = SagaStep.objects.filter(saga_id=self.order.pk, kind=SagaStep.Kind.FORWARD)
+        rows = list(forward.values_list("name", "position", "status"))
+        mine = [position for name, position, _ in rows if name.partition(":")[0] == step.name]
+        return bool(mine) and all(
+            status == SagaStep.Status.SUCCEEDED for _, position, status in rows if position < min(mine)
+        )
 
     def advance(self, step: ForwardStep, *, message: str) -> None:
-        if step.advances_to is not None:
+        """Orchestrated, the step moves the order on in the transaction of its outcome; choreographed,
+        the orders service moves it when the step's event arrives."""
+        if self.orchestrated and step.advances_to is not None:
             order_transition(order=self.order, to=Status(step.advances_to), message=message)
 
     def turn_back(self, *, reason: str, message: str) -> None:

@@ -112,6 +112,29 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
     return order
 
 
+FORWARD_PATH = (Status.PENDING, Status.RESERVED, Status.PAID, Status.COMPLETED)
+
+
+def order_advance(*, order_id: Any, to: Status, message: str) -> None:
+    """Move a choreographed order on to ``to`` because a step's event says it is done.
+
+    Events can arrive out of order (a copy redelivered, two queues): the order only ever moves
+    forward, through each status between, and not at all once it has turned back (a cancel
+    that came first wins; the services undo the step). Side effect: reaching ``completed``
+    announces it (``orders/events.py``).
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        _advance(order, to, message)
+
+
+def _advance(order: Order, to: Status, message: str) -> None:
+    if order.status not in FORWARD_STATUSES:
+        return
+    for status in FORWARD_PATH[FORWARD_PATH.index(Status(order.status)) + 1 : FORWARD_PATH.index(to) + 1]:
+        order_transition(order=order, to=status, message=message)
+
+
 def order_start_compensation(*, order_id: Any) -> None:
     """The saga's error callback: send the compensations of an order that turned to compensating.
 
@@ -221,14 +244,36 @@ def _is_stalled(order: Order, now: datetime) -> bool:
 
 
 def _redrive(order: Order) -> None:
-    """Claim the order (moves ``progressed_at``) and resend what is left of its saga."""
+    """Claim the order (moves ``progressed_at``) and resend what is left of its saga.
+
+    A choreographed order first catches up with its steps, in case an event that should have
+    moved it on was lost: its status follows from the steps that succeeded.
+    """
     order.progressed_at = timezone.now()
     order.recoveries += 1
     order.save(update_fields=["progressed_at", "recoveries"])
+    if order.coordination == Coordination.CHOREOGRAPHY and order.status in FORWARD_STATUSES:
+        _advance(order, _status_from_steps(order), "caught up with its steps")
+        if order.status == Status.COMPLETED:
+            return
     if order.status == Status.COMPENSATING:
         coordination.compensation_start(order)
     else:
         coordination.saga_resume(order)
+
+
+def _status_from_steps(order: Order) -> Status:
+    """How far the order's steps got: the furthest status every earlier step has reached."""
+    steps = SagaStep.objects.filter(saga_id=order.pk, kind=SagaStep.Kind.FORWARD)
+    done = {s.name.partition(":")[0]: True for s in steps}
+    for s in steps:
+        done[s.name.partition(":")[0]] &= s.status == SagaStep.Status.SUCCEEDED
+    reached = Status.PENDING
+    for step in (RESERVE_STOCK, CHARGE_PAYMENT, CREATE_SHIPMENT):
+        if not done.get(step.name):
+            break
+        reached = Status(step.advances_to or reached)
+    return reached
 
 
 def _username(user: User) -> str:

@@ -87,6 +87,7 @@ class Row:
     cancelled_but_charged_or_shipped: int
     seconds: float
     broker: str = ""
+    mode: str = ""
 
 
 ROWS: list[Row] = []
@@ -119,7 +120,8 @@ class Batch:
 
     def body(self, i: int) -> dict[str, Any]:
         token, postal_code = MIX[i % len(MIX)]
-        return order_body(self.plenty, self.scarce, token=token, postal_code=postal_code)
+        body = order_body(self.plenty, self.scarce, token=token, postal_code=postal_code)
+        return body | {"coordination": settings.ORDER_COORDINATION}  # the test's mode (tests/sagas.py)
 
     def place(self, count: int) -> list[str]:
         for i in range(count):
@@ -190,6 +192,7 @@ class Batch:
             cancelled_but_charged_or_shipped=sum(1 for o in orders.values() if kept_something(o)),
             seconds=round(time.monotonic() - self.started, 1),
             broker=BROKER,
+            mode=settings.ORDER_COORDINATION,
         )
 
 
@@ -594,22 +597,23 @@ def write_report(path: Path, rows: list[Row]) -> None:
         "beyond the stock, and cancelled orders whose customer is still charged or whose parcel is live.",
         'Running some faults again (`make chaos CHAOS_ARGS="-k name"`) replaces their rows.',
         "",
-        "| fault | broker | orders placed | completed | cancelled | needs_attention | lost | double charges "
+        "| fault | mode | broker | orders placed | completed | cancelled | needs_attention | lost | double charges "
         "| oversold units | cancelled but charged or shipped | seconds |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     # A run of some faults only (pytest -k) updates their rows and keeps the others still defined.
     table = {}
     for line in _table_rows(path):
         cells = [c.strip() for c in line.split("|")]
-        if cells[1] in FAULT_ORDER and len(cells) > 12:
-            table[(cells[1], cells[2])] = line
+        if cells[1] in FAULT_ORDER and len(cells) > 13:
+            table[(cells[1], cells[2], cells[3])] = line
     for r in rows:
-        table[(r.fault, r.broker)] = (
-            f"| {r.fault} | {r.broker} | {r.placed} | {r.completed} | {r.cancelled} | {r.needs_attention} "
-            f"| {r.lost} | {r.double_charges} | {r.oversold} | {r.cancelled_but_charged_or_shipped} | {r.seconds} |"
+        table[(r.fault, r.mode, r.broker)] = (
+            f"| {r.fault} | {r.mode} | {r.broker} | {r.placed} | {r.completed} | {r.cancelled} "
+            f"| {r.needs_attention} | {r.lost} | {r.double_charges} | {r.oversold} "
+            f"| {r.cancelled_but_charged_or_shipped} | {r.seconds} |"
         )
-    lines += [table[key] for key in sorted(table, key=lambda key: (_fault_order(key[0]), key[1]))]
+    lines += [table[key] for key in sorted(table, key=lambda key: (_fault_order(key[0]), key[1], key[2]))]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
