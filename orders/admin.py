@@ -35,9 +35,7 @@ from orders.staff import (
     staff_action_run,
     staff_actions_applicable,
 )
-from payments.models import Payment
 from payments.selectors import provider_transactions
-from shipping.models import Shipment
 
 # "#a0e84265" or "a0e84265": the short number customers quote (the UUID's first 8 hex digits).
 SHORT_NUMBER = re.compile(r"^#?([0-9a-f]{8})$", re.IGNORECASE)
@@ -104,28 +102,6 @@ class OrderEventInline(ReadOnlyInline):
         return timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-class PaymentInline(ReadOnlyInline):
-    model = Payment
-    fields = readonly_fields = (
-        "status",
-        "amount",
-        "refunded_amount",
-        "currency",
-        "provider_reference",
-        "updated_at",
-    )
-
-
-class ShipmentInline(ReadOnlyInline):
-    model = Shipment
-    fields = readonly_fields = (
-        "status",
-        "carrier",
-        "tracking_number",
-        "updated_at",
-    )
-
-
 def _at(moment: Any) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
@@ -151,11 +127,13 @@ class OrderAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "progressed_at",
+        "payment_record",
+        "shipment_record",
         "saga_timeline",
         "provider_ledger",
     )
     readonly_fields = fields
-    inlines = [OrderLineInline, PaymentInline, ShipmentInline, OrderEventInline]
+    inlines = [OrderLineInline, OrderEventInline]
     actions = ["cancel_orders", "retry_sagas", "retry_compensations"]
     change_form_template = "admin/orders/order/change_form.html"
 
@@ -190,6 +168,22 @@ class OrderAdmin(ReadOnlyAdmin):
     @admin.display(description="customer", ordering="user__username")
     def customer(self, order: Order) -> str:
         return order.user.get_username()
+
+    @admin.display(description="payment")
+    def payment_record(self, order: Order) -> str:
+        payment = order.payment
+        if payment is None:
+            return "None yet"
+        refunded = f", {payment.refunded_amount} refunded" if payment.refunded_amount else ""
+        reference = f" (provider reference {payment.provider_reference})" if payment.provider_reference else ""
+        return f"{payment.status}: {payment.amount} {payment.currency}{refunded}{reference}"
+
+    @admin.display(description="shipment")
+    def shipment_record(self, order: Order) -> str:
+        shipment = order.shipment
+        if shipment is None:
+            return "None yet"
+        return " ".join(filter(None, [f"{shipment.status}:", shipment.carrier, shipment.tracking_number]))
 
     @admin.display(description="saga timeline")
     def saga_timeline(self, order: Order) -> SafeString:

@@ -1,5 +1,5 @@
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -7,6 +7,10 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from sagas.models import SagaStep
+
+if TYPE_CHECKING:
+    from payments.models import Payment
+    from shipping.models import Shipment
 
 
 class Status(models.TextChoices):
@@ -41,8 +45,9 @@ class Coordination(models.TextChoices):
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
-    """Orders that can bring their saga steps along (the steps are the runtime's rows, keyed
-    by the order's id, not a relation Django could prefetch)."""
+    """Orders that can bring along what other services keep about them: the saga's steps (the
+    step runtime's rows), the payment and the shipment. Each service names the order by id
+    only, so Django has no relation to prefetch: three queries for a page of orders."""
 
     _with_saga_steps = False
 
@@ -61,12 +66,18 @@ class OrderQuerySet(models.QuerySet["Order"]):
         super()._fetch_all()
         if fetched or not self._with_saga_steps or not self._result_cache:
             return
+        from payments.selectors import payments_of
+        from shipping.selectors import shipments_of
+
         orders = [o for o in self._result_cache if isinstance(o, Order)]
         steps: dict[Any, list[SagaStep]] = {o.pk: [] for o in orders}
         for step in SagaStep.objects.filter(saga_id__in=steps).order_by("position", "id"):
             steps[step.saga_id].append(step)
+        payments, shipments = payments_of(list(steps)), shipments_of(list(steps))
         for order in orders:
             order.__dict__["saga_steps"] = steps[order.pk]
+            order.__dict__["payment"] = payments.get(order.pk)
+            order.__dict__["shipment"] = shipments.get(order.pk)
 
 
 class Order(models.Model):
@@ -105,6 +116,20 @@ class Order(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @cached_property
+    def payment(self) -> "Payment | None":
+        """The payment service's record of this order's payment; ``None`` until it acts."""
+        from payments.selectors import payment_of
+
+        return payment_of(self.pk)
+
+    @cached_property
+    def shipment(self) -> "Shipment | None":
+        """The shipping service's record of this order's shipment; ``None`` until it acts."""
+        from shipping.selectors import shipment_of
+
+        return shipment_of(self.pk)
 
     @cached_property
     def saga_steps(self) -> list[SagaStep]:

@@ -17,7 +17,7 @@ def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
     whether or not the user is staff.
     """
     orders = (
-        Order.objects.select_related("payment", "shipment", "user")
+        Order.objects.select_related("user")
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
         .with_saga_steps()
     )
@@ -37,8 +37,7 @@ def order_as_placed(order: Order, *, lines: list[OrderLine], steps: list[SagaSte
     # Fill the caches as prefetch_related and select_related would.
     order._prefetched_objects_cache = {"lines": _evaluated(order.lines.all(), lines)}  # type: ignore[attr-defined]
     order.__dict__["saga_steps"] = steps
-    Order.payment.related.set_cached_value(order, None)
-    Order.shipment.related.set_cached_value(order, None)
+    order.__dict__["payment"] = order.__dict__["shipment"] = None
     return order
 
 

@@ -8,10 +8,9 @@ from payments.models import Payment, ProviderTransaction
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["order", "status", "amount", "refunded_amount", "currency", "updated_at"]
+    list_display = ["order_id", "status", "amount", "refunded_amount", "currency", "updated_at"]
     list_filter = ["status"]
-    search_fields = ["=order__id", "provider_reference"]
-    list_select_related = ["order"]
+    search_fields = ["=order_id", "provider_reference"]
 
 
 @admin.register(ProviderTransaction)

@@ -12,7 +12,8 @@ class Payment(models.Model):
         REFUNDED = "refunded"
         REFUND_FAILED = "refund_failed"
 
-    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="payment")
+    # The order it pays for, by id: the payment service owns this table and knows no order model.
+    order_id = models.UUIDField(unique=True)
     status = models.CharField(max_length=15, choices=Status.choices, default=Status.PENDING)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)

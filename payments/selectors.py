@@ -12,3 +12,8 @@ def provider_transactions(*, order_id: str) -> list[LedgerEntry]:
 def payment_of(order_id: Any) -> Payment | None:
     """Our record of the order's payment; ``None`` until the payment service acts."""
     return Payment.objects.filter(order_id=order_id).first()
+
+
+def payments_of(order_ids: list[Any]) -> dict[Any, Payment]:
+    """The payments of many orders at once, by order id."""
+    return {payment.order_id: payment for payment in Payment.objects.filter(order_id__in=order_ids)}

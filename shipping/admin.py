@@ -8,10 +8,9 @@ from shipping.models import CarrierShipment, Shipment
 
 @admin.register(Shipment)
 class ShipmentAdmin(ReadOnlyAdmin):
-    list_display = ["order", "status", "carrier", "tracking_number", "updated_at"]
+    list_display = ["order_id", "status", "carrier", "tracking_number", "updated_at"]
     list_filter = ["status", "carrier"]
-    search_fields = ["=order__id", "tracking_number"]
-    list_select_related = ["order"]
+    search_fields = ["=order_id", "tracking_number"]
 
 
 @admin.register(CarrierShipment)

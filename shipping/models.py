@@ -10,7 +10,8 @@ class Shipment(models.Model):
         REJECTED = "rejected"
         CANCELLED = "cancelled"
 
-    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="shipment")
+    # The order it ships, by id: the shipping service owns this table and knows no order model.
+    order_id = models.UUIDField(unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     carrier = models.CharField(max_length=40, blank=True)
     tracking_number = models.CharField(max_length=40, blank=True)

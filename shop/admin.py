@@ -123,10 +123,11 @@ class ProductAdmin(admin.ModelAdmin[Product]):
 
 @admin.register(StockReservation)
 class StockReservationAdmin(admin.ModelAdmin[StockReservation]):
-    list_display = ["line", "product", "quantity", "status", "created_at", "released_at"]
+    list_display = ["order_id", "line_id", "product", "quantity", "status", "created_at", "released_at"]
     list_filter = ["status"]
-    list_select_related = ["line", "product"]
-    readonly_fields = ["line", "product", "quantity", "status", "created_at", "released_at"]
+    list_select_related = ["product"]
+    search_fields = ["=order_id"]
+    readonly_fields = ["order_id", "line_id", "product", "quantity", "status", "created_at", "released_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # reservations are made by orders, never by hand

@@ -58,7 +58,9 @@ class StockReservation(models.Model):
         RESERVED = "reserved"
         RELEASED = "released"
 
-    line = models.OneToOneField("orders.OrderLine", on_delete=models.CASCADE, related_name="reservation")
+    # The order line it holds units for, by id: inventory owns this table and knows no order model.
+    order_id = models.UUIDField(db_index=True)
+    line_id = models.BigIntegerField(unique=True)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservations")
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)

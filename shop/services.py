@@ -55,8 +55,8 @@ def product_update(*, product: Product, changes: dict[str, Any], stock_seen: int
     return product
 
 
-def stock_reserve(*, line_id: int, sku: str, quantity: int) -> StockReservation:
-    """Take ``quantity`` units of ``sku`` from stock for the order line ``line_id``.
+def stock_reserve(*, order_id: UUID | str, line_id: int, sku: str, quantity: int) -> StockReservation:
+    """Take ``quantity`` units of ``sku`` from stock for the line ``line_id`` of an order.
 
     One conditional UPDATE (``stock >= quantity``) decides, so concurrent buyers can never
     oversell, and the reservation row is unique per line, so a repeated call returns the
@@ -68,7 +68,9 @@ def stock_reserve(*, line_id: int, sku: str, quantity: int) -> StockReservation:
             taken = Product.objects.filter(sku=sku, stock__gte=quantity).update(stock=F("stock") - quantity)
             if taken:
                 product_id = Product.objects.values_list("pk", flat=True).get(sku=sku)
-                return StockReservation.objects.create(line_id=line_id, product_id=product_id, quantity=quantity)
+                return StockReservation.objects.create(
+                    order_id=order_id, line_id=line_id, product_id=product_id, quantity=quantity
+                )
     except IntegrityError:  # reserved already: the rollback gave those units back
         pass
     reservation = StockReservation.objects.filter(line_id=line_id).first()
@@ -83,13 +85,11 @@ def stock_release(*, order_id: UUID | str) -> bool:
     Each reservation flips to ``released`` in the same transaction that returns its units, and
     only if it was still ``reserved``: running this twice, or concurrently, returns them once.
     """
-    for reservation in StockReservation.objects.filter(
-        line__order_id=order_id, status=StockReservation.Status.RESERVED
-    ):
+    for reservation in StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.RESERVED):
         with transaction.atomic():
             flipped = StockReservation.objects.filter(
                 pk=reservation.pk, status=StockReservation.Status.RESERVED
             ).update(status=StockReservation.Status.RELEASED, released_at=timezone.now())
             if flipped:
                 Product.objects.filter(pk=reservation.product_id).update(stock=F("stock") + reservation.quantity)
-    return StockReservation.objects.filter(line__order_id=order_id).exists()
+    return StockReservation.objects.filter(order_id=order_id).exists()

@@ -23,15 +23,15 @@ def reserve_lines(*, order_id: str, lines: Iterable[dict[str, Any]], hops: Hops)
             saga_id=order_id,
             step_name=f"{RESERVE_STOCK}:{line['sku']}",
             hops=hops,
-            action=partial(_reserved, line),
+            action=partial(_reserved, order_id, line),
             refusals=(services.OutOfStock,),
         )
         if not done:
             return
 
 
-def _reserved(line: dict[str, Any]) -> dict[str, Any]:
-    services.stock_reserve(line_id=line["line_id"], sku=line["sku"], quantity=line["quantity"])
+def _reserved(order_id: str, line: dict[str, Any]) -> dict[str, Any]:
+    services.stock_reserve(order_id=order_id, line_id=line["line_id"], sku=line["sku"], quantity=line["quantity"])
     return {}
 
 

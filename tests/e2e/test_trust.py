@@ -200,7 +200,7 @@ def test_order_page_speaks_plainly_and_folds_the_timeline(device, live_server, p
         saga_id=order.pk, name="refund_payment", kind="compensation", position=101, status="failed", attempts=5,
         error="RefundFailed: ProviderUnavailable (attempt 5)",
     )  # fmt: skip
-    Payment.objects.create(order=order, status="refund_failed", amount=order.total, currency="USD")
+    Payment.objects.create(order_id=order.pk, status="refund_failed", amount=order.total, currency="USD")
     Order.objects.filter(pk=order.pk).update(status=Status.NEEDS_ATTENTION, cancellation_reason="shipping_failed")
     log_in(device, customer)
 

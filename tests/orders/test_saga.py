@@ -69,7 +69,7 @@ def test_every_provider_test_value_ends_as_the_contract_says(saga, api, token, p
         assert Product.objects.get(pk=mug.pk).stock == 10
         assert charges == [Decimal("39.50")]
         assert refunded == 0
-        assert Payment.objects.get(order=order).status == Payment.Status.REFUND_FAILED
+        assert Payment.objects.get(order_id=order.pk).status == Payment.Status.REFUND_FAILED
         refund_step = next(s for s in body["steps"] if s["name"] == "refund_payment")
         assert refund_step["status"] == "failed"
         assert refund_step["attempts"] > 1
@@ -79,7 +79,7 @@ def test_every_provider_test_value_ends_as_the_contract_says(saga, api, token, p
     if postal_code == "00000" and token == "tok_visa":
         assert body["payment"]["status"] == "refunded"
         assert body["payment"]["refunded_amount"] == "39.50"
-        assert Shipment.objects.get(order=order).status == Shipment.Status.REJECTED
+        assert Shipment.objects.get(order_id=order.pk).status == Shipment.Status.REJECTED
 
 
 def test_one_short_line_cancels_the_order_and_puts_the_other_lines_back(saga, api):

@@ -62,8 +62,8 @@ def test_a_finished_order_shows_payment_shipment_and_stops_polling(shopper, orde
         status=SagaStep.Status.SUCCEEDED, attempts=1, started_at=now, finished_at=now
     )
     Order.objects.filter(pk=order.pk).update(status=Status.COMPLETED)
-    Payment.objects.create(order=order, status="succeeded", amount=order.total, currency="USD")
-    Shipment.objects.create(order=order, status="created", carrier="SimPost", tracking_number="SP123456")
+    Payment.objects.create(order_id=order.pk, status="succeeded", amount=order.total, currency="USD")
+    Shipment.objects.create(order_id=order.pk, status="created", carrier="SimPost", tracking_number="SP123456")
 
     # when its page is opened
     html = shopper.get(f"/orders/{order.pk}/").content.decode()
