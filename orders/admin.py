@@ -25,7 +25,10 @@ from django.views.decorators.http import require_POST
 from core.admin import ReadOnlyAdmin
 from core.api import Conflict
 from core.templatetags.shop_tags import address_lines, order_number
+from orders.journal import journal_entries
 from orders.models import Order, OrderEvent, OrderLine, Status
+from orders.selectors import order_timeline
+from orders.sequence import sequence_svg
 from orders.staff import (
     NOTE_MAX_LENGTH,
     STAFF_ACTIONS,
@@ -130,6 +133,7 @@ class OrderAdmin(ReadOnlyAdmin):
         "payment_record",
         "shipment_record",
         "saga_timeline",
+        "sequence_diagram",
         "provider_ledger",
     )
     readonly_fields = fields
@@ -201,6 +205,14 @@ class OrderAdmin(ReadOnlyAdmin):
             "<th>finished</th><th>error</th></tr>"
         )
         return format_html("<table><thead>{}</thead><tbody>{}</tbody></table>", SafeString(head), rows)
+
+    @admin.display(description="run, by service")
+    def sequence_diagram(self, order: Order) -> SafeString:
+        """The journal below drawn as a sequence diagram: which service told which, and when."""
+        entries = journal_entries(order_timeline(order=order))
+        if not entries:
+            return format_html("<span>{}</span>", "Nothing in the journal yet.")
+        return sequence_svg(entries, coordination=order.coordination)
 
     @admin.display(description="payment provider transactions")
     def provider_ledger(self, order: Order) -> SafeString:

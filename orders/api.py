@@ -22,7 +22,8 @@ from core.idempotency import StoredResponse, idempotent
 from core.permissions import OrderPermissions
 from core.schema import error_response
 from orders import api_docs, selectors, services
-from orders.models import Coordination, Order, OrderLine, Reason, Status
+from orders.journal import JournalService
+from orders.models import Coordination, Order, OrderEvent, OrderLine, Reason, Status
 from payments.models import Payment
 from payments.providers import TOKEN_PATTERN
 from payments.validators import CARD_DATA_REFUSED, validate_no_card_number
@@ -158,6 +159,21 @@ class OrderOutput(serializers.ModelSerializer[Order]):
         return ShipmentOutput(shipment).data if shipment else None
 
 
+@extend_schema_serializer(component_name="JournalEntry")
+class JournalEntrySerializer(serializers.Serializer[Any]):
+    """One line of an order's journal (``orders.journal.JournalEntry``)."""
+
+    seq = serializers.IntegerField(read_only=True, help_text="1, 2, 3… in the journal's order (oldest first).")
+    at = serializers.DateTimeField(read_only=True)
+    service = serializers.ChoiceField(choices=JournalService.choices, read_only=True, help_text="Who acted.")
+    kind = serializers.ChoiceField(choices=OrderEvent.Kind.choices, read_only=True)
+    name = serializers.CharField(
+        read_only=True,
+        help_text="The command's task (`payments.charge`), the event (`payment.charged`), the step, or the new status.",
+    )
+    detail = serializers.CharField(read_only=True)
+
+
 # --- views -----------------------------------------------------------------------------------
 
 
@@ -240,6 +256,19 @@ class OrderViewSet(
         body = OrderOutput(order).data  # as a GET of the order reads it
         location = request.build_absolute_uri(f"/api/orders/{order.pk}/")
         return StoredResponse(status.HTTP_201_CREATED, body, {"Location": location})
+
+    @extend_schema(
+        summary="Read an order's journal",
+        operation_id="orders_journal",
+        description=api_docs.JOURNAL_DESCRIPTION,
+        responses=JournalEntrySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def journal(self, request: Request, pk: str | None = None) -> Response:
+        # One order's journal is short: the one list of the API that is not paginated.
+        order = self.get_object()  # 404 for an order the user cannot see
+        entries = selectors.order_journal(order=order, user=request.user)
+        return Response(JournalEntrySerializer(entries, many=True).data)
 
     @extend_schema(
         summary="Cancel an order",

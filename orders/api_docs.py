@@ -69,6 +69,16 @@ refunded, shipment cancelled). The answer is `202` with the order, now `compensa
 it is `cancelled` with reason `{Reason.CUSTOMER_REQUEST}`. Cancelling an order already being cancelled
 changes nothing. A `completed` order, or one that needs staff (`needs_attention`), is a `409`."""
 
+JOURNAL_DESCRIPTION = """Everything that happened to one of the caller's orders (staff: any order), oldest
+first: each status change, each command the orchestrator sent (`payments.charge`), each event a
+service announced (`payment.charged`), each retry, compensation, staff action and sweeper re-drive,
+numbered by `seq` from 1. `service` says who acted: `orders`, `inventory`, `payments`, `shipping`,
+`notifications`, `staff` or `sweeper`. In an orchestrated order (`coordination`) the `orders`
+service sends `command`s; in a choreographed one each service announces `event`s to the others.
+
+The whole journal in one answer: an order's journal is short, so this list is not paginated.
+Staff notes are for staff: a customer's journal leaves them out. Another customer's order is a `404`."""
+
 EXAMPLE_ADDRESS = {
     "name": "Ada Lovelace",
     "line1": "12 Analytical Row",

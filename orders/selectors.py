@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
 from core.permissions import can_see_every_order
+from orders.journal import CUSTOMER_KINDS, JournalEntry, journal_entries
 from orders.models import Order, OrderEvent, OrderLine
 from sagas.models import SagaStep
 
@@ -58,6 +59,22 @@ def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
 def order_timeline_for_customer(*, order: Order) -> QuerySet[OrderEvent]:
     """The timeline without the staff's internal notes."""
     return order_timeline(order=order).exclude(message__startswith=STAFF_NOTE_PREFIX)
+
+
+def order_timeline_for_order_page(*, order: Order) -> QuerySet[OrderEvent]:
+    """What the customer's order page lists: no staff notes, and only the kinds of line that
+    tell the customer something (``orders.journal.CUSTOMER_KINDS`` says why)."""
+    return order_timeline_for_customer(order=order).filter(kind__in=CUSTOMER_KINDS)
+
+
+def order_journal(*, order: Order, user: AbstractBaseUser | AnonymousUser) -> list[JournalEntry]:
+    """The order's journal for ``user``, oldest first, numbered 1..n.
+
+    Whoever holds ``view_order`` (staff) reads every line; anyone else can only reach their own
+    order (``order_list``) and reads every line but the staff's internal notes.
+    """
+    events = order_timeline(order=order) if can_see_every_order(user) else order_timeline_for_customer(order=order)
+    return journal_entries(events)
 
 
 def order_list_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:

@@ -149,7 +149,7 @@ def _order_context(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
     order: Order = get_object_or_404(selectors.order_list_of_customer(user=request.user), pk=order_id)
     return {
         "order": order,
-        "events": selectors.order_timeline_for_customer(order=order),
+        "events": selectors.order_timeline_for_order_page(order=order),
         "customer_status": order_customer_status(order),
         "can_cancel": order.status in FORWARD_STATUSES,
     }

@@ -247,6 +247,8 @@ SPECTACULAR_SETTINGS = {
         "ShipmentStatusEnum": "shipping.models.Shipment.Status",
         "TransactionKindEnum": "payments.models.ProviderTransaction.Kind",
         "TransactionStatusEnum": "payments.models.ProviderTransaction.Status",
+        "JournalServiceEnum": "orders.journal.JournalService",
+        "JournalKindEnum": "orders.models.OrderEvent.Kind",
     },
     # Swagger UI served from our own static files: the docs work offline, with no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from django import template
 
+from orders import journal
+from orders.models import Coordination, OrderEvent
 from orders.plan import COMPENSATIONS
 from sagas.models import SagaStep
 
@@ -66,6 +68,51 @@ def _row(step: SagaStep, undone: set[str], stopped: bool) -> StepRow:
         state = "skipped"
     duration = step.finished_at - step.started_at if step.started_at and step.finished_at else None
     return StepRow(label, state, compensation, step.attempts, step.started_at, duration, step.error)
+
+
+@register.filter
+def service_label(service: str) -> str:
+    """Which service acted, as the customer reads it: ``payments`` → ``Payments``."""
+    return journal.service_label(service)
+
+
+_EVENT_WORDS = {
+    "order.placed": "announced the order",
+    "order.completed": "announced the order completed",
+    "order.cancelled": "announced the order cancelled",
+    "order.needs_attention": "asked staff to step in",
+    "order.compensating": "asked every service to undo its part",
+    "order.redriven": "woke the order's services again",
+}
+
+
+@register.filter
+def journal_what(event: OrderEvent) -> str:
+    """What a journal line says happened, after the name of the service that acted."""
+    detail = f" · {event.message}" if event.message else ""
+    if event.kind == OrderEvent.Kind.STATUS:
+        before = f"{humanize_status(event.from_status)} → " if event.from_status else ""
+        return f"{before}{humanize_status(event.to_status)}{detail}"
+    if event.kind == OrderEvent.Kind.EVENT:
+        return _EVENT_WORDS.get(event.name, f"announced {event.name}") + detail
+    if event.kind == OrderEvent.Kind.COMPENSATION:
+        label = _LABELS.get(event.name, humanize_status(event.name))
+        return f"{label.lower()}: {event.message}" if event.message else label.lower()
+    if event.kind == OrderEvent.Kind.COMMAND:
+        return f"sent {event.name}{detail}"
+    return event.message or humanize_status(event.name)
+
+
+_COORDINATION = {
+    Coordination.ORCHESTRATION.value: "Orchestrated: the orders service directs each step",
+    Coordination.CHOREOGRAPHY.value: "Choreographed: each service reacts to the others' events",
+}
+
+
+@register.filter
+def coordination_label(value: str) -> str:
+    """How the order's saga is coordinated, in a sentence (contract §7)."""
+    return _COORDINATION.get(value, value)
 
 
 @register.filter

@@ -94,6 +94,22 @@ def test_order_page_shows_lines_steps_events_payment_and_the_provider_ledger(adm
     assert "/act/retry_saga/" not in html and "/act/retry_compensation/" not in html
 
 
+def test_order_page_draws_the_run_as_a_sequence_diagram_with_a_lane_per_service(admin_client_, order):
+    # given an orchestrated order whose charge was sent and then failed at the payment service
+    OrderEvent.objects.create(order=order, service="orders", kind="command", name="payments.charge")
+    OrderEvent.objects.create(order=order, service="payments", kind="step", name="charge_payment", message="failed")
+
+    html = admin_client_.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+
+    # then the page carries the drawing: the lanes that appear, the command as an arrow
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="sequence-diagram"' in html
+    assert 'data-coordination="orchestration"' in html
+    assert '<g class="lane" data-service="orders">' in html and '<g class="lane" data-service="payments">' in html
+    assert 'data-service="shipping"' not in html
+    assert 'data-kind="command" data-from="orders" data-to="payments" data-name="payments.charge"' in html
+    assert 'class="mark mark--step" data-kind="step" data-service="payments"' in html
+
+
 def test_orders_are_read_only_in_the_admin(admin_client_, order):
     assert admin_client_.get("/admin/orders/order/add/").status_code == 403
     assert admin_client_.post(f"/admin/orders/order/{order.pk}/delete/").status_code == 403

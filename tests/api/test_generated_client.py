@@ -147,6 +147,15 @@ def test_a_generated_client_drives_the_whole_flow_unmodified(saga, connect):
     listed = use("api.orders.orders_list").sync(client=ada, status=models.OrdersListStatus.COMPLETED)
     assert [o.id for o in listed.results] == [order.id]
 
+    # its journal: every line numbered, each naming the service that acted
+    orders_journal = use("api.orders.orders_journal")
+    entries = orders_journal.sync(client=ada, id=order.id)
+    assert [entry.seq for entry in entries] == list(range(1, len(entries) + 1))
+    assert entries[0].service == models.JournalServiceEnum.ORDERS and entries[0].kind == models.JournalKindEnum.ACTION
+    statuses = [entry.name for entry in entries if entry.kind == models.JournalKindEnum.STATUS]
+    assert statuses == ["reserved", "paid", "completed"]
+    assert orders_journal.sync_detailed(client=anonymous, id=order.id).status_code == 401
+
     # a replay of the same key answers the first answer and creates nothing
     replay = orders_create.sync_detailed(client=ada, body=body, idempotency_key="checkout-1")
     assert replay.status_code == 201

@@ -3,7 +3,8 @@
 import pytest
 
 from orders.api import OrderCreateInput
-from orders.models import Reason, Status
+from orders.journal import JournalService
+from orders.models import OrderEvent, Reason, Status
 from payments.models import Payment, ProviderTransaction
 from sagas.models import SagaStep
 from shipping.models import Shipment
@@ -50,6 +51,8 @@ def test_enumerations_list_exactly_what_the_server_sends(schema):
     assert enums["ShipmentStatusEnum"] == Shipment.Status.values
     assert enums["TransactionKindEnum"] == ProviderTransaction.Kind.values
     assert enums["TransactionStatusEnum"] == ProviderTransaction.Status.values
+    assert enums["JournalServiceEnum"] == JournalService.values
+    assert enums["JournalKindEnum"] == OrderEvent.Kind.values
     assert not [name for name, values in enums.items() if "" in values or None in values]
 
 
@@ -58,13 +61,25 @@ def test_every_field_of_an_answer_is_required_and_null_only_where_the_server_sen
     assert set(order["required"]) == set(order["properties"])
     nullable = {name for name, prop in order["properties"].items() if prop.get("nullable")}
     assert nullable == {"cancellation_reason", "payment", "shipment"}
-    for name in ("OrderItem", "Address", "Payment", "Shipment", "Step", "Product", "Transaction", "Registered"):
+    answers = ("OrderItem", "Address", "Payment", "Shipment", "Step", "Product", "Transaction", "Registered")
+    for name in (*answers, "JournalEntry"):
         body = component(schema, name)
         assert set(body["required"]) == set(body["properties"]), name
     step = component(schema, "Step")
     assert {name for name, prop in step["properties"].items() if prop.get("nullable")} == {"started_at", "finished_at"}
     paginated = component(schema, "PaginatedOrderList")
     assert set(paginated["required"]) == {"count", "next", "previous", "results"}
+
+
+def test_the_journal_is_one_whole_list_of_entries(schema):
+    operation = schema["paths"]["/api/orders/{id}/journal/"]["get"]
+    body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body == {"type": "array", "items": {"$ref": "#/components/schemas/JournalEntry"}}
+    assert operation["operationId"] == "orders_journal"
+    assert [p["name"] for p in operation.get("parameters", [])] == ["id"]  # no filter, no page
+    assert {"401", "404"} <= set(operation["responses"])
+    entry = component(schema, "JournalEntry")
+    assert set(entry["properties"]) == {"seq", "at", "service", "kind", "name", "detail"}
 
 
 def test_the_shipping_address_has_a_schema_both_ways(schema):

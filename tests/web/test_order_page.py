@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from orders.models import Order, Status
+from orders.models import Order, OrderEvent, Status
 from orders.staff import order_note_add
 from payments.models import Payment
 from sagas.models import SagaStep
@@ -165,3 +165,51 @@ def test_the_zone_is_named_once_when_its_name_is_its_abbreviation(shopper, order
     html = shopper.get(f"/orders/{order.pk}/").content.decode()
 
     assert "times in UTC." in html
+
+
+def history(html: str) -> str:
+    start = html.index('<ol class="history-list">')
+    return html[start : html.index("</ol>", start)]
+
+
+def test_the_history_names_the_service_that_acted_and_the_page_the_coordination(shopper, order):
+    # given a choreographed order that the payment service charged
+    Order.objects.filter(pk=order.pk).update(coordination="choreography")
+    OrderEvent.objects.create(
+        order=order, service="payments", kind="event", name="payment.charged", message="amount: 25.00"
+    )
+
+    html = shopper.get(f"/orders/{order.pk}/").content.decode()
+
+    assert '<strong class="journal-service">Payments</strong> announced payment.charged · amount: 25.00' in html
+    assert '<strong class="journal-service">Orders</strong> Order placed' in html
+    assert 'data-testid="order-coordination"' in html and ">Choreography</span>" in html
+    assert "Choreographed: each service reacts to the others" in html
+
+
+def test_the_history_leaves_the_machinery_to_staff(shopper, order):
+    # given the commands, retries and step failures underneath a declined charge
+    for kind, name, message in [
+        ("command", "payments.charge", ""),
+        ("retry", "charge_payment", "ProviderUnavailable; again in 0.5s"),
+        ("step", "charge_payment", "failed: PaymentDeclined"),
+        ("compensation", "release_stock", "succeeded"),
+    ]:
+        OrderEvent.objects.create(order=order, service="payments", kind=kind, name=name, message=message)
+
+    lines = history(shopper.get(f"/orders/{order.pk}/").content.decode())
+
+    # then the customer reads the compensation, not the commands, retries or failures
+    assert '<strong class="journal-service">Payments</strong> release stock: succeeded' in lines
+    assert 'data-kind="command"' not in lines and "ProviderUnavailable" not in lines
+    assert "failed: PaymentDeclined" not in lines
+
+
+def test_the_live_update_keeps_the_services_and_leaves_out_staff_notes(shopper, order):
+    order_note_add(order_id=order.pk, actor="support", text="Customer phoned about the refund.")
+    OrderEvent.objects.create(order=order, service="inventory", kind="event", name="stock.reserved")
+
+    html = shopper.get(f"/orders/{order.pk}/live/").content.decode()
+
+    assert '<strong class="journal-service">Inventory</strong> announced stock.reserved' in html
+    assert "Customer phoned" not in html

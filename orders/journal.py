@@ -1,0 +1,63 @@
+"""The order's journal as people and clients read it (contract §3, ``/api/orders/<id>/journal/``).
+
+Each line of ``OrderEvent`` names the service that acted; here that becomes a numbered entry
+(``seq`` 1..n, oldest first) with a customer-readable label, and the choice of which lines a
+customer's order page shows.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import models
+
+from orders.models import OrderEvent
+
+
+class JournalService(models.TextChoices):
+    """Who acted: a service of the saga, a member of staff, or the sweeper (contract §3)."""
+
+    ORDERS = "orders", "Orders"
+    INVENTORY = "inventory", "Inventory"
+    PAYMENTS = "payments", "Payments"
+    SHIPPING = "shipping", "Shipping"
+    NOTIFICATIONS = "notifications", "Notifications"
+    STAFF = "staff", "Staff"
+    SWEEPER = "sweeper", "Sweeper"
+
+
+# What the customer's order page lists. Status changes, the services' events, compensations
+# and actions (placing, a cancel, a staff retry) tell what happened and which service did it.
+# Commands, retries and step failures are the machinery underneath: a command is followed by
+# the status line its step brings about, a retry by the step's outcome, and a step failure by
+# the status line that names it; the folded steps table already shows attempts and the last
+# error. Staff see every line in the admin and the API.
+CUSTOMER_KINDS = frozenset(
+    {OrderEvent.Kind.STATUS, OrderEvent.Kind.EVENT, OrderEvent.Kind.COMPENSATION, OrderEvent.Kind.ACTION}
+)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    at: datetime
+    service: str
+    kind: str
+    name: str
+    detail: str
+
+
+def journal_entries(events: Iterable[OrderEvent]) -> list[JournalEntry]:
+    """Number the lines 1.. in the order given (oldest first)."""
+    return [
+        JournalEntry(seq=seq, at=e.created_at, service=e.service, kind=e.kind, name=e.name, detail=e.message)
+        for seq, e in enumerate(events, start=1)
+    ]
+
+
+def service_label(service: str) -> str:
+    """``payments`` → ``Payments``; a service the journal does not know yet reads as its name."""
+    try:
+        return str(JournalService(service).label)
+    except ValueError:
+        return service.replace("_", " ").capitalize()
