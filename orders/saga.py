@@ -22,7 +22,8 @@ from celery import chain, group
 from celery.canvas import Signature
 
 from orders import tasks as order_tasks
-from orders.models import Order, OrderLine, Status
+from orders.models import Order, OrderEvent, OrderLine, Status
+from orders.transitions import order_record_action
 from outbox.services import outbox_send
 from payments import tasks as payment_tasks
 from shipping import tasks as shipping_tasks
@@ -55,8 +56,22 @@ def order_compensation(order_id: str) -> Signature[Any]:
 def saga_send(order: Order, lines: Sequence[OrderLine]) -> None:
     """Send what is left of the order's saga, from its status on (in the caller's transaction)."""
     outbox_send(message=order_saga(order, lines, start_at=Status(order.status)), shard=str(order.pk))
+    if order.status == Status.PENDING:
+        _journal(order, inventory_tasks.reserve_line.name, detail=f"{len(lines)} line(s), in parallel")
+    elif order.status == Status.RESERVED:
+        _journal(order, payment_tasks.charge.name)
+    else:
+        _journal(order, shipping_tasks.create_shipment.name)
 
 
 def compensation_send(order: Order) -> None:
     """Send the order's compensations (in the transaction that made it ``compensating``)."""
     outbox_send(message=order_compensation(str(order.pk)), shard=str(order.pk))
+    _journal(order, shipping_tasks.cancel_shipment.name, detail="the undo chain begins")
+
+
+def _journal(order: Order, command: str, detail: str = "") -> None:
+    """The orchestrator's first command, in the journal (each step journals the next one)."""
+    order_record_action(
+        order=order, actor="system", service="orders", kind=OrderEvent.Kind.COMMAND, name=command, message=detail
+    )
