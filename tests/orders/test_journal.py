@@ -37,10 +37,11 @@ def client_of(user) -> APIClient:
 def test_a_new_orders_journal_says_it_was_placed_and_announced(api, order):
     entries = journal(api, order.pk)
 
-    assert [e["seq"] for e in entries] == [1, 2]
+    assert [e["seq"] for e in entries] == [1, 2, 3]
     assert [(e["service"], e["kind"], e["name"]) for e in entries] == [
         ("orders", "action", ""),
         ("orders", "event", "order.placed"),
+        ("orders", "command", "inventory.reserve_line"),
     ]
     assert entries[0]["detail"] == "Order placed (orchestration)"
     assert set(entries[0]) == {"seq", "at", "service", "kind", "name", "detail"}
@@ -65,12 +66,12 @@ def test_the_customer_does_not_see_staff_notes_and_staff_who_see_every_order_do(
 
     # then the note is the staff's only, and each reader's lines are numbered 1..n
     assert "Customer phoned" not in str(mine)
-    assert [e["seq"] for e in mine] == [1, 2, 3]
+    assert [e["seq"] for e in mine] == [1, 2, 3, 4]
     assert mine[-1]["kind"] == "retry"
-    note = theirs[2]
+    note = theirs[3]
     assert (note["service"], note["kind"]) == ("staff", "action")
     assert note["detail"] == "Staff note: Customer phoned about the refund."
-    assert [e["seq"] for e in theirs] == [1, 2, 3, 4]
+    assert [e["seq"] for e in theirs] == [1, 2, 3, 4, 5]
 
 
 def test_staff_without_view_order_read_only_their_own_journals(order):
@@ -83,7 +84,7 @@ def test_the_journal_ignores_the_order_lists_filter_and_pages(api, order):
     response = api.get(f"/api/orders/{order.pk}/journal/?status=completed&page=9")
 
     assert response.status_code == 200
-    assert len(response.json()) == 2
+    assert len(response.json()) == 3
 
 
 # --- the real saga, in both modes ---------------------------------------------------------------
