@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "orders",
     "payments",
     "shipping",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -164,10 +165,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# --- Email (password reset) ------------------------------------------------------------------
-# EMAIL_URL in django-environ's form: consolemail:// (the default: printed by the web process),
-# filemail:///path, smtp://user:pass@host:587, smtp+tls://...
+# --- Email (password reset, the customers' order emails from notifications/) ------------------
+# EMAIL_URL in django-environ's form: consolemail:// (the default: printed by the process that
+# sends: the web for a password reset, the worker for order emails), filemail:///path,
+# smtp://user:pass@host:587, smtp+tls://...
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Order emails are sent inside the transaction that records their event (notifications/services.py):
+# a mail server that hangs must not hold it open for long.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
 
 LOGGING: dict[str, Any] = {

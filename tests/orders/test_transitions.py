@@ -6,6 +6,8 @@ from django.utils import timezone
 from orders.models import Order, OrderEvent, Reason, Status
 from orders.services import OrderItem, order_cancel, order_place, order_retry_compensation, saga_recover_stalled
 from orders.transitions import ALLOWED_TRANSITIONS, IllegalTransition, order_transition
+from outbox import relay
+from outbox.models import OutboxMessage
 from sagas.models import SagaStep
 from tests.factories import ProductFactory, UserFactory
 
@@ -52,8 +54,17 @@ def test_entering_compensation_plans_the_undo_steps_in_reverse(order):
 def test_placing_an_order_sends_its_saga_only_after_commit(customer, django_capture_on_commit_callbacks):
     product = ProductFactory()
     with django_capture_on_commit_callbacks() as callbacks:
-        order_place(user=customer, items=[OrderItem(product.sku, 1)], shipping_address={}, payment_token="tok_visa")
-    assert len(callbacks) == 1
+        order = order_place(
+            user=customer, items=[OrderItem(product.sku, 1)], shipping_address={}, payment_token="tok_visa"
+        )
+    # the saga's first message and the customer's "order placed" email wait in the outbox until
+    # the commit; only the relay, after it, sends them
+    assert callbacks and set(callbacks) == {relay.after_commit}
+    waiting = OutboxMessage.objects.filter(shard=str(order.pk), sent_at__isnull=True).values_list("name", flat=True)
+    assert sorted(waiting) == [
+        "inventory.reserve_line → payments.charge → shipping.create_shipment",
+        "notifications.handle_event",
+    ]
 
 
 def test_two_sweepers_redrive_a_stalled_order_once(order, settings, django_capture_on_commit_callbacks):

@@ -1,0 +1,162 @@
+"""The customer's order emails, rendered and sent through Django's locmem backend."""
+
+import uuid
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.utils.html import strip_tags
+
+from events.registry import Event
+from events.services import event_handle
+from notifications.models import Notification
+from notifications.services import notification_send
+from tests.factories import UserFactory
+
+ORDER_ID = "a0e84265-1c2b-4d5e-8f90-123456789abc"
+
+
+def order_event(name: str, user_id: int, data: dict[str, Any] | None = None, **context: Any) -> Event:
+    return Event(
+        id=str(uuid.uuid4()),
+        name=name,
+        saga_id=ORDER_ID,
+        mode="orchestration",
+        publisher="orders",
+        data=data or {},
+        context={"order_id": ORDER_ID, "user_id": user_id, "total": "39.50", "currency": "USD", **context},
+    )
+
+
+def bodies(message: mail.EmailMessage) -> tuple[str, str]:
+    """The plain-text body, and the words of the HTML one as a mail client shows them."""
+    assert isinstance(message, mail.EmailMultiAlternatives)
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    assert str(html).lstrip().startswith("<!DOCTYPE html>")
+    return str(message.body), strip_tags(str(html))
+
+
+def test_order_placed_email_names_the_order_its_total_lines_and_address(customer):
+    # given a customer's order placed
+    event = order_event(
+        "order.placed",
+        customer.pk,
+        payment_token="tok_visa",
+        shipping_address={"name": "Ada Lovelace", "line1": "12 Analytical Row", "city": "London",
+                          "postal_code": "N1 9GU", "country": "GB"},
+        lines=[{"line_id": 1, "sku": "MUG-001", "quantity": 2}],
+    )  # fmt: skip
+
+    # when the notifications service handles it
+    notification_send(event=event)
+
+    # then the customer gets one email saying so, in text and HTML
+    [message] = mail.outbox
+    assert message.to == [customer.email]
+    assert message.subject == "We have your order #a0e84265"
+    text, html = bodies(message)
+    for body in (text, html):
+        assert "#a0e84265" in body
+        assert "$39.50" in body
+        assert "MUG-001" in body
+        assert "United Kingdom" in body
+    assert "tok_visa" not in text + html
+    assert Notification.objects.get(event_id=event.id).status == Notification.Status.SENT
+
+
+def test_completed_email_gives_the_carrier_and_tracking_number(customer):
+    notification_send(
+        event=order_event("order.completed", customer.pk, {"carrier": "SimPost", "tracking_number": "SIM123456789"})
+    )
+
+    [message] = mail.outbox
+    assert message.subject == "Your order #a0e84265 is on its way"
+    for body in bodies(message):
+        assert "SIM123456789" in body
+        assert "SimPost" in body
+
+
+@pytest.mark.parametrize(
+    ("reason", "refunded", "says_why", "says_money"),
+    [
+        ("shipping_failed", "39.50", "The carrier could not accept the delivery address.", "We refunded $39.50"),
+        ("payment_declined", "0", "Your card issuer declined the payment.", "You were not charged."),
+        ("customer_request", "39.50", "You cancelled this order.", "We refunded $39.50"),
+    ],
+)
+def test_cancelled_email_says_why_in_plain_words_and_what_was_refunded(
+    customer, reason, refunded, says_why, says_money
+):
+    notification_send(event=order_event("order.cancelled", customer.pk, {"reason": reason, "refunded": refunded}))
+
+    [message] = mail.outbox
+    assert message.subject == "Your order #a0e84265 is cancelled"
+    for body in bodies(message):
+        assert says_why in body
+        assert says_money in body
+        assert reason not in body  # the customer's words, not the code's
+
+
+def test_needs_attention_email_says_the_money_is_safe_and_that_we_will_be_in_touch(customer):
+    notification_send(event=order_event("order.needs_attention", customer.pk, {"reason": "shipping_failed"}))
+
+    [message] = mail.outbox
+    assert message.subject == "Your order #a0e84265: our staff are on it"
+    for body in bodies(message):
+        assert "Your money is safe" in body
+        assert "We will contact you" in body
+        assert "The carrier could not accept the delivery address." in body
+
+
+@pytest.mark.django_db
+def test_a_customer_without_an_email_address_gets_nothing_and_the_skip_is_recorded():
+    # given a customer who never gave an email address
+    customer = UserFactory(email="")
+
+    # when their order completes
+    event = order_event("order.completed", customer.pk, {"carrier": "SimPost", "tracking_number": "SIM1"})
+    notification_send(event=event)
+
+    # then no email goes out, and staff can see why
+    assert mail.outbox == []
+    notification = Notification.objects.get(event_id=event.id)
+    assert (notification.status, notification.recipient, notification.sent_at) == (
+        Notification.Status.SKIPPED,
+        "",
+        None,
+    )
+
+
+def test_the_same_event_delivered_twice_sends_one_email(customer):
+    # given an order.completed event as the broker delivers it
+    event = order_event("order.completed", customer.pk, {"carrier": "SimPost", "tracking_number": "SIM42"})
+    message = {k: getattr(event, k) for k in ("id", "name", "saga_id", "mode", "publisher", "data", "context")}
+
+    # when it is delivered twice (at-least-once delivery)
+    event_handle(consumer="notifications.email_customer", message=message, attempt=0)
+    event_handle(consumer="notifications.email_customer", message=message, attempt=0)
+
+    # then the customer got one email, and one is recorded
+    assert [m.subject for m in mail.outbox] == ["Your order #a0e84265 is on its way"]
+    assert Notification.objects.filter(event_id=event.id).count() == 1
+
+
+def test_a_mail_server_that_refuses_leaves_nothing_recorded_so_the_event_comes_again(customer, settings, monkeypatch):
+    # given a mail server that refuses the message
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(mail.EmailMultiAlternatives, "send", refuse)
+    event = order_event("order.placed", customer.pk)
+    message = {k: getattr(event, k) for k in ("id", "name", "saga_id", "mode", "publisher", "data", "context")}
+
+    # when the event is handled
+    event_handle(consumer="notifications.email_customer", message=message, attempt=0)
+
+    # then it is not recorded as sent (nor handled): the inbox delivers it again later
+    assert not Notification.objects.filter(event_id=event.id).exists()
+    monkeypatch.undo()
+    event_handle(consumer="notifications.email_customer", message=message, attempt=1)
+    assert [m.subject for m in mail.outbox] == ["We have your order #a0e84265"]
+    assert Notification.objects.get(event_id=event.id).status == Notification.Status.SENT
