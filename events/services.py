@@ -124,7 +124,8 @@ def _failed(sub: Subscription, event: Event, attempt: int) -> None:
     error = traceback.format_exc(limit=5)
     with transaction.atomic():
         if attempt < settings.EVENTS_MAX_ATTEMPTS:
-            _deliver(sub, event, attempt=attempt + 1, delay=backoff_seconds(attempt))
+            delay = backoff_seconds(attempt, cap=settings.EVENTS_RETRY_MAX_SECONDS)
+            _deliver(sub, event, attempt=attempt + 1, delay=delay)
             return
         InboxEntry.objects.create(
             consumer=sub.consumer,

@@ -37,6 +37,7 @@ WORKER_ENV = {
     # tok_slow and postal code 88888: longer than the lease, as the contract says.
     "SIMULATED_SLOW_SECONDS": "4",
     "OUTBOX_POLL_SECONDS": "0.02",
+    "EVENTS_RETRY_MAX_SECONDS": "0.5",
 }
 
 
@@ -157,12 +158,44 @@ def coordination(request: pytest.FixtureRequest, settings: Any) -> str:
 
 
 @pytest.fixture
-def saga(transactional_db: None, saga_worker: SagaWorker, coordination: str) -> SagaWorker:
+def saga(transactional_db: None, saga_worker: SagaWorker, coordination: str) -> Iterator[SagaWorker]:
     """Orders placed in this test run their saga on a real worker, in both coordination modes;
-    data is committed for real."""
+    data is committed for real. Afterwards, the worker finishes what it was handed (the
+    customer's last email, say) before the test database is emptied under it."""
     if saga_worker.process is None:
         saga_worker.start()
-    return saga_worker
+    yield saga_worker
+    if SagaWorker.running:
+        wait_until_settled()
+
+
+def wait_until_settled(timeout: float = 15) -> None:
+    """Until nothing is due in the outbox and every event handed to a handler that records its
+    inbox entry whatever it decides has been handled (the step handlers' no-ops leave none)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.models import InboxEntry
+    from events.registry import subscriptions
+    from outbox.models import OutboxMessage
+
+    recorded = {s.consumer for s in subscriptions() if not s.step}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        soon = timezone.now() + timedelta(seconds=1)
+        due = OutboxMessage.objects.filter(sent_at__isnull=True, parked_at__isnull=True, available_at__lte=soon)
+        handed = {
+            (message["args"][0], str(message["args"][1]["id"]))
+            for message in OutboxMessage.objects.filter(
+                name__endswith=".handle_event", sent_at__isnull=False
+            ).values_list("message", flat=True)
+            if message["args"][0] in recorded
+        }
+        handled = {(consumer, str(event)) for consumer, event in InboxEntry.objects.values_list("consumer", "event_id")}
+        if not due.exists() and handed <= handled:
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -339,9 +339,11 @@ if ORDER_COORDINATION not in ("orchestration", "choreography"):
     raise ImproperlyConfigured("ORDER_COORDINATION must be orchestration or choreography")
 # The aggregate behind a saga, for the step runtime (sagas/ledger.py).
 SAGA_LEDGER = "orders.ledger.OrderLedger"
-# A handler that keeps failing for reasons that are not business decisions is parked after so
-# many deliveries (events/services.py), with its error.
-EVENTS_MAX_ATTEMPTS = 5
+# A handler that keeps failing for reasons that are not business decisions (a mail server that
+# is down) is delivered again with backoff up to EVENTS_RETRY_MAX_SECONDS apart, then parked
+# with its error after EVENTS_MAX_ATTEMPTS deliveries (events/services.py): about a quarter of an hour.
+EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=12)
+EVENTS_RETRY_MAX_SECONDS = env.float("EVENTS_RETRY_MAX_SECONDS", default=300.0)
 # The relay gives up on a broker that is down quickly and tries again on its next round.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
