@@ -15,15 +15,19 @@ import traceback
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery import signature
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.retry import backoff_seconds
 from events.models import InboxEntry
-from events.registry import Event, Subscription, subscribers, subscription
+from events.registry import Event, Subscription, subscribers, subscription, subscriptions
+from outbox.models import OutboxMessage
+from outbox.relay import outbox_resend
 from outbox.services import outbox_send
 
 logger = logging.getLogger(__name__)
@@ -136,3 +140,39 @@ def _failed(sub: Subscription, event: Event, attempt: int) -> None:
             error=error,
             event=asdict(event),
         )
+
+
+def events_redeliver_unhandled(*, after: timedelta, within: timedelta) -> int:
+    """Send again each event a broker lost after the relay handed it over; return how many.
+
+    The outbox guarantees an event reaches the broker; a broker that then loses it (a Redis
+    restarted without persistence) would lose a customer's email. A handler that records its
+    inbox entry whatever it decides (every one but the saga's steps, whose sweeper re-drives
+    them) has handled an event once the entry exists: an event delivered longer than ``after``
+    ago, within ``within``, with no entry, is published again. Only an event's latest delivery
+    counts (an earlier one that failed has a retry after it); a copy that was only slow is
+    found in the inbox by its handler, and changes nothing.
+    """
+    recorded = {s.consumer for s in subscriptions() if not s.step}
+    tasks = {f"{consumer.partition('.')[0]}.handle_event" for consumer in recorded}
+    now = timezone.now()
+    latest: dict[tuple[str, str], tuple[int, Any]] = {}
+    rows = OutboxMessage.objects.filter(name__in=tasks, created_at__gte=now - within).order_by("id")
+    for pk, message, sent_at in rows.values_list("id", "message", "sent_at"):
+        consumer, envelope = message["args"][0], message["args"][1]
+        if consumer in recorded:
+            latest[(consumer, str(envelope["id"]))] = (pk, sent_at)
+    handled = {
+        (consumer, str(event_id))
+        for consumer, event_id in InboxEntry.objects.filter(
+            event_id__in={event_id for _, event_id in latest}
+        ).values_list("consumer", "event_id")
+    }
+    lost = [
+        pk
+        for key, (pk, sent_at) in latest.items()
+        if sent_at is not None and sent_at < now - after and key not in handled
+    ]
+    if lost:
+        logger.warning("Publishing %s event(s) again: delivered, never handled", len(lost))
+    return outbox_resend(ids=lost)

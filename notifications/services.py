@@ -145,7 +145,7 @@ def _journal(order_id: str, *, name: str, detail: str) -> None:
         saga = get_ledger().lock(order_id)
     except ObjectDoesNotExist:
         return  # the order is gone: the email still went, and the Notification row says so
-    saga.record(service=SERVICE, kind="event", name=name, detail=detail)
+    saga.record(service=SERVICE, kind="action", name=name, detail=detail)
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -115,6 +115,13 @@ def _apply(row: OutboxMessage) -> None:
     signature(row.message, app=current_app).apply_async(**row.options)
 
 
+def outbox_resend(*, ids: list[int]) -> int:
+    """Publish these sent messages again (a broker lost them): they are due once more."""
+    return OutboxMessage.objects.filter(pk__in=ids, sent_at__isnull=False).update(
+        sent_at=None, available_at=timezone.now(), attempts=0, last_error=""
+    )
+
+
 def outbox_purge(*, older_than: timedelta) -> int:
     """Delete messages sent longer ago than ``older_than``; return how many."""
     deleted, _ = OutboxMessage.objects.filter(sent_at__lt=timezone.now() - older_than).delete()

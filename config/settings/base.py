@@ -344,6 +344,9 @@ SAGA_LEDGER = "orders.ledger.OrderLedger"
 # with its error after EVENTS_MAX_ATTEMPTS deliveries (events/services.py): about a quarter of an hour.
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=12)
 EVENTS_RETRY_MAX_SECONDS = env.float("EVENTS_RETRY_MAX_SECONDS", default=300.0)
+# An event handed to the broker this long ago whose handler has no inbox entry was lost by the
+# broker (a restart without persistence): it is published again (events/services.py).
+EVENTS_REDELIVER_AFTER_SECONDS = env.float("EVENTS_REDELIVER_AFTER_SECONDS", default=300.0)
 # The relay gives up on a broker that is down quickly and tries again on its next round.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -353,6 +356,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SAGA_SWEEP_INTERVAL_SECONDS,
     },
     "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
+    "redeliver-unhandled-events": {"task": "orders.events_redeliver_unhandled", "schedule": 60.0},
     # What is kept about users only as long as it serves them (core/tasks.py).
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
     "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},

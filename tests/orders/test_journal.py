@@ -120,7 +120,12 @@ def test_the_journal_tells_who_did_what_in_each_coordination_mode(saga, coordina
         assert entries[0]["detail"] == f"Order placed ({coordination})"
     # the orders service moved the statuses, in both modes
     assert lines(ok, "status") == [("orders", "reserved"), ("orders", "paid"), ("orders", "completed")]
-    assert lines(refused, "status") == [("orders", "reserved"), ("orders", "compensating"), ("orders", "cancelled")]
+    # (choreographed, the decline can turn the order back before the orders service has heard
+    # that the stock was reserved: then it never reads "reserved", and that is right)
+    turned_back = [("orders", "compensating"), ("orders", "cancelled")]
+    assert lines(refused, "status") in ([("orders", "reserved"), *turned_back], turned_back)
+    if coordination == "orchestration":
+        assert lines(refused, "status")[0] == ("orders", "reserved")
     if coordination == "orchestration":
         # the orchestrator sends commands to each service's task; nobody announces a step
         commands = lines(ok, "command") + lines(refused, "command")
@@ -161,4 +166,4 @@ def test_a_staff_cancel_is_in_the_journal_under_staff(saga, coordination, api, s
     entries = journal(api, order_id)
     cancel = next(e for e in entries if e["kind"] == "status" and e["name"] == "compensating")
     assert (cancel["service"], cancel["detail"]) == ("staff", "Cancelled")
-    assert entries[-1]["name"] == "order.cancelled"
+    assert [e["name"] for e in entries if e["kind"] == "event"][-1] == "order.cancelled"
