@@ -1,0 +1,152 @@
+"""Choreography without a worker: each service's handler called as the broker would call it,
+in any order and more than once (the saga tests run the same with a real worker)."""
+
+from typing import Any
+
+import pytest
+
+from events.models import InboxEntry
+from events.services import event_handle
+from orders.models import Coordination, Order, OrderEvent, Status
+from orders.services import OrderItem, order_advance, order_cancel, order_place, saga_recover_stalled
+from outbox.models import OutboxMessage
+from payments.models import ProviderTransaction
+from sagas.models import SagaStep
+from shop.models import Product
+from tests.factories import ProductFactory, address
+
+pytestmark = pytest.mark.django_db
+
+
+def place(customer, product: Product, token: str = "tok_visa") -> Order:
+    return order_place(
+        user=customer,
+        items=[OrderItem(product.sku, 2)],
+        shipping_address=address(),
+        payment_token=token,
+        coordination_mode=Coordination.CHOREOGRAPHY,
+    )
+
+
+def deliveries(order: Order, event: str, service: str) -> list[dict[str, Any]]:
+    """The outbox messages that deliver ``event`` of ``order`` to ``service``, oldest first."""
+    rows = OutboxMessage.objects.filter(shard=str(order.pk), name=f"{service}.handle_event").order_by("id")
+    return [row.message for row in rows if row.message["args"][1]["name"] == event]
+
+
+def handle(message: dict[str, Any]) -> None:
+    consumer, envelope, attempt = message["args"]
+    event_handle(consumer=consumer, message=envelope, attempt=attempt)
+
+
+def run_forward(order: Order) -> None:
+    """Deliver each forward event to the services, as a broker would."""
+    for event, service in [
+        ("order.placed", "inventory"),
+        ("stock.reserved", "payments"),
+        ("payment.charged", "shipping"),
+    ]:
+        handle(deliveries(order, event, service)[-1])
+
+
+def test_a_redelivered_event_changes_nothing(customer):
+    # given a choreographed order and its "order placed" delivered to inventory
+    product = ProductFactory(stock=5)
+    order = place(customer, product)
+    placed = deliveries(order, "order.placed", "inventory")[0]
+    handle(placed)
+
+    # when the same delivery comes again
+    handle(placed)
+
+    # then the units were taken once and "stock reserved" was announced once
+    assert Product.objects.get(pk=product.pk).stock == 3
+    assert len(deliveries(order, "stock.reserved", "payments")) == 1
+    assert InboxEntry.objects.filter(event_name="order.placed", consumer__startswith="inventory.").count() == 1
+
+
+def test_the_orders_service_follows_the_events_even_out_of_order(customer):
+    # given a choreographed order whose steps all ran
+    order = place(customer, ProductFactory(stock=5))
+    run_forward(order)
+    assert Order.objects.get(pk=order.pk).status == Status.PENDING  # nobody told orders yet
+
+    # when the orders service hears "shipment created" before the two events that came before it
+    for event in ("shipment.created", "stock.reserved", "payment.charged"):
+        handle(deliveries(order, event, "orders")[-1])
+
+    # then the order went through every status once, in order, and the end was announced once
+    statuses = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.STATUS).order_by("id")
+    assert [e.to_status for e in statuses] == [Status.RESERVED, Status.PAID, Status.COMPLETED]
+    assert OrderEvent.objects.filter(order=order, kind="event", name="order.completed").count() == 1
+
+
+def test_a_forward_event_that_arrives_after_a_cancel_does_nothing(customer):
+    # given a choreographed order whose stock is reserved, cancelled before payments heard of it
+    product = ProductFactory(stock=5)
+    order = place(customer, product)
+    handle(deliveries(order, "order.placed", "inventory")[0])
+    order_cancel(order_id=order.pk, actor="customer")
+
+    # when "stock reserved" reaches payments, late, and the cancel reaches every service
+    handle(deliveries(order, "stock.reserved", "payments")[0])
+    for service in ("inventory", "payments", "shipping"):
+        handle(deliveries(order, "order.compensating", service)[0])
+    for event in ("stock.released", "payment.refunded", "shipment.cancelled"):
+        handle(deliveries(order, event, "orders")[0])
+
+    # then nothing was charged, the stock is back, and the order is cancelled
+    assert not ProviderTransaction.objects.filter(order_ref=str(order.pk)).exists()
+    assert Product.objects.get(pk=product.pk).stock == 5
+    assert Order.objects.get(pk=order.pk).status == Status.CANCELLED
+    charge = SagaStep.objects.get(saga_id=order.pk, name="charge_payment")
+    assert (charge.status, charge.attempts) == ("pending", 0)
+
+
+def test_the_sweeper_catches_an_order_up_with_its_steps_when_its_events_were_lost(customer, settings):
+    # given a choreographed order whose steps all ran, and whose events to orders were all lost
+    order = place(customer, ProductFactory(stock=5))
+    run_forward(order)
+
+    # when the sweeper finds it with no progress
+    settings.SAGA_STALL_SECONDS = 0
+    saga_recover_stalled()
+
+    # then the order is completed from what its steps say, and the customer will hear of it
+    order.refresh_from_db()
+    assert order.status == Status.COMPLETED
+    assert deliveries(order, "order.completed", "notifications")
+
+
+def test_advancing_never_moves_an_order_that_turned_back(customer):
+    order = place(customer, ProductFactory(stock=5))
+    order_cancel(order_id=order.pk, actor="customer")
+
+    order_advance(order_id=order.pk, to=Status.COMPLETED, message="late")
+
+    assert Order.objects.get(pk=order.pk).status == Status.COMPENSATING
+
+
+def test_a_handler_that_keeps_failing_is_parked_with_its_error(customer, settings, monkeypatch):
+    # given the orders service's handler failing on something that is no business decision
+    settings.EVENTS_MAX_ATTEMPTS = 2
+    order = place(customer, ProductFactory(stock=5))
+    run_forward(order)
+    monkeypatch.setattr("orders.services.order_advance", boom)
+    first = deliveries(order, "stock.reserved", "orders")[0]
+
+    # when it is delivered, and delivered again each time it is scheduled again
+    handle(first)
+    handle(deliveries(order, "stock.reserved", "orders")[-1])
+    handle(deliveries(order, "stock.reserved", "orders")[-1])
+
+    # then it was tried three times in all and is parked, with its error, not retried again
+    assert len(deliveries(order, "stock.reserved", "orders")) == 3
+    parked = InboxEntry.objects.get(event_name="stock.reserved", consumer__startswith="orders.")
+    assert parked.parked and "RuntimeError: the database of a neighbour" in parked.error
+    assert parked.event["id"] == first["args"][1]["id"]
+    assert Order.objects.get(pk=order.pk).status == Status.PENDING
+
+
+def boom(**kwargs: Any) -> None:
+    raise RuntimeError("the database of a neighbour is on fire")
