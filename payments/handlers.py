@@ -1,5 +1,6 @@
 """What the payment service reacts to when nobody orchestrates (choreography)."""
 
+from events.catalog import TURNING_BACK
 from events.registry import Event, subscribe
 from events.services import Delivery
 from payments import steps
@@ -23,15 +24,6 @@ def charge_payment(event: Event, delivery: Delivery) -> None:
     steps.charge(order_id=event.saga_id, amount=context["total"], token=context["payment_token"], hops=hops)
 
 
-@subscribe(
-    "stock.refused",
-    "payment.declined",
-    "payment.failed",
-    "shipment.rejected",
-    "order.compensating",
-    service=SERVICE,
-    step=True,
-    publishes=("payment.refunded",),
-)
+@subscribe(*TURNING_BACK, service=SERVICE, step=True, publishes=("payment.refunded",))
 def refund_payment(event: Event, delivery: Delivery) -> None:
     steps.refund(order_id=event.saga_id, hops=EventHops(delivery, SERVICE, succeeded="payment.refunded"))

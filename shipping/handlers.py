@@ -1,5 +1,6 @@
 """What the shipping service reacts to when nobody orchestrates (choreography)."""
 
+from events.catalog import TURNING_BACK
 from events.registry import Event, subscribe
 from events.services import Delivery
 from sagas.hops import EventHops
@@ -22,15 +23,6 @@ def create_shipment(event: Event, delivery: Delivery) -> None:
     steps.ship(order_id=event.saga_id, address=event.context["shipping_address"], hops=hops)
 
 
-@subscribe(
-    "stock.refused",
-    "payment.declined",
-    "payment.failed",
-    "shipment.rejected",
-    "order.compensating",
-    service=SERVICE,
-    step=True,
-    publishes=("shipment.cancelled",),
-)
+@subscribe(*TURNING_BACK, service=SERVICE, step=True, publishes=("shipment.cancelled",))
 def cancel_shipment(event: Event, delivery: Delivery) -> None:
     steps.cancel(order_id=event.saga_id, hops=EventHops(delivery, SERVICE, succeeded="shipment.cancelled"))

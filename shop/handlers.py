@@ -1,5 +1,6 @@
 """What the inventory service reacts to when nobody orchestrates (choreography)."""
 
+from events.catalog import TURNING_BACK
 from events.registry import Event, subscribe
 from events.services import Delivery
 from sagas.hops import EventHops
@@ -14,15 +15,6 @@ def reserve_stock(event: Event, delivery: Delivery) -> None:
     steps.reserve_lines(order_id=event.saga_id, lines=event.context["lines"], hops=hops)
 
 
-@subscribe(
-    "stock.refused",
-    "payment.declined",
-    "payment.failed",
-    "shipment.rejected",
-    "order.compensating",
-    service=SERVICE,
-    step=True,
-    publishes=("stock.released",),
-)
+@subscribe(*TURNING_BACK, service=SERVICE, step=True, publishes=("stock.released",))
 def release_stock(event: Event, delivery: Delivery) -> None:
     steps.release(order_id=event.saga_id, hops=EventHops(delivery, SERVICE, succeeded="stock.released"))

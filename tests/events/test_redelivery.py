@@ -15,7 +15,7 @@ AFTER, WITHIN = timedelta(minutes=5), timedelta(hours=6)
 
 def place_and_lose(customer, *, minutes_ago: int = 10) -> OutboxMessage:
     """An order whose messages were all published, then lost by the broker; its email's message."""
-    item = OrderItem(ProductFactory().sku, 1)
+    item = OrderItem(ProductFactory.create().sku, 1)
     order = order_place(user=customer, items=[item], shipping_address={}, payment_token="tok_visa")
     messages = OutboxMessage.objects.filter(shard=str(order.pk))
     messages.update(sent_at=timezone.now() - timedelta(minutes=minutes_ago))
