@@ -16,6 +16,8 @@ from sagas.plan import ForwardStep
 
 
 class OrderSaga:
+    owner = "orders"
+
     def __init__(self, order: Order) -> None:
         self.order = order
         self.id = str(order.pk)

@@ -81,7 +81,7 @@ class CanvasHops:
 
     def _command(self, saga: Saga, message: Signature[Any], options: dict[str, Any] | None = None) -> None:
         outbox_send(message=message, shard=self.shard, options=options)
-        saga.record(service="orders", kind="command", name=_task_name(message))
+        saga.record(service=saga.owner, kind="command", name=_task_name(message))
 
 
 def _task_name(message: Signature[Any]) -> str:

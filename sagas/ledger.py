@@ -18,6 +18,7 @@ class Saga(Protocol):
     """A saga's state, locked for the caller's transaction."""
 
     id: str
+    owner: str  # the service that owns the saga: its orchestrator, when one orchestrates it
 
     @property
     def forward(self) -> bool:
