@@ -225,6 +225,7 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
             order = Order.objects.select_for_update(skip_locked=True).filter(pk=order_id).first()
             if order is None or not _is_stalled(order, now):
                 continue  # another sweeper or a step got there first, or it is backing off
+            _catch_up(order)
             if order.status == Status.PENDING and order.created_at < expired_before:
                 order_transition(
                     order=order, to=Status.COMPENSATING, reason=Reason.EXPIRED, message="Pending for too long"
@@ -243,19 +244,21 @@ def _is_stalled(order: Order, now: datetime) -> bool:
     return order.progressed_at < now - timedelta(seconds=backoff)
 
 
-def _redrive(order: Order) -> None:
-    """Claim the order (moves ``progressed_at``) and resend what is left of its saga.
+def _catch_up(order: Order) -> None:
+    """A choreographed order whose events were lost catches up with its steps: its status
+    follows from the steps that succeeded (before it could be taken for stalled, or expired)."""
+    if order.coordination == Coordination.CHOREOGRAPHY and order.status in FORWARD_STATUSES:
+        _advance(order, _status_from_steps(order), "caught up with its steps")
 
-    A choreographed order first catches up with its steps, in case an event that should have
-    moved it on was lost: its status follows from the steps that succeeded.
-    """
+
+def _redrive(order: Order) -> None:
+    """Claim the order (moves ``progressed_at``) and resend what is left of its saga."""
     order.progressed_at = timezone.now()
     order.recoveries += 1
     order.save(update_fields=["progressed_at", "recoveries"])
-    if order.coordination == Coordination.CHOREOGRAPHY and order.status in FORWARD_STATUSES:
-        _advance(order, _status_from_steps(order), "caught up with its steps")
-        if order.status == Status.COMPLETED:
-            return
+    _catch_up(order)
+    if order.status == Status.COMPLETED:
+        return
     if order.status == Status.COMPENSATING:
         coordination.compensation_start(order)
     else:

@@ -118,6 +118,20 @@ def test_the_sweeper_catches_an_order_up_with_its_steps_when_its_events_were_los
     assert deliveries(order, "order.completed", "notifications")
 
 
+def test_a_lagging_order_is_caught_up_not_expired(customer, settings):
+    # given a choreographed order whose steps all ran long ago, its events to orders all lost
+    order = place(customer, ProductFactory(stock=5))
+    run_forward(order)
+
+    # when the sweeper finds it pending past the expiry
+    settings.SAGA_STALL_SECONDS = 0
+    settings.ORDER_PENDING_EXPIRY_SECONDS = 0
+    saga_recover_stalled()
+
+    # then it is completed, as its steps say, not cancelled as expired
+    assert Order.objects.get(pk=order.pk).status == Status.COMPLETED
+
+
 def test_advancing_never_moves_an_order_that_turned_back(customer):
     order = place(customer, ProductFactory(stock=5))
     order_cancel(order_id=order.pk, actor="customer")
