@@ -54,7 +54,12 @@ test values in this API's introduction (`tok_visa` succeeds, `tok_decline` is de
 code `00000` is rejected by the carrier, …).
 
 Send an `Idempotency-Key` to retry safely after a network error: the retry gets the first
-answer and no second order is created."""
+answer and no second order is created.
+
+`coordination` (optional) picks how the saga runs: `orchestration` (a central controller
+commands each service in turn) or `choreography` (each service reacts to the others' events);
+by default the shop's setting. Statuses, test values and outcomes are the same in both; the
+order records its mode, and its journal shows who did what."""
 
 RETRIEVE_DESCRIPTION = f"""One of the caller's orders (staff: any order). Another customer's order is a `404`.
 
