@@ -7,9 +7,11 @@
 Sizes come from the environment (defaults in brackets): BENCH_ORDERS [300] orders per throughput
 run, BENCH_GROWTH_ORDERS [100] per order-size run, BENCH_BURST [2000] orders in the burst,
 BENCH_IDLE [40] idle orders, BENCH_PRODUCTS [10000], BENCH_LOAD_SECONDS [4] per load level,
-BENCH_LOAD_LEVELS [1,2,4,8,16] concurrent clients. BENCH_ONLY=throughput,idle runs only those
-figures (catalog, web_latency, idle, throughput, lines, burst, profiles) into results-*-partial.json,
-for profiling; the report is written from full runs only.
+BENCH_LOAD_LEVELS [1,2,4,8,16] concurrent clients, BENCH_RECOVERY [100] orders in flight when the
+worker is killed. Every saga figure (idle, throughput, lines, burst, recovery) runs once per
+coordination mode, orchestration then choreography. BENCH_ONLY=throughput,idle runs only those
+figures (catalog, web_latency, idle, throughput, lines, burst, recovery, profiles) into
+results-*-partial.json, for profiling; the report is written from full runs only.
 
 Everything it touches is its own: the PostgreSQL database ``bench_shop`` (dropped and created),
 Redis DBs 12 and 13 (broker, results), files under ``var/bench/``, ports 8100 and 8101.

@@ -65,6 +65,15 @@ class Service:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM (warm shutdown), SIGKILL after ``grace`` seconds: by then the work is done."""
         if self.process is None:
@@ -95,6 +104,14 @@ class SupervisedWorker:
 
     def rss_bytes(self) -> int:
         return self.service.rss_bytes()
+
+    def kill_and_restart(self) -> float:
+        """SIGKILL the worker and its pool at once (a crash), then start a new one, as a
+        process manager would (not counted as a crash). Returns when the kill happened."""
+        self.service.kill()
+        killed = time.monotonic()
+        self.service = celery_worker(*self.args)
+        return killed
 
     def stop(self) -> None:
         self.service.stop()

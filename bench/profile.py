@@ -127,12 +127,12 @@ def run(*, token: str, config: str, out_dir: Path) -> dict[str, Any]:
     def saga_steps(order_id: str, capture: bool) -> None:
         order = Order.objects.get(pk=order_id)
         steps: list[tuple[str, Any, tuple[Any, ...]]] = [
-            (f"reserve_line ({line_id})", inventory_tasks.reserve_line, (order_id, line_id))
-            for line_id in order.lines.values_list("id", flat=True)
+            (f"reserve_line ({line_id})", inventory_tasks.reserve_line, (order_id, line_id, sku, quantity))
+            for line_id, sku, quantity in order.lines.values_list("id", "sku", "quantity")
         ]
         steps += [
-            ("charge", payment_tasks.charge, (order_id,)),
-            ("create_shipment", shipping_tasks.create_shipment, (order_id,)),
+            ("charge", payment_tasks.charge, (order_id, str(order.total), order.payment_token)),
+            ("create_shipment", shipping_tasks.create_shipment, (order_id, order.shipping_address)),
         ]
         for name, task, args in steps:
             if capture:

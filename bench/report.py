@@ -2,6 +2,7 @@
 
 import platform
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 TITLES = {"postgres": "PostgreSQL + Redis", "embedded": "Embedded (SQLite + filesystem broker + django-db)"}
+TITLES_SHORT = {"postgres": "PostgreSQL + Redis", "embedded": "embedded"}
 IDLE_TARGET_MS = {"postgres": 150, "embedded": 1000}
 
 
@@ -66,41 +68,57 @@ def _saturation(sweep: list[dict[str, Any]] | None, clients: int) -> dict[str, A
     return {}
 
 
+MODES = ("orchestration", "choreography")
+NO_MODE = "—"
+MODE_COLORS = {"orchestration": "tab:green", "choreography": "tab:orange"}
+
+
+def _modes(r: dict[str, Any], *path: str) -> list[tuple[str, dict[str, Any]]]:
+    """(mode, that mode's result) for a saga figure, in the order of ``MODES``."""
+    found = _get(r, *path) or {}
+    return [(mode, found[mode]) for mode in MODES if isinstance(found.get(mode), dict)]
+
+
 def summary_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     sat = r["sizes"]["saturation_clients"]
     for workers in ("x2", "x1"):
-        shop = _get(r, "throughput", f"shop_{workers}", "orders_per_s")
-        run = _get(r, "throughput", f"shop_{workers}") or {}
         base = _get(r, "throughput", f"floor_{workers}", "chains_per_s")
-        ratio = _ratio(shop, base)
+        for mode, runs in _modes(r, "throughput", "modes"):
+            run = runs.get(f"shop_{workers}") or {}
+            shop = run.get("orders_per_s")
+            ratio = _ratio(shop, base)
+            rows.append(
+                [
+                    f"Saga throughput, {workers[1]} worker process(es) (orders/s vs bare 4-task chains/s)",
+                    mode,
+                    _fmt(shop) + _trouble(run),
+                    _fmt(base),
+                    _fmt(ratio, "x"),
+                    ">= 0.8x" if workers == "x2" else "(info)",
+                    _verdict(ratio >= 0.8 if ratio is not None else None) if workers == "x2" else "",
+                ]
+            )
+    floor_idle = _get(r, "idle", "floor") or {}
+    for mode, idle in _modes(r, "idle", "modes"):
+        p50 = idle.get("e2e_p50_ms")
         rows.append(
             [
-                f"Saga throughput, {workers[1]} worker process(es) (orders/s vs bare 4-task chains/s)",
-                _fmt(shop) + _trouble(run),
-                _fmt(base),
-                _fmt(ratio, "x"),
-                ">= 0.8x" if workers == "x2" else "(info)",
-                _verdict(ratio >= 0.8 if ratio is not None else None) if workers == "x2" else "",
+                "Idle end-to-end POST -> completed, p50 / p99 (ms) vs one bare chain",
+                mode,
+                f"{_fmt(p50)} / {_fmt(idle.get('e2e_p99_ms'))}",
+                f"{_fmt(floor_idle.get('p50_ms'))} / {_fmt(floor_idle.get('p99_ms'))}",
+                _fmt(_ratio(p50, floor_idle.get("p50_ms")), "x"),
+                f"p50 <= {IDLE_TARGET_MS[name]} ms",
+                _verdict(p50 <= IDLE_TARGET_MS[name] if p50 is not None else None),
             ]
         )
-    idle = r.get("idle", {})
-    p50 = idle.get("e2e_p50_ms")
-    rows.append(
-        [
-            "Idle end-to-end POST -> completed, p50 / p99 (ms) vs one bare chain",
-            f"{_fmt(p50)} / {_fmt(idle.get('e2e_p99_ms'))}",
-            f"{_fmt(_get(idle, 'floor', 'p50_ms'))} / {_fmt(_get(idle, 'floor', 'p99_ms'))}",
-            _fmt(_ratio(p50, _get(idle, "floor", "p50_ms")), "x"),
-            f"p50 <= {IDLE_TARGET_MS[name]} ms",
-            _verdict(p50 <= IDLE_TARGET_MS[name] if p50 is not None else None),
-        ]
-    )
     orders = _saturation(_get(r, "web_latency", "orders"), sat)
     bare = _saturation(_get(r, "web_latency", "bare"), sat)
     rows.append(
         [
             f"POST /api/orders/ at saturation ({sat} clients), p50 / p99 (ms) vs bare insert",
+            NO_MODE,
             f"{_fmt(orders.get('p50_ms'))} / {_fmt(orders.get('p99_ms'))}",
             f"{_fmt(bare.get('p50_ms'))} / {_fmt(bare.get('p99_ms'))}",
             "",
@@ -112,6 +130,7 @@ def summary_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     rows.append(
         [
             "POST /api/orders/ throughput at saturation (req/s) vs bare insert",
+            NO_MODE,
             _fmt(orders.get("rate_per_s")),
             _fmt(bare.get("rate_per_s")),
             _fmt(ratio, "x"),
@@ -128,6 +147,7 @@ def summary_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
             [
                 f"{label}: queries per request, {_fmt(_get(queries, 'small', 'products'))} vs "
                 f"{_fmt(_get(queries, 'full', 'products'))} products",
+                NO_MODE,
                 f"{_fmt(small)} -> {_fmt(full)}",
                 "",
                 "",
@@ -140,11 +160,14 @@ def summary_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
             base = http.get(f"bare read x{clients}", {})
             if row is None:
                 note = _get(r, "catalog", "storefront_note") if label.startswith("/ ") else None
-                rows.append([f"{label} p99, {clients} client(s)", note or "n/a", "", "", "p99 <= 50 ms", "n/a"])
+                rows.append(
+                    [f"{label} p99, {clients} client(s)", NO_MODE, note or "n/a", "", "", "p99 <= 50 ms", "n/a"]
+                )
                 continue
             rows.append(
                 [
                     f"{label} p50 / p99 (ms), {clients} client(s), vs bare read",
+                    NO_MODE,
                     f"{_fmt(row['p50_ms'])} / {_fmt(row['p99_ms'])}",
                     f"{_fmt(base.get('p50_ms'))} / {_fmt(base.get('p99_ms'))}",
                     "",
@@ -152,12 +175,14 @@ def summary_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
                     _verdict(row["p99_ms"] <= 50 if row.get("p99_ms") is not None else None),
                 ]
             )
-    b = r.get("burst", {})
-    if "orders" in b:
+    for mode, b in _modes(r, "burst"):
+        if "orders" not in b:
+            continue
         flat = b["rss_mb_last_10pct"] <= 1.2 * b["rss_mb_first_10pct"]
         rows.append(
             [
                 f"Burst of {b['orders']} orders: terminal / lost; worker RSS first 10% -> last 10% (MB)",
+                mode,
                 f"{b['terminal']} / {b['lost']}; {b['rss_mb_first_10pct']} -> {b['rss_mb_last_10pct']} "
                 f"(peak {b['rss_mb_peak']})" + _trouble(b),
                 "",
@@ -180,7 +205,7 @@ def _trouble(run: dict[str, Any]) -> str:
     return f" ({', '.join(notes)})" if notes else ""
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(header: list[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return lines
@@ -193,43 +218,50 @@ def details(name: str, r: dict[str, Any]) -> list[str]:
         for row in _get(r, "web_latency", kind) or []:
             sweep_rows.append([label, row["clients"], row["rate_per_s"], row["p50_ms"], row["p99_ms"], row["errors"]])
     if sweep_rows:
-        out += ["", "Load sweep (gunicorn 4 workers x 2 threads; no Celery worker running):", ""]
+        out += [
+            "",
+            "Load sweep (gunicorn 4 x 2 threads; no Celery worker running; the web's default mode):",
+            "",
+        ]
         out += _table(["endpoint", "clients", "req/s", "p50 ms", "p99 ms", "errors"], sweep_rows)
     growth = []
-    for lines, data in (r.get("lines") or {}).items():
-        if not isinstance(data, dict) or "throughput" not in data:
-            continue
-        t, i = data["throughput"], data["idle"]
-        growth.append(
-            [
-                lines,
-                t["orders_per_s"],
-                t["lines_per_s"],
-                f"{t['completed']}/{t['orders']}",
-                i["e2e_p50_ms"],
-                i["e2e_p99_ms"],
-            ]
-        )  # fmt: skip
+    for mode, sizes in _modes(r, "lines"):
+        for lines, data in sizes.items():
+            if not isinstance(data, dict) or "throughput" not in data:
+                continue
+            t, i = data["throughput"], data["idle"]
+            growth.append(
+                [mode, lines, t["orders_per_s"], t["lines_per_s"], f"{t['completed']}/{t['orders']}",
+                 i["e2e_p50_ms"], i["e2e_p99_ms"]]
+            )  # fmt: skip
     if growth:
-        out += ["", "Cost of the chord's fan-out (2 worker processes):", ""]
-        out += _table(["lines per order", "orders/s", "lines/s", "completed", "idle p50 ms", "idle p99 ms"], growth)
+        out += ["", "Cost of the fan-out over an order's lines (2 worker processes):", ""]
+        out += _table(
+            ["mode", "lines per order", "orders/s", "lines/s", "completed", "idle p50 ms", "idle p99 ms"], growth
+        )
     tp = r.get("throughput") or {}
     wrows = []
     for w in ("x1", "x2"):
-        shop, floor = tp.get(f"shop_{w}"), tp.get(f"floor_{w}")
-        if shop and floor and "orders_per_s" in shop:
-            wrows.append(
-                [w[1], shop["orders_per_s"], floor["chains_per_s"],
-                 _fmt(_ratio(shop["orders_per_s"], floor["chains_per_s"]), "x"),
-                 f"{shop['completed']}/{shop['orders']}"]
-            )  # fmt: skip
+        floor = tp.get(f"floor_{w}") or {}
+        for mode, runs in _modes(r, "throughput", "modes"):
+            shop = runs.get(f"shop_{w}") or {}
+            if "orders_per_s" in shop and "chains_per_s" in floor:
+                wrows.append(
+                    [mode, w[1], shop["orders_per_s"], floor["chains_per_s"],
+                     _fmt(_ratio(shop["orders_per_s"], floor["chains_per_s"]), "x"),
+                     f"{shop['completed']}/{shop['orders']}", _fmt(shop.get("settled_after_s"))]
+                )  # fmt: skip
     if wrows:
         out += ["", "Worker processes (`--concurrency`):", ""]
-        out += _table(["processes", "saga orders/s", "floor chains/s", "ratio", "completed"], wrows)
-    breakdown = _get(r, "idle", "breakdown_ms") or {}
-    if breakdown:
-        out += ["", "Where an idle saga's time goes (mean ms, from the steps' timestamps):", ""]
-        out += _table(["segment", "ms"], [[k, v] for k, v in breakdown.items()])
+        out += _table(
+            ["mode", "processes", "saga orders/s", "floor chains/s", "ratio", "completed", "emails done after (s)"],
+            wrows,
+        )
+    breakdowns = {mode: idle.get("breakdown_ms") or {} for mode, idle in _modes(r, "idle", "modes")}
+    segments = list(dict.fromkeys(k for b in breakdowns.values() for k in b))
+    if segments:
+        out += ["", "Where an idle saga's time goes (mean ms, from the steps' timestamps and the journal):", ""]
+        out += _table(["segment", *breakdowns], [[k, *(_fmt(b.get(k)) for b in breakdowns.values())] for k in segments])
     prof = r.get("profiles") or {}
     if "post_queries" in prof:
         out += ["", "Queries per POST /api/orders/ and per saga step (CaptureQueriesContext):", ""]
@@ -244,6 +276,116 @@ def details(name: str, r: dict[str, Any]) -> list[str]:
 
 def _verbs(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if k != "total")
+
+
+def side_by_side(results: dict[str, Any]) -> list[str]:
+    """The section that compares the two modes: cost per order, recovery, code."""
+    out = [
+        "",
+        "## Orchestration or choreography, measured",
+        "",
+        "Per order, counted after the 2-process throughput run of each mode, once everything the orders set off",
+        "(the customer's two emails included) was done. Outbox messages are the rows of `outbox.models.OutboxMessage`",
+        "whose shard is the order; journal lines are its `orders.models.OrderEvent` rows. Rows written and commits",
+        "are `pg_stat_database` deltas over the run (`tup_inserted + tup_updated + tup_deleted`, `xact_commit`),",
+        "minus the benchmark's own polling, divided by the orders; they include the POSTs. The idle worker commits",
+        "on its own too (the outbox relay's polls): *net* subtracts its idle rate over the run. SQLite keeps no",
+        "such counters: n/a.",
+        "",
+    ]
+    rows = []
+    for name, r in results.items():
+        for mode, runs in _modes(r, "throughput", "modes"):
+            per = _get(runs, "shop_x2", "per_order") or {}
+            db = per.get("database")
+            db = db if isinstance(db, dict) else {}
+            rows.append(
+                [
+                    TITLES_SHORT.get(name, name),
+                    mode,
+                    _fmt(per.get("outbox_messages")),
+                    _fmt(per.get("journal_lines")),
+                    _fmt(db.get("rows_written")),
+                    f"{_fmt(db.get('rows_inserted'))} / {_fmt(db.get('rows_updated'))} / {_fmt(db.get('rows_deleted'))}"
+                    if db
+                    else "n/a",
+                    f"{_fmt(db.get('commits'))} ({_fmt(db.get('commits_net_of_idle_polling'))} net)" if db else "n/a",
+                ]
+            )
+    out += _table(
+        ["configuration", "mode", "outbox messages", "journal lines", "rows written", "ins / upd / del", "commits"],
+        rows,
+    )
+    detail_rows = []
+    for name, r in results.items():
+        for mode, runs in _modes(r, "throughput", "modes"):
+            per = _get(runs, "shop_x2", "per_order") or {}
+            messages = ", ".join(f"{k} {v}" for k, v in (per.get("outbox_by_task") or {}).items())
+            journal = ", ".join(f"{k} {v}" for k, v in (per.get("journal_by_kind") or {}).items())
+            tables = _get(per, "database", "rows_written_by_table") or {}
+            top = ", ".join(f"{k} {v}" for k, v in list(tables.items())[:8]) if isinstance(tables, dict) else ""
+            detail_rows.append([TITLES_SHORT.get(name, name), mode, messages, journal, top or "n/a"])
+    if detail_rows:
+        out += ["", "What they are, per order:", ""]
+        out += _table(
+            ["configuration", "mode", "outbox messages by task", "journal lines by kind", "rows written by table"],
+            detail_rows,
+        )
+    rec_rows = []
+    for name, r in results.items():
+        for mode, rec in _modes(r, "recovery"):
+            if "accepted" not in rec:
+                continue
+            statuses = ", ".join(f"{k} {v}" for k, v in rec["statuses"].items())
+            rec_rows.append(
+                [
+                    TITLES_SHORT.get(name, name),
+                    mode,
+                    f"{rec['in_flight_at_kill']}/{rec['accepted']}",
+                    _fmt(rec["worker_restarted_after_s"]),
+                    _fmt(rec["recovered_after_s"]) if rec["recovered_after_s"] is not None else f"> {rec['timeout_s']}",
+                    _fmt(rec["emails_after_s"]) if rec["emails_after_s"] is not None else f"> {rec['timeout_s']}",
+                    f"{rec['sagas_redriven']} / {rec['events_redelivered']}",
+                    statuses,
+                ]
+            )
+    if rec_rows:
+        out += [
+            "",
+            "Time to recover after the worker is killed: orders posted by 8 clients while 2 worker processes run",
+            "them; as soon as the last POST is answered the worker is SIGKILLed (main process and pool together)",
+            "and a new one started at once, as a process manager would. The clocks run from the kill until every",
+            "order is terminal, and until both emails of every order are recorded. What beat runs to recover runs",
+            "every 0.5 s (beat: every 15 s and every minute), with short delays as in the saga tests: the sweeper",
+            "(`orders.services.saga_recover_stalled()`) with `SAGA_STALL_SECONDS=2`, and the redelivery of events",
+            "delivered but never handled (`events.services.events_redeliver_unhandled`) after 5 s instead of",
+            "`EVENTS_REDELIVER_AFTER_SECONDS` (300 s); the worker runs with `SAGA_STEP_LEASE_SECONDS=3` and",
+            "`CELERY_VISIBILITY_TIMEOUT=5`. Without that redelivery, the emails the dead worker had taken wait for",
+            "the broker: kombu's Redis transport hands unacknowledged messages out again only about every 100 s",
+            "(`unacked_restore_interval` 10 s x `unacked_restore_throttle` 10: 101 s in a smoke run), and the",
+            "filesystem broker not at all (an email still missing after 150 s).",
+            "",
+        ]
+        out += _table(
+            ["configuration", "mode", "in flight at the kill", "new worker ready (s)", "all terminal after (s)",
+             "every email recorded after (s)", "sagas re-driven / events sent again", "statuses"],
+            rec_rows,
+        )  # fmt: skip
+    from bench.loc import lines_of_code
+
+    loc = lines_of_code()
+    out += [
+        "",
+        "Lines of code (non-blank, not comments or docstrings; `bench/loc.py` counts them when the report is",
+        "written). `events/` is counted for choreography, though the orchestrated saga uses it too, for the",
+        "customer's emails (the hybrid of contract §7); `notifications/` runs in both modes and is shared.",
+        "",
+    ]
+    out += _table(
+        ["code", "lines", "files"],
+        [[mode, sum(files.values()), ", ".join(f"`{f}` {n}" for f, n in files.items())] for mode, files in loc.items()],
+    )
+    return out
 
 
 def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_seconds: float | None) -> None:
@@ -265,7 +407,7 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
         "## Method",
         "",
         "- The shop runs as in production: gunicorn (`config/gunicorn.py`: 4 workers x 2 threads), Celery prefork",
-        "  workers on all four queues, `RATE_LIMITS=off`, `DEBUG` off; its settings are the base profile",
+        "  workers on all five queues, `RATE_LIMITS=off`, `DEBUG` off; its settings are the base profile",
         "  (`bench/settings.py` only adds the baseline endpoints and a private cache). Loopback only.",
         "- Saga throughput: orders posted through the API by 8 keep-alive clients; the clock runs from the first",
         "  POST until every order is `completed`. Floor: the same number of bare Celery chains of four tasks with",
@@ -282,6 +424,15 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
         "  process + pool) sampled every second.",
         "- Every latency sweep starts with 2 s of unmeasured load at the highest level, so each gunicorn thread",
         "  has its database and broker connections open: the figures are the steady state.",
+        "- Both coordination modes (contract §7) in every saga figure: each order names its mode in the POST body",
+        '  (`"coordination"`), so the same gunicorn and the same kind of worker serve both; the modes run one after',
+        "  the other, orchestration first, each beside the same floor (measured once per configuration). The POST",
+        "  latency sweep and the catalog are not saga figures: they run once, in the web's default mode",
+        "  (`ORDER_COORDINATION`, orchestration).",
+        "- Every order also sends its customer two emails (placed, completed) through the notifications service:",
+        "  rendered and handed to Django's dummy backend (`EMAIL_URL=dummymail://`), no SMTP server. A run's clock",
+        "  stops when the last order is `completed`; the worker keeps running until the outbox is drained and every",
+        '  email is recorded ("emails done after"), so no run leaves work to the next one.',
         "- Percentiles are nearest-rank; p99 of fewer than 100 samples is close to the maximum.",
     ]
     for name, r in results.items():
@@ -296,11 +447,12 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
             f"{sizes.get('load_seconds')} s per load level. Run took {_fmt(r.get('total_seconds'))} s.",
             "",
         ]
-        md += _table(["figure", "shop", "baseline", "ratio", "target", "verdict"], summary_rows(name, r))
+        md += _table(["figure", "mode", "shop", "baseline", "ratio", "target", "verdict"], summary_rows(name, r))
         md += details(name, r)
         note = _get(r, "catalog", "storefront_note")
         if note:
             md += ["", f"Note: {note}."]
+    md += side_by_side(results)
     md += ["", "![Throughput and latency against load](benchmarks.png)", ""]
     md += ["", *(ROOT / "bench" / "improvements.md").read_text().splitlines(), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(md))
@@ -325,14 +477,14 @@ def chart(results: dict[str, Any]) -> None:
             ax_rate.plot(clients, [s["rate_per_s"] for s in sweep], "o-", color=color, label=label)
             ax_lat.plot(clients, [s["p50_ms"] for s in sweep], "o-", color=color, label=f"{label} p50")
             ax_lat.plot(clients, [s["p99_ms"] for s in sweep], "s--", color=color, label=f"{label} p99")
-        tp = r.get("throughput") or {}
-        for key, label, style in (
-            ("shop_x2", "saga orders/s (2 procs)", "tab:green"),
-            ("floor_x2", "floor chains/s", "tab:red"),
-        ):
-            value = _get(tp, key, "orders_per_s") or _get(tp, key, "chains_per_s")
+        lines = [
+            (f"saga orders/s, {mode} (2 procs)", _get(runs, "shop_x2", "orders_per_s"), MODE_COLORS[mode])
+            for mode, runs in _modes(r, "throughput", "modes")
+        ]
+        lines.append(("floor chains/s", _get(r, "throughput", "floor_x2", "chains_per_s"), "tab:red"))
+        for label, value, color in lines:
             if value:
-                ax_rate.axhline(value, color=style, linestyle=":", label=label)
+                ax_rate.axhline(value, color=color, linestyle=":", label=label)
         ax_rate.set(title=f"{title}\nthroughput vs load", xlabel="concurrent clients", ylabel="per second")
         ax_lat.set(title="POST latency vs load", xlabel="concurrent clients", ylabel="ms")
         ax_lat.axhline(100, color="black", linewidth=0.6, linestyle=":", label="target p99 100 ms")
@@ -340,11 +492,14 @@ def chart(results: dict[str, Any]) -> None:
             ax.set_xscale("log", base=2)
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
-        samples = _get(r, "burst", "rss_samples") or []
-        if samples:
-            ax_mem.plot([t for t, _ in samples], [mb for _, mb in samples], color="tab:purple")
+        bursts = _modes(r, "burst")
+        for mode, b in bursts:
+            samples = b.get("rss_samples") or []
+            ax_mem.plot([t for t, _ in samples], [mb for _, mb in samples], color=MODE_COLORS[mode], label=mode)
+        if bursts:
+            ax_mem.legend(fontsize=7)
         ax_mem.set(
-            title=f"worker RSS during a burst of {_get(r, 'burst', 'orders')} orders",
+            title=f"worker RSS during a burst of {bursts[0][1].get('orders') if bursts else '?'} orders",
             xlabel="seconds",
             ylabel="MB (main + pool)",
         )

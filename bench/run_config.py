@@ -14,7 +14,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import django
@@ -33,7 +33,7 @@ from bench import bare, floor  # noqa: E402
 from bench.load import build_request, percentile_ms, request_once, run_load  # noqa: E402
 from bench.procs import SHOP_QUEUES, RssSampler, SupervisedWorker, gunicorn  # noqa: E402
 from bench.settings import BENCH_DIR  # noqa: E402
-from orders.models import TERMINAL_STATUSES, Order, Status  # noqa: E402
+from orders.models import TERMINAL_STATUSES, Order, OrderEvent, Reason, Status  # noqa: E402
 from sagas.models import SagaStep  # noqa: E402
 from shop.models import Product  # noqa: E402
 
@@ -59,9 +59,13 @@ SIZES: dict[str, Any] = {
     "products": _int("BENCH_PRODUCTS", 10_000),
     "load_seconds": _float("BENCH_LOAD_SECONDS", 4.0),
     "load_levels": [int(c) for c in os.environ.get("BENCH_LOAD_LEVELS", "1,2,4,8,16").split(",")],
+    "recovery_orders": _int("BENCH_RECOVERY", 100),
     "saturation_clients": _int("BENCH_SATURATION", 8),  # gunicorn's 4 workers x 2 threads
 }
 POOL = 100  # products that orders buy from (stock never runs out)
+# Every saga figure is measured once per coordination mode, named in each order's POST body, on
+# the same gunicorn and the same kind of worker (contract §7).
+MODES = ("orchestration", "choreography")
 STARTED = time.monotonic()
 
 
@@ -70,7 +74,9 @@ def progress(message: str) -> None:
 
 
 def base_env() -> dict[str, str]:
-    return dict(os.environ) | {"DJANGO_SETTINGS_MODULE": "bench.settings", "RATE_LIMITS": "off"}
+    # The customer's emails are rendered and handed to Django's dummy backend: no SMTP server.
+    env = {"EMAIL_URL": "dummymail://"} | dict(os.environ)
+    return env | {"DJANGO_SETTINGS_MODULE": "bench.settings", "RATE_LIMITS": "off"}
 
 
 def floor_env() -> dict[str, str]:
@@ -95,7 +101,9 @@ def setup() -> str:
     call_command("migrate", verbosity=0)
     bare.create_table()
     floor.create_table()
-    user = get_user_model().objects.create_user(username="bench", password="bench-password-2026")
+    user = get_user_model().objects.create_user(
+        username="bench", email="bench@example.com", password="bench-password-2026"
+    )
     token = user_token(user=user)
     rng = random.Random(5)
     Product.objects.bulk_create(
@@ -126,6 +134,17 @@ def seed_catalog() -> None:
     )
 
 
+def set_aside_unstarted_orders() -> None:
+    """The orders of the latency runs and the profiles were placed with no worker running: their
+    sagas wait in the outbox, which a worker's relay would publish. Drop those messages and set
+    the orders aside (``cancelled``, so that no sweeper re-drives them) before a saga figure."""
+    from outbox.models import OutboxMessage
+
+    OutboxMessage.objects.filter(sent_at__isnull=True).delete()
+    Order.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED, cancellation_reason=Reason.EXPIRED)
+    purge_shop_queues()
+
+
 def purge_shop_queues() -> None:
     from config.celery import app
 
@@ -140,19 +159,23 @@ def purge_shop_queues() -> None:
 ADDRESS = {"name": "Bench Buyer", "line1": "1 Loop Road", "city": "Localhost", "postal_code": "12345", "country": "DE"}
 
 
-def order_body(rng: random.Random, lines: int) -> dict[str, Any]:
+def order_body(rng: random.Random, lines: int, mode: str | None = None) -> dict[str, Any]:
     skus = rng.sample([f"BENCH-P{i:04d}" for i in range(POOL)], lines)
-    return {
+    body: dict[str, Any] = {
         "items": [{"sku": s, "quantity": 1} for s in skus],
         "shipping_address": ADDRESS,
         "payment_token": "tok_visa",
     }
+    if mode is not None:
+        body["coordination"] = mode
+    return body
 
 
-def order_requests(token: str, lines: int = 1, variants: int = 200) -> list[bytes]:
+def order_requests(token: str, lines: int = 1, variants: int = 200, mode: str | None = None) -> list[bytes]:
+    """POST /api/orders/ requests; without ``mode`` the web's ORDER_COORDINATION decides."""
     rng = random.Random(lines)
     auth = {"Authorization": f"Token {token}"}
-    return [build_request("POST", "/api/orders/", PORT, order_body(rng, lines), auth) for _ in range(variants)]
+    return [build_request("POST", "/api/orders/", PORT, order_body(rng, lines, mode), auth) for _ in range(variants)]
 
 
 def bare_write_requests(token: str) -> list[bytes]:
@@ -197,25 +220,175 @@ def wait_for_orders(
         time.sleep(0.1 if expected < 50 else 0.25)
 
 
-def saga_throughput(token: str, orders: int, lines: int, workers: int, label: str) -> dict[str, Any]:
-    """Orders placed through the API (8 clients) per second until every one is ``completed``."""
+def statuses_since(since: datetime) -> dict[str, int]:
+    statuses: dict[str, int] = {}
+    for status in Order.objects.filter(created_at__gte=since).values_list("status", flat=True):
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
+
+
+def settle(since: datetime, timeout: float = 60.0) -> float | None:
+    """Wait until what the orders set off after their saga is done too: nothing due left in the
+    outbox, and both emails of every terminal order (placed, and how it ended) recorded.
+    Returns the seconds it took, None on timeout."""
+    from notifications.models import Notification
+    from outbox.models import OutboxMessage
+
+    started = time.monotonic()
+    run = Order.objects.filter(created_at__gte=since)
+    while time.monotonic() < started + timeout:
+        due = OutboxMessage.objects.filter(
+            sent_at__isnull=True, parked_at__isnull=True, available_at__lte=timezone.now()
+        ).exists()
+        terminal = run.filter(status__in=TERMINAL_STATUSES).count()
+        emails = Notification.objects.filter(order_id__in=run.values("pk")).count()
+        if not due and emails >= 2 * terminal:
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.1)
+    progress(f"settle: after {timeout:.0f}s, {emails}/{2 * terminal} emails, messages still due: {due}")
+    return None
+
+
+class OwnQueries:
+    """Counts this process's own statements outside transactions (each one a commit in
+    ``pg_stat_database``): the bench's polling is subtracted from the shop's commits."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not connection.in_atomic_block:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+def pg_stats() -> dict[str, Any] | None:
+    """The database's commit and row counters (PostgreSQL), and rows written per table."""
+    if connection.vendor != "postgresql":
+        return None
+    connection.close()  # this process's own counts reach the statistics as its backend exits
+    time.sleep(0.5)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        )
+        commits, inserted, updated, deleted = cursor.fetchone()
+        cursor.execute("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables")
+        tables = {name: int(n) for name, n in cursor.fetchall()}
+    return {
+        "at": time.monotonic(),
+        "commits": int(commits),
+        "inserted": int(inserted),
+        "updated": int(updated),
+        "deleted": int(deleted),
+        "tables": tables,
+    }
+
+
+IDLE_WORKER_SECONDS = 3.0
+
+
+def idle_commit_rate(own: OwnQueries) -> float | None:
+    """Commits per second of the shop while nothing happens (the worker's outbox relay polls)."""
+    first = pg_stats()
+    if first is None:
+        return None
+    own.count = 0
+    time.sleep(IDLE_WORKER_SECONDS)
+    last = pg_stats()
+    assert last is not None
+    commits: int = last["commits"] - first["commits"] - own.count
+    seconds: float = last["at"] - first["at"]
+    return round(commits / seconds, 1)
+
+
+def per_order_figures(
+    since: datetime, before: dict[str, Any] | None, own: OwnQueries, idle_rate: float | None
+) -> dict[str, Any]:
+    """Outbox messages, journal lines and database writes per order of the run that began at ``since``."""
+    from outbox.models import OutboxMessage
+
+    ids = [str(pk) for pk in Order.objects.filter(created_at__gte=since).values_list("pk", flat=True)]
+    n = len(ids) or 1
+    outbox: dict[str, int] = {}
+    for name in OutboxMessage.objects.filter(shard__in=ids).values_list("name", flat=True):
+        outbox[name] = outbox.get(name, 0) + 1
+    journal: dict[str, int] = {}
+    for kind in OrderEvent.objects.filter(order__created_at__gte=since).values_list("kind", flat=True):
+        journal[kind] = journal.get(kind, 0) + 1
+    result: dict[str, Any] = {
+        "orders": len(ids),
+        "outbox_messages": round(sum(outbox.values()) / n, 2),
+        "outbox_by_task": {k: round(v / n, 2) for k, v in sorted(outbox.items(), key=lambda kv: -kv[1])},
+        "journal_lines": round(sum(journal.values()) / n, 2),
+        "journal_by_kind": {k: round(v / n, 2) for k, v in sorted(journal.items(), key=lambda kv: -kv[1])},
+    }
+    after = pg_stats() if before is not None else None
+    if before is None or after is None:
+        return result | {"database": "n/a (SQLite keeps no such counters)"}
+    commits = after["commits"] - before["commits"] - own.count
+    seconds = after["at"] - before["at"]
+    writes = {k: after[k] - before[k] for k in ("inserted", "updated", "deleted")}
+    tables = {t: after["tables"].get(t, 0) - before["tables"].get(t, 0) for t in after["tables"]}
+    result["database"] = {
+        "rows_written": round(sum(writes.values()) / n, 2),
+        **{f"rows_{k}": round(v / n, 2) for k, v in writes.items()},
+        "commits": round(commits / n, 2),
+        "commits_net_of_idle_polling": round((commits - (idle_rate or 0) * seconds) / n, 2),
+        "idle_commits_per_s": idle_rate,
+        "window_s": round(seconds, 1),
+        "rows_written_by_table": {
+            t: round(v / n, 2) for t, v in sorted(tables.items(), key=lambda kv: -kv[1]) if v / n >= 0.05
+        },
+    }
+    return result
+
+
+def saga_throughput(
+    token: str, orders: int, lines: int, workers: int, label: str, mode: str, per_order: bool = False
+) -> dict[str, Any]:
+    """Orders placed through the API (8 clients) per second until every one is ``completed``.
+
+    With ``per_order``, also what each order cost: outbox messages, journal lines and (on
+    PostgreSQL) rows written and commits, counted once the run has settled (emails included).
+    """
     worker = SupervisedWorker("config", SHOP_QUEUES, workers, base_env(), LOG_DIR / f"{CONFIG}-worker.log")
+    own = OwnQueries()
+    before: dict[str, Any] | None = None
+    idle_rate: float | None = None
+    figures: dict[str, Any] = {}
     try:
-        since = timezone.now()
-        started = time.monotonic()
-        posted, _ = run_load(
-            PORT, order_requests(token, lines), concurrency=SIZES["saturation_clients"], count=orders, duration=600
-        )
-        accepted = posted.statuses.get(201, 0)
-        progress(f"{label}: {accepted} orders accepted in {posted.elapsed:.1f}s, waiting for their sagas")
-        done, statuses, _ = wait_for_orders(
-            since, accepted, worker, timeout=max(120.0, orders * lines * 0.5), label=label
-        )
+        with connection.execute_wrapper(own):
+            if per_order:
+                idle_rate = idle_commit_rate(own)
+                before = pg_stats()
+                own.count = 0
+            since = timezone.now()
+            started = time.monotonic()
+            posted, _ = run_load(
+                PORT,
+                order_requests(token, lines, mode=mode),
+                concurrency=SIZES["saturation_clients"],
+                count=orders,
+                duration=600,
+            )
+            accepted = posted.statuses.get(201, 0)
+            progress(f"{label}: {accepted} orders accepted in {posted.elapsed:.1f}s, waiting for their sagas")
+            done, statuses, _ = wait_for_orders(
+                since, accepted, worker, timeout=max(120.0, orders * lines * 0.5), label=label
+            )
+            settled = settle(since)
+            worker.stop()
+            if per_order:
+                time.sleep(1.0)  # the web's backends report their counters once idle
+                figures = per_order_figures(since, before, own, idle_rate)
     finally:
         worker.stop()
     elapsed = done - started
     completed = statuses.get(Status.COMPLETED, 0)
     result = {
+        "mode": mode,
         "orders": orders,
         "accepted": accepted,
         "lines": lines,
@@ -224,9 +397,13 @@ def saga_throughput(token: str, orders: int, lines: int, workers: int, label: st
         "statuses": statuses,
         "worker_crashes": worker.crashes,
         "elapsed_s": round(elapsed, 2),
+        "settled_after_s": settled,
         "orders_per_s": round(completed / elapsed, 2),
         "lines_per_s": round(completed * lines / elapsed, 2),
     }
+    if per_order:
+        result["per_order"] = figures
+        progress(f"{label}: per order {json.dumps({k: v for k, v in figures.items() if not k.endswith('_by_task')})}")
     progress(f"{label}: {result['orders_per_s']} orders/s ({completed} completed in {elapsed:.1f}s)")
     return result
 
@@ -286,13 +463,14 @@ def floor_idle(count: int) -> dict[str, Any]:
     return result
 
 
-def idle_latency(token: str, count: int, lines: int = 1) -> dict[str, Any]:
+def idle_latency(token: str, count: int, lines: int = 1, mode: str = MODES[0]) -> dict[str, Any]:
     """One order at a time: POST, then watch the database until it is ``completed``."""
     worker = SupervisedWorker("config", SHOP_QUEUES, 2, base_env(), LOG_DIR / f"{CONFIG}-worker.log")
-    requests = order_requests(token, lines, variants=count)
+    requests = order_requests(token, lines, variants=count, mode=mode)
     e2e: list[float] = []
     post: list[float] = []
     order_ids: list[str] = []
+    since = timezone.now()
     try:
         for n in range(count):
             worker.check()
@@ -315,9 +493,11 @@ def idle_latency(token: str, count: int, lines: int = 1) -> dict[str, Any]:
                 e2e.append(time.perf_counter() - started)
                 post.append(posted - started)
                 order_ids.append(order_id)
+        settle(since)
     finally:
         worker.stop()
     result = {
+        "mode": mode,
         "orders": count,
         "lines": lines,
         "completed": len(e2e),
@@ -327,13 +507,20 @@ def idle_latency(token: str, count: int, lines: int = 1) -> dict[str, Any]:
         "worker_crashes": worker.crashes,
         "breakdown_ms": saga_breakdown(order_ids),
     }
-    progress(f"idle x{lines} line(s): e2e p50 {result['e2e_p50_ms']} ms, p99 {result['e2e_p99_ms']} ms")
+    progress(f"idle {mode} x{lines} line(s): e2e p50 {result['e2e_p50_ms']} ms, p99 {result['e2e_p99_ms']} ms")
     return result
 
 
 def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
-    """Where an idle saga's time goes, from the steps' own timestamps (mean ms per segment)."""
+    """Where an idle saga's time goes, from the steps' own timestamps and the journal's line
+    for ``completed`` (mean ms per segment). The same steps run in both modes; what differs is
+    how a step's outcome reaches the next one (a command, or an event)."""
     segments: dict[str, list[float]] = {}
+    completed_at = dict(
+        OrderEvent.objects.filter(order_id__in=order_ids, to_status=Status.COMPLETED).values_list(
+            "order_id", "created_at"
+        )
+    )
 
     def add(name: str, start: datetime | None, end: datetime | None) -> None:
         if start and end:
@@ -350,16 +537,19 @@ def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
             default=None,
         )
         charge, ship = steps.get("charge_payment"), steps.get("create_shipment")
-        add("placed -> first reserve starts (commit, publish, delivery)", order.created_at, reserve_start)
-        add("reserve lines (in task)", reserve_start, reserve_end)
+        done = completed_at.get(order.pk)
+        add("placed -> first reserve starts (commit, relay, delivery)", order.created_at, reserve_start)
+        add("reserve lines (in step)", reserve_start, reserve_end)
         if charge:
-            add("reserved -> charge starts (chord join or chain: 1 hop)", reserve_end, charge.started_at)
-            add("charge (in task)", charge.started_at, charge.finished_at)
+            add("reserved -> charge starts (1 hop)", reserve_end, charge.started_at)
+            add("charge (in step)", charge.started_at, charge.finished_at)
         if charge and ship:
             add("charged -> ship starts (1 hop)", charge.finished_at, ship.started_at)
-            add("ship (in task)", ship.started_at, ship.finished_at)
-        if ship and order.status == Status.COMPLETED:
-            add("total: placed -> completed (server side)", order.created_at, ship.finished_at)
+            add("ship (in step)", ship.started_at, ship.finished_at)
+        if ship and done:
+            add("shipped -> order completed", ship.finished_at, done)
+        if done:
+            add("total: placed -> completed (server side)", order.created_at, done)
     return {name: round(statistics.fmean(values), 2) for name, values in segments.items()}
 
 
@@ -448,20 +638,25 @@ def count_queries(paths: dict[str, str]) -> dict[str, int | str]:
 # --- burst -----------------------------------------------------------------------------------
 
 
-def burst(token: str, orders: int) -> dict[str, Any]:
+def burst(token: str, orders: int, mode: str) -> dict[str, Any]:
     worker = SupervisedWorker("config", SHOP_QUEUES, 2, base_env(), LOG_DIR / f"{CONFIG}-worker.log")
     try:
         with RssSampler(worker, interval=1.0) as sampler:
             since = timezone.now()
             started = time.monotonic()
             posted, _ = run_load(
-                PORT, order_requests(token), concurrency=SIZES["saturation_clients"], count=orders, duration=900
+                PORT,
+                order_requests(token, mode=mode),
+                concurrency=SIZES["saturation_clients"],
+                count=orders,
+                duration=900,
             )
             accepted = posted.statuses.get(201, 0)
-            progress(f"burst: {accepted}/{orders} accepted in {posted.elapsed:.1f}s")
+            progress(f"burst {mode}: {accepted}/{orders} accepted in {posted.elapsed:.1f}s")
             done, statuses, _ = wait_for_orders(
-                since, accepted, worker, timeout=max(300.0, orders * 0.5), label="burst"
+                since, accepted, worker, timeout=max(300.0, orders * 0.5), label=f"burst {mode}"
             )
+        settled = settle(since, timeout=120)
     finally:
         worker.stop()
     samples = sampler.samples
@@ -469,6 +664,7 @@ def burst(token: str, orders: int) -> dict[str, Any]:
     tenth = max(1, len(mb) // 10)
     terminal = sum(n for s, n in statuses.items() if s in TERMINAL_STATUSES)
     result = {
+        "mode": mode,
         "orders": orders,
         "accepted": accepted,
         "terminal": terminal,
@@ -476,6 +672,7 @@ def burst(token: str, orders: int) -> dict[str, Any]:
         "statuses": statuses,
         "worker_crashes": worker.crashes,
         "elapsed_s": round(done - started, 1),
+        "settled_after_s": settled,
         "orders_per_s": round(terminal / (done - started), 2),
         "rss_mb_first_10pct": round(statistics.median(mb[tenth : 2 * tenth] or mb[:tenth]), 1),
         "rss_mb_last_10pct": round(statistics.median(mb[-tenth:]), 1),
@@ -483,10 +680,104 @@ def burst(token: str, orders: int) -> dict[str, Any]:
         "rss_samples": [(round(t, 1), round(rss / 2**20, 1)) for t, rss in samples],
     }
     progress(
-        f"burst: {terminal}/{accepted} terminal in {result['elapsed_s']}s; worker RSS "
+        f"burst {mode}: {terminal}/{accepted} terminal in {result['elapsed_s']}s; worker RSS "
         f"{result['rss_mb_first_10pct']} -> {result['rss_mb_last_10pct']} MB (peak {result['rss_mb_peak']})"
     )
     return result
+
+
+# --- recovery --------------------------------------------------------------------------------
+
+# As the saga tests run it: a step presumed dead after 3 s, a Redis message handed out again
+# after 5 s, a saga re-driven after 2 s without progress. What beat runs (the sweeper, and the
+# redelivery of events that were delivered but never handled) runs every half second, with an
+# event counted lost after 5 s instead of EVENTS_REDELIVER_AFTER_SECONDS.
+RECOVERY_WORKER_ENV = {"SAGA_STEP_LEASE_SECONDS": "3", "CELERY_VISIBILITY_TIMEOUT": "5"}
+RECOVERY_STALL_SECONDS = 2.0
+RECOVERY_REDELIVER_SECONDS = 5.0
+RECOVERY_SWEEP_SECONDS = 0.5
+RECOVERY_TIMEOUT = 120.0
+
+
+def recovery(token: str, orders: int, mode: str) -> dict[str, Any]:
+    """Orders in flight, the worker SIGKILLed (main process and pool), a new one started at
+    once: seconds from the kill until every order is terminal, and until every email of theirs
+    is recorded, with what beat runs (``sweep_like_beat``) running every half second."""
+    from notifications.models import Notification
+
+    env = base_env() | RECOVERY_WORKER_ENV
+    worker = SupervisedWorker("config", SHOP_QUEUES, 2, env, LOG_DIR / f"{CONFIG}-worker.log")
+    redriven = redelivered = 0
+    recovered_after = emails_after = None
+    try:
+        since = timezone.now()
+        posted, _ = run_load(
+            PORT, order_requests(token, mode=mode), concurrency=SIZES["saturation_clients"], count=orders, duration=120
+        )
+        accepted = posted.statuses.get(201, 0)
+        at_kill = statuses_since(since)
+        in_flight = accepted - sum(n for s, n in at_kill.items() if s in TERMINAL_STATUSES)
+        killed = worker.kill_and_restart()
+        restarted_after = time.monotonic() - killed
+        progress(f"recovery {mode}: killed the worker with {in_flight}/{accepted} orders in flight")
+        last_sweep = 0.0
+        run = Order.objects.filter(created_at__gte=since)
+        while time.monotonic() < killed + RECOVERY_TIMEOUT:
+            worker.check()
+            statuses = statuses_since(since)
+            terminal = sum(n for s, n in statuses.items() if s in TERMINAL_STATUSES)
+            if recovered_after is None and terminal >= accepted:
+                recovered_after = time.monotonic() - killed
+            if recovered_after is not None:
+                emails = Notification.objects.filter(order_id__in=run.values("pk")).count()
+                if emails >= 2 * accepted:
+                    emails_after = time.monotonic() - killed
+                    break
+            if time.monotonic() - last_sweep >= RECOVERY_SWEEP_SECONDS:
+                swept = sweep_like_beat()
+                redriven, redelivered = redriven + swept[0], redelivered + swept[1]
+                last_sweep = time.monotonic()
+            time.sleep(0.05)
+        settle(since)
+    finally:
+        worker.stop()
+    result = {
+        "mode": mode,
+        "orders": orders,
+        "accepted": accepted,
+        "in_flight_at_kill": in_flight,
+        "terminal": terminal,
+        "statuses": statuses,
+        "worker_restarted_after_s": round(restarted_after, 2),
+        "recovered_after_s": round(recovered_after, 2) if recovered_after is not None else None,
+        "emails_after_s": round(emails_after, 2) if emails_after is not None else None,
+        "timeout_s": RECOVERY_TIMEOUT,
+        "sagas_redriven": redriven,
+        "events_redelivered": redelivered,
+        "worker_crashes": worker.crashes,
+    }
+    progress(
+        f"recovery {mode}: {terminal}/{accepted} terminal {result['recovered_after_s']}s after the kill, every "
+        f"email recorded after {result['emails_after_s']}s ({redriven} sagas re-driven, {redelivered} events "
+        f"redelivered; statuses {statuses})"
+    )
+    return result
+
+
+def sweep_like_beat() -> tuple[int, int]:
+    """What beat runs to recover from a crash, with the short delays above: the sweeper, and the
+    redelivery of events delivered but never handled. Returns (sagas re-driven, events sent again)."""
+    from django.test.utils import override_settings
+
+    from events.services import events_redeliver_unhandled
+    from orders.services import saga_recover_stalled
+
+    with override_settings(SAGA_STALL_SECONDS=RECOVERY_STALL_SECONDS):
+        redriven = len(saga_recover_stalled().redriven)
+    redelivered = events_redeliver_unhandled(
+        after=timedelta(seconds=RECOVERY_REDELIVER_SECONDS), within=timedelta(hours=1)
+    )
+    return redriven, redelivered
 
 
 # --- profiles --------------------------------------------------------------------------------
@@ -497,7 +788,7 @@ def profiles(token: str) -> dict[str, Any]:
 
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     result = profile.run(token=token, config=CONFIG, out_dir=PROFILE_DIR)
-    purge_shop_queues()  # the profiled POSTs sent sagas that no worker runs
+    set_aside_unstarted_orders()  # the profiled POSTs sent sagas that no worker runs
     progress(f"profiles written to {PROFILE_DIR}")
     return result
 
@@ -535,28 +826,45 @@ def main() -> None:
         n = SIZES["throughput_orders"]
         step("catalog", lambda: catalog(token))
         step("web_latency", lambda: web_latency(token))
-        purge_shop_queues()  # the orders of the latency runs are left pending: no worker ran
-        step("idle", lambda: idle_latency(token, SIZES["idle_orders"]) | {"floor": floor_idle(SIZES["idle_orders"])})
+        set_aside_unstarted_orders()  # the orders of the latency runs: no worker ran
+        step(
+            "idle",
+            lambda: {
+                "modes": {mode: idle_latency(token, SIZES["idle_orders"], mode=mode) for mode in MODES},
+                "floor": floor_idle(SIZES["idle_orders"]),
+            },
+        )
         step(
             "throughput",
             lambda: {
-                "shop_x2": saga_throughput(token, n, 1, 2, "saga x2"),
+                "modes": {
+                    mode: {
+                        "shop_x2": saga_throughput(token, n, 1, 2, f"saga {mode} x2", mode, per_order=True),
+                        "shop_x1": saga_throughput(token, n, 1, 1, f"saga {mode} x1", mode),
+                    }
+                    for mode in MODES
+                },
                 "floor_x2": floor_throughput(n, 2),
-                "shop_x1": saga_throughput(token, n, 1, 1, "saga x1"),
                 "floor_x1": floor_throughput(n, 1),
             },
         )
         step(
             "lines",
             lambda: {
-                str(lines): {
-                    "throughput": saga_throughput(token, SIZES["growth_orders"], lines, 2, f"{lines} lines"),
-                    "idle": idle_latency(token, 10, lines),
+                mode: {
+                    str(lines): {
+                        "throughput": saga_throughput(
+                            token, SIZES["growth_orders"], lines, 2, f"{mode} {lines} lines", mode
+                        ),
+                        "idle": idle_latency(token, 10, lines, mode),
+                    }
+                    for lines in (1, 5, 20)
                 }
-                for lines in (1, 5, 20)
+                for mode in MODES
             },
         )
-        step("burst", lambda: burst(token, SIZES["burst_orders"]))
+        step("burst", lambda: {mode: burst(token, SIZES["burst_orders"], mode) for mode in MODES})
+        step("recovery", lambda: {mode: recovery(token, SIZES["recovery_orders"], mode) for mode in MODES})
         step("profiles", lambda: profiles(token))
     finally:
         web.stop()
