@@ -329,6 +329,10 @@ def _compensation_begin(saga: Saga, comp: Compensation, hops: Hops) -> bool:
         return False
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
+    if step.status == SagaStep.Status.RUNNING and step.started_at and step.started_at >= lease_start:
+        # Another copy of this message is undoing right now: one owner per attempt here too, or
+        # copies would meet at the provider ("key in use"), wait, and come back, for ever.
+        return False
     undone = _undone_steps(saga, comp)
     if all(s.attempts == 0 for s in undone):
         _settle(saga, step, comp, SagaStep.Status.SKIPPED, hops)

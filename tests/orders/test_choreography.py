@@ -4,6 +4,7 @@ in any order and more than once (the saga tests run the same with a real worker)
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from events.models import InboxEntry
 from events.services import event_handle
@@ -130,6 +131,26 @@ def test_a_lagging_order_is_caught_up_not_expired(customer, settings):
 
     # then it is completed, as its steps say, not cancelled as expired
     assert Order.objects.get(pk=order.pk).status == Status.COMPLETED
+
+
+def test_a_copy_of_a_compensation_that_is_running_does_nothing(customer):
+    # given a choreographed order charged, then cancelled, whose refund a copy is running now
+    order = place(customer, ProductFactory(stock=5))
+    handle(deliveries(order, "order.placed", "inventory")[0])
+    handle(deliveries(order, "stock.reserved", "payments")[0])
+    order_cancel(order_id=order.pk, actor="customer")
+    SagaStep.objects.filter(saga_id=order.pk, name="refund_payment").update(
+        status=SagaStep.Status.RUNNING, attempts=1, started_at=timezone.now()
+    )
+
+    # when another copy of the cancel reaches payments
+    handle(deliveries(order, "order.compensating", "payments")[0])
+
+    # then it leaves the refund to the copy that owns it: no second call, no second attempt
+    assert not ProviderTransaction.objects.filter(order_ref=str(order.pk), kind="refund").exists()
+    refund = SagaStep.objects.get(saga_id=order.pk, name="refund_payment")
+    assert (refund.status, refund.attempts) == ("running", 1)
+    assert not deliveries(order, "payment.refunded", "orders")
 
 
 def test_advancing_never_moves_an_order_that_turned_back(customer):
