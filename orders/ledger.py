@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from orders.models import FORWARD_STATUSES, Coordination, Order, OrderEvent, Reason, Status
-from orders.transitions import order_transition
+from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
 from sagas.plan import ForwardStep
 
@@ -65,8 +65,8 @@ class OrderSaga:
             order_transition(order=self.order, to=Status.NEEDS_ATTENTION, message=message)
 
     def record(self, *, service: str, kind: str, name: str, detail: str = "") -> None:
-        OrderEvent.objects.create(
-            order=self.order, to_status=self.order.status, service=service, kind=kind, name=name, message=detail
+        order_record_action(
+            order=self.order, actor="system", service=service, kind=OrderEvent.Kind(kind), name=name, message=detail
         )
 
     def touch(self) -> None:
