@@ -11,9 +11,11 @@
   (its journal lines, ``orders.services.saga_recover_stalled``).
 
 A per-line step (``reserve_stock:<sku>``) counts under its step's name, so the number of
-series does not grow with the catalog. Each figure is one grouped query per mode; the step
-and journal figures read their whole tables, about a second per million orders on PostgreSQL,
-which a scrape every 15 to 60 seconds affords at this shop's scale.
+series does not grow with the catalog. The orders' figure reads the status index; the step and
+journal figures read their whole tables, grouped, one query per mode. Measured on PostgreSQL on
+a 2-core machine: a whole scrape takes 0.5 s with 50,000 orders (200,000 steps, 550,000
+journal lines), and grows with the history; a shop with millions of orders would scrape these
+less often, or keep running totals.
 """
 
 from collections.abc import Iterator
