@@ -134,8 +134,7 @@ def outbox_requeue(*, ids: list[int], actor: str) -> list[OutboxMessage]:
     Returns the messages that were parked, as they were (their error included), for the
     caller's audit; ids that are not parked are left alone. A re-queued message takes its turn
     in its shard as if it had been written now. Side effect: the relay publishes it on its next
-    round. Compensation: none; a message that fails again is
-    parked again.
+    round. Compensation: none; a message that fails again is parked again.
     """
     with transaction.atomic():
         parked = list(OutboxMessage.objects.select_for_update().filter(pk__in=ids, parked_at__isnull=False))
