@@ -5,16 +5,23 @@ would take the web server and beat down with it. supervisord restarts what exits
 SIGTERM or Ctrl-C, stops every process group it started. The Procfile stays the one list of
 processes (platforms that read Procfiles use it as it is); this writes supervisord's
 configuration from it into ``var/`` and runs supervisord in the foreground.
+
+Some processes of the Procfile are optional: they run only when the variable named in
+``OPTIONAL`` is set: ``make run FLOWER=1`` (port 5555) or ``make run FLOWER_PORT=5556`` adds
+Flower, on 127.0.0.1 only.
 """
 
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where supervisord's configuration and pid file go (the fault-injection tests use their own).
 RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / "var"))
+# Procfile processes that run only when asked for, and the variable that asks for each.
+OPTIONAL = {"flower": "FLOWER_PORT"}
 
 
 def program(name: str, command: str) -> str:
@@ -34,11 +41,17 @@ stdout_logfile_maxbytes=0
 """
 
 
-def configuration(procfile: Path) -> str:
+def processes(procfile: Path, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The Procfile's ``name: command`` lines, less the optional ones nobody asked for."""
     lines = [line.split(":", 1) for line in procfile.read_text().splitlines() if line and not line.startswith("#")]
+    named = [(name.strip(), command.strip()) for name, command in lines]
+    return [(name, command) for name, command in named if name not in OPTIONAL or environ.get(OPTIONAL[name])]
+
+
+def configuration(procfile: Path, environ: Mapping[str, str] = os.environ) -> str:
     # supervisord runs commands without a shell: $NAME becomes its own %(ENV_NAME)s.
     programs = "".join(
-        program(name.strip(), re.sub(r"\$(\w+)", r"%(ENV_\1)s", command.strip())) for name, command in lines
+        program(name, re.sub(r"\$(\w+)", r"%(ENV_\1)s", command)) for name, command in processes(procfile, environ)
     )
     return f"""[supervisord]
 nodaemon=true
@@ -50,6 +63,10 @@ pidfile={RUN_DIR / "supervisord.pid"}
 
 
 def main() -> None:
+    if os.environ.get("FLOWER") == "1":
+        os.environ.setdefault("FLOWER_PORT", "5555")
+    if os.environ.get("FLOWER_PORT"):
+        print(f"Flower (the Celery dashboard) on http://127.0.0.1:{os.environ['FLOWER_PORT']}/", flush=True)
     RUN_DIR.mkdir(mode=0o700, exist_ok=True)
     conf = RUN_DIR / "supervisord.conf"
     conf.write_text(configuration(ROOT / "Procfile"))

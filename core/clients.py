@@ -53,3 +53,8 @@ def client_ip(request: HttpRequest | Request) -> str:
             return hop
         seen_by = hop
     return seen_by
+
+
+def client_in(request: HttpRequest | Request, networks: list[str]) -> bool:
+    """Whether the client (``client_ip``, so behind trusted proxies too) is in one of ``networks``."""
+    return _is_trusted(client_ip(request), _networks(tuple(networks)))

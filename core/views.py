@@ -5,8 +5,10 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 from django.views.defaults import page_not_found
 from django.views.static import serve
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from config.celery import app as celery_app
+from core.metrics import REGISTRY, metrics_allowed
 from core.middleware import API_PREFIX, json_error
 
 
@@ -50,3 +52,14 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
     from a web server or object storage instead (README).
     """
     return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+FORBIDDEN = "/metrics is for staff, and for the addresses in METRICS_ALLOWED_IPS.\n"
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format, for staff or an allowed scraper (``core.metrics``); 403 otherwise."""
+    if not metrics_allowed(request):
+        return HttpResponse(FORBIDDEN, status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

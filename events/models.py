@@ -23,7 +23,11 @@ class InboxEntry(models.Model):
     class Meta:
         verbose_name_plural = "inbox entries"
         constraints = [models.UniqueConstraint(fields=["consumer", "event_id"], name="inbox_once_per_consumer")]
-        indexes = [models.Index(fields=["handled_at"], name="inbox_handled")]
+        indexes = [
+            models.Index(fields=["handled_at"], name="inbox_handled"),
+            # The admin's list of parked events and /metrics read the few parked rows only.
+            models.Index(fields=["consumer"], name="inbox_parked", condition=models.Q(parked=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_name} → {self.consumer}"

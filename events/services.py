@@ -142,6 +142,28 @@ def _failed(sub: Subscription, event: Event, attempt: int) -> None:
         )
 
 
+def event_requeue(*, ids: list[int], actor: str) -> list[InboxEntry]:
+    """Staff action: deliver these parked events to their consumer again, as a first delivery.
+
+    A parked event holds its consumer's inbox entry, which is what makes any further copy
+    change nothing; re-queueing deletes that entry and delivers the event again (through the
+    outbox, in this transaction). The handler then records the entry with its effect, as for
+    any event, so the event is handled exactly once however often it is re-queued or
+    redelivered. Returns the parked entries as they were (their error and event included), for
+    the caller's audit; ids that are not parked are left alone. A handler that fails again
+    is retried and parked again.
+    """
+    with transaction.atomic():
+        parked = list(InboxEntry.objects.select_for_update().filter(pk__in=ids, parked=True))
+        for entry in parked:
+            event = Event.from_message(entry.event)
+            _deliver(subscription(entry.consumer, event.name), event, attempt=0)
+        InboxEntry.objects.filter(pk__in=[entry.pk for entry in parked]).delete()
+    for entry in parked:
+        logger.info("Event %s (%s) re-queued for %s by %s", entry.event_id, entry.event_name, entry.consumer, actor)
+    return parked
+
+
 def events_redeliver_unhandled(*, after: timedelta, within: timedelta) -> int:
     """Send again each event a broker lost after the relay handed it over; return how many.
 

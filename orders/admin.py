@@ -7,6 +7,7 @@ order's timeline under their name; and add notes to that timeline.
 """
 
 import re
+from functools import partial
 from typing import Any
 
 from django import forms
@@ -27,6 +28,7 @@ from core.api import Conflict
 from core.templatetags.shop_tags import address_lines, order_number
 from orders.journal import journal_entries
 from orders.models import Order, OrderEvent, OrderLine, Status
+from orders.operations_admin import stuck_view  # also registers the outbox's and inbox's admin
 from orders.selectors import order_timeline
 from orders.sequence import sequence_svg
 from orders.staff import (
@@ -264,6 +266,9 @@ class OrderAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         own = [
+            path(
+                "stuck/", self.admin_site.admin_view(partial(stuck_view, model_admin=self)), name="orders_order_stuck"
+            ),
             path(
                 "<uuid:object_id>/act/<str:action>/",
                 self.admin_site.admin_view(self.order_action_view),

@@ -1,13 +1,16 @@
 """Order reads."""
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from core.permissions import can_see_every_order
 from orders.journal import CUSTOMER_KINDS, JournalEntry, journal_entries
-from orders.models import Order, OrderEvent, OrderLine
+from orders.models import TERMINAL_STATUSES, Order, OrderEvent, OrderLine, Status
 from sagas.models import SagaStep
 
 
@@ -101,3 +104,44 @@ def order_last_shipping_address(*, user: AbstractBaseUser | AnonymousUser) -> di
     """Where the customer's last order went: checkout offers it again."""
     last = order_last_of_customer(user=user)
     return dict(last.shipping_address) if last is not None else None
+
+
+@dataclass(frozen=True)
+class StuckOrder:
+    """An order whose saga has not ended, with the step it is waiting on (None: every step is
+    done and the order's status has yet to catch up, as a choreographed order's may lag)."""
+
+    order: Order
+    age: timedelta  # since it was placed
+    idle: timedelta  # since its saga last moved (the sweeper re-drives it after SAGA_STALL_SECONDS)
+    waiting_on: SagaStep | None
+
+
+def orders_stuck(*, status: str | None = None, limit: int = 500) -> list[StuckOrder]:
+    """The orders whose saga has not ended (``needs_attention`` waits for staff, not for a
+    step: it is not among them), oldest first, in both modes, each with the step it waits on.
+
+    Reads the status index and the orders' steps: a handful of queries for ``limit`` orders.
+    """
+    now = timezone.now()
+    statuses = [s for s in Status if s not in TERMINAL_STATUSES and (status is None or s == status)]
+    orders = (
+        Order.objects.filter(status__in=statuses).select_related("user").with_saga_steps().order_by("created_at")
+    )[:limit]
+    return [
+        StuckOrder(order=o, age=now - o.created_at, idle=now - o.progressed_at, waiting_on=order_waiting_on(o))
+        for o in orders
+    ]
+
+
+def order_waiting_on(order: Order) -> SagaStep | None:
+    """Going forward: the first step (by plan) that has not succeeded. Compensating: the
+    compensation in progress (running or between attempts), else the first yet to run."""
+    if order.status == Status.COMPENSATING:
+        unfinished = (SagaStep.Status.PENDING, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
+        compensations = [s for s in order.saga_steps if s.kind == SagaStep.Kind.COMPENSATION and s.status in unfinished]
+        return min(compensations, key=lambda s: (s.status == SagaStep.Status.PENDING, s.position), default=None)
+    return next(
+        (s for s in order.saga_steps if s.kind == SagaStep.Kind.FORWARD and s.status != SagaStep.Status.SUCCEEDED),
+        None,
+    )

@@ -1,4 +1,4 @@
-"""Staff actions on an order (the admin's buttons) and staff notes.
+"""Staff actions on an order (the admin's buttons), staff notes, and re-queueing parked messages.
 
 Which action applies to which order is decided here, once, for the buttons the admin offers
 and again under the order's row lock when the action runs: an order can move on between the
@@ -8,7 +8,8 @@ Kept out of ``orders/services.py`` while the saga core is being reworked; it onl
 public services and ``orders.transitions.order_record_action``.
 """
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -20,10 +21,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.api import Conflict
+from events.models import InboxEntry
+from events.services import event_requeue
 from orders import services
 from orders.models import FORWARD_STATUSES, ActorKind, Order, Reason, Status
 from orders.selectors import STAFF_NOTE_PREFIX
 from orders.transitions import order_record_action
+from outbox.models import OutboxMessage
+from outbox.relay import outbox_requeue
 
 NOTE_MAX_LENGTH = 2000
 
@@ -153,3 +158,55 @@ def order_note_add(*, order_id: Any, actor: str, text: str) -> None:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         order_record_action(order=order, actor=actor, actor_kind=ActorKind.STAFF, message=f"{STAFF_NOTE_PREFIX}{text}")
+
+
+def parked_messages_requeue(*, ids: list[int], actor: str) -> list[OutboxMessage]:
+    """Staff action: publish parked outbox messages again (``outbox.relay.outbox_requeue``).
+
+    Each message's order gets a line in its journal, under the staff user's name, with what
+    was re-queued and the error that had parked it, in the transaction of the re-queue.
+    Returns the messages that were parked. Compensation: none (a message that fails again is
+    parked again).
+    """
+    with transaction.atomic():
+        rows = outbox_requeue(ids=ids, actor=actor)
+        _journal_requeued(actor, [(row.shard, f"message {row.name} (#{row.pk})", row.last_error) for row in rows])
+    return rows
+
+
+def parked_events_requeue(*, ids: list[int], actor: str) -> list[InboxEntry]:
+    """Staff action: deliver parked events to their consumer again (``events.services.event_requeue``).
+
+    Audited like ``parked_messages_requeue``; the event is then handled exactly once.
+    """
+    with transaction.atomic():
+        entries = event_requeue(ids=ids, actor=actor)
+        _journal_requeued(actor, [(e.saga_id, f"event {e.event_name} for {e.consumer}", e.error) for e in entries])
+    return entries
+
+
+def _journal_requeued(actor: str, requeued: list[tuple[str, str, str]]) -> None:
+    """One journal line per re-queued message, on the order it belongs to (a shard that names
+    no order, such as a test's, gets none)."""
+    orders = {str(order.pk): order for order in Order.objects.filter(pk__in=_uuids(s for s, _, _ in requeued))}
+    for shard, what, error in requeued:
+        order = orders.get(shard)
+        if order is not None:
+            last_line = (error.strip().splitlines() or ["no error recorded"])[-1]
+            order_record_action(
+                order=order,
+                actor=actor,
+                actor_kind=ActorKind.STAFF,
+                name="requeue",
+                message=f"Re-queued parked {what}; it had failed with {last_line}",
+            )
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found

@@ -128,6 +128,25 @@ def outbox_purge(*, older_than: timedelta) -> int:
     return deleted
 
 
+def outbox_requeue(*, ids: list[int], actor: str) -> list[OutboxMessage]:
+    """Staff action: make these parked messages due again, with a fresh budget of attempts.
+
+    Returns the messages that were parked, as they were (their error included), for the
+    caller's audit; ids that are not parked are left alone. A re-queued message takes its turn
+    in its shard as if it had been written now. Side effect: the relay publishes it on its next
+    round. Compensation: none; a message that fails again is parked again.
+    """
+    with transaction.atomic():
+        parked = list(OutboxMessage.objects.select_for_update().filter(pk__in=ids, parked_at__isnull=False))
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in parked]).update(
+            parked_at=None, attempts=0, last_error="", available_at=timezone.now()
+        )
+        transaction.on_commit(after_commit)
+    for row in parked:
+        logger.info("Outbox message %s (%s) re-queued by %s", row.pk, row.name, actor)
+    return parked
+
+
 class RelayThread(threading.Thread):
     """The relay's sweep, as a daemon thread of a worker's main process."""
 

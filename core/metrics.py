@@ -1,0 +1,52 @@
+"""``/metrics``: the shop's figures in Prometheus' text format, read from the database when scraped.
+
+Why from the database, and not from counters kept in memory: the web server (several gunicorn
+processes) and the Celery workers (each with its pool, on as many machines as the operator
+likes) are separate processes. A registry of counters in each would show a scrape the share of
+whichever process answered it, and prometheus_client's multiprocess mode only adds up processes
+that share one directory on one host: it cannot reach a worker on another machine, and loses
+what a process counted when it restarts. Here the database is the system of record of every
+saga (its steps, its journal, the outbox and the inbox), so each app's collector asks it, with
+a few grouped queries, whenever Prometheus scrapes, whichever process answers: every figure
+is true across processes and survives restarts. Counters are counts of rows that are kept (the
+step log, the journal), so they only grow, as Prometheus expects of a counter.
+
+Who may read it: a signed-in staff member, or a client whose address (as the trusted proxies
+report it, ``core.clients``) is in ``METRICS_ALLOWED_IPS`` (loopback by default).
+"""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.http import HttpRequest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from core.clients import client_in
+
+# Our own registry: the default one would add this process's own figures (its memory, its
+# garbage collector), which say nothing about the shop and differ from one process to the next.
+REGISTRY = CollectorRegistry(auto_describe=False)
+_registered: set[type[Collector]] = set()
+
+
+def metrics_register(collector: Collector) -> None:
+    """Add an app's collector (from its ``AppConfig.ready``); one of each class per process."""
+    if type(collector) not in _registered:
+        _registered.add(type(collector))
+        REGISTRY.register(collector)
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """Staff with a session, or a scraper at an allowed address."""
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    return client_in(request, list(settings.METRICS_ALLOWED_IPS))
+
+
+def zeroes(*labels: Iterable[str]) -> dict[tuple[str, ...], float]:
+    """Every combination of the given label values at 0: a series exists before its first row."""
+    combos: list[tuple[str, ...]] = [()]
+    for values in labels:
+        combos = [(*combo, value) for combo in combos for value in values]
+    return dict.fromkeys(combos, 0.0)
