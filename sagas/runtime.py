@@ -84,7 +84,8 @@ def run_step(
     }
     with operation(step.name, keep=True, kind="step", **fields):
         done = _run_step(saga_id, step_name, step, hops, action, undo, refusals)
-        annotate(done=int(done))
+        if done:
+            annotate(outcome="succeeded")
         return done
 
 
@@ -207,9 +208,7 @@ def _record_failure(
     refused = isinstance(exc, refusals)
     error = describe(exc)
     retries = hops.retries
-    if refused:
-        annotate(outcome="refused", error=error)
-    else:
+    if not refused:
         record_error(exc)
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
@@ -219,18 +218,26 @@ def _record_failure(
             logger.info("%s of %s: attempt %s failed after losing the step: %s", name, saga_id, attempt, error)
             return
         if not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
+            outcome = "waiting"
             _wait(saga, name, step.service, error, hops, delay=wait_seconds(), retries=retries)
         elif not refused and saga.may_run(step) and retries < settings.SAGA_MAX_RETRIES:
+            outcome = "retrying"
             _wait(saga, name, step.service, error, hops, delay=backoff_seconds(retries), retries=retries + 1)
         else:
+            outcome = "refused" if refused else "failed"
             _finish(saga, name, SagaStep.Status.FAILED, error=error)
             saga.record(service=step.service, kind="step", name=name, detail=f"failed: {error}")
             if saga.forward:
                 reason = (step.refused_as if refused else step.gives_up_as) or step.refused_as or ""
                 saga.turn_back(reason=reason, message=f"{name} failed: {error}")
                 hops.send_failed(saga, refused=refused, error=error)
-    if refused:
-        logger.info("%s of %s refused: %s", name, saga_id, error)
+    # One line per attempt that did not succeed, at the level of what it means: a refusal is the
+    # participant's answer and a retry is routine (INFO); only giving up needs a person's eye.
+    annotate(outcome=outcome, error=error)
+    if outcome == "failed":
+        logger.warning("%s of %s failed for good: %s", name, saga_id, error)
+    else:
+        logger.info("%s of %s %s: %s", name, saga_id, outcome, error)
 
 
 def _wait(saga: Saga, name: str, service: str, error: str, hops: Hops, *, delay: float, retries: int) -> None:

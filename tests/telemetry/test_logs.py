@@ -73,14 +73,35 @@ def test_a_bad_setting_is_a_clear_error_at_start(variable, value, error):
 
 
 @pytest.mark.saga
-def test_a_declined_card_is_logged_as_json_info_lines_with_the_order_and_no_error(special_worker, api, coordination):
+@pytest.mark.parametrize(
+    ("token", "postal_code", "status", "told"),
+    [
+        # a declined card: one line, by the step that was refused
+        ("tok_decline", "12345", Status.CANCELLED, [("INFO", "charge_payment", 1, "refused: PaymentDeclined")]),
+        # a rejected address, the same
+        ("tok_visa", "00000", Status.CANCELLED, [("INFO", "create_shipment", 1, "refused: AddressRejected")]),
+        # a provider down twice: two routine retries, then the charge goes through
+        (
+            "tok_flaky",
+            "12345",
+            Status.COMPLETED,
+            [
+                ("INFO", "charge_payment", 1, "retrying: ProviderUnavailable"),
+                ("INFO", "charge_payment", 2, "retrying: ProviderUnavailable"),
+            ],
+        ),
+    ],
+)
+def test_an_orders_outcomes_are_json_lines_naming_it_with_no_error(
+    special_worker, api, coordination, token, postal_code, status, told
+):
     # given a worker logging JSON
     worker = special_worker(env={"LOG_FORMAT": "json"})
     mug = ProductFactory(price=Decimal("12.50"), stock=10)
 
-    # when a customer's card is declined
-    order_id = place(api, order_body(mug, token="tok_decline"))
-    assert wait_for_terminal([order_id])[order_id].status == Status.CANCELLED
+    # when a customer's order meets a refusal or a provider's hiccup
+    order_id = place(api, order_body(mug, token=token, postal_code=postal_code))
+    assert wait_for_terminal([order_id])[order_id].status == status
     wait_until_settled()  # the customer's email too
 
     # then every line about the order is one JSON object naming the order, step, attempt, service
@@ -91,11 +112,11 @@ def test_a_declined_card_is_logged_as_json_info_lines_with_the_order_and_no_erro
         entry = json.loads(line)
         assert entry["order_id"] == order_id, line
         assert {"step", "attempt", "service"} <= entry.keys(), line
-    # the decline is told once, at INFO, by the step that was refused
-    refusals = [e for e in map(json.loads, about_the_order) if "refused" in e["message"]]
-    assert [(e["level"], e["step"], e["service"], e["attempt"]) for e in refusals] == [
-        ("INFO", "charge_payment", "payments", 1)
-    ]
+    # what happened is told at INFO, by the step it happened to, with its attempt
+    outcomes = [e for e in map(json.loads, about_the_order) if f" of {order_id} " in e["message"]]
+    assert [(e["level"], e["step"], e["attempt"]) for e in outcomes] == [t[:3] for t in told]
+    for entry, (*_, words) in zip(outcomes, told, strict=True):
+        assert words in entry["message"]
     # and nothing in the worker's log is an error, or a traceback
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert entries and not [e for e in entries if e["level"] in ("ERROR", "CRITICAL")]

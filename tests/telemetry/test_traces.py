@@ -9,10 +9,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from opentelemetry.instrumentation.django import DjangoInstrumentor
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, format_trace_id
 
 from orders.models import OrderEvent, Status
@@ -23,20 +19,6 @@ from tests.sagas import wait_for_terminal
 from tests.telemetry import collector as otlp
 
 pytestmark = pytest.mark.saga
-
-
-@pytest.fixture
-def web_spans() -> Iterator[InMemorySpanExporter]:
-    """This process (the web) traced as ``OTEL_*`` would trace it, into memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    DjangoInstrumentor().instrument(tracer_provider=provider)
-    try:
-        yield exporter
-    finally:
-        DjangoInstrumentor().uninstrument()
-        provider.shutdown()
 
 
 @pytest.fixture

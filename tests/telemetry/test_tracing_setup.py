@@ -9,12 +9,15 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from opentelemetry import trace
+from opentelemetry.trace import format_trace_id
 
-from orders.models import OrderEvent
+from orders.models import Order, OrderEvent
+from outbox.models import OutboxMessage
 from telemetry.context import current_trace_id, operation, trace_carrier
 from telemetry.tracing import tracing_wanted
 from tests.factories import ProductFactory
 from tests.sagas import ROOT
+from tests.web.test_checkout import checkout_form
 
 
 @pytest.mark.parametrize(
@@ -91,6 +94,7 @@ def test_the_admin_shows_each_journal_lines_trace_linked_when_a_tracing_ui_is_se
 WEB_PROCESS = """
 import io, sys, wsgiref.util
 from opentelemetry import trace
+from opentelemetry.trace import format_trace_id
 from config.wsgi import application
 environ = {"PATH_INFO": "/api/schema/", "REQUEST_METHOD": "GET"}
 wsgiref.util.setup_testing_defaults(environ)
@@ -113,3 +117,26 @@ def test_the_web_process_traces_its_requests_when_asked(environ, traced):
     # then its request is a span (printed by the console exporter), or nothing at all
     assert run.returncode == 0, run.stderr
     assert ('"name": "GET api/schema/"' in run.stdout) is traced, run.stdout[-2000:]
+
+
+@pytest.mark.django_db
+def test_the_storefront_checkout_begins_the_orders_trace_and_hands_it_to_the_outbox(web_spans, shopper):
+    # given a customer with a mug in the cart
+    mug = ProductFactory(price=Decimal("12.50"))
+    shopper.post(f"/products/{mug.sku}/", {"quantity": 1})
+
+    # when they check out
+    response = shopper.post("/checkout/", checkout_form())
+    assert response.status_code == 302
+
+    # then the request is a trace, and what it wrote carries it: every outbox row (to be sent
+    # by a worker later) and every line of the order's journal
+    (request_span,) = [s for s in web_spans.get_finished_spans() if s.name.startswith("POST checkout")]
+    trace_id = format_trace_id(request_span.context.trace_id)
+    order = Order.objects.get()
+    rows = OutboxMessage.objects.filter(shard=str(order.pk))
+    assert rows.exists()
+    for row in rows:
+        version, row_trace_id, _span_id, _flags = row.trace_context["traceparent"].split("-")
+        assert (version, row_trace_id) == ("00", trace_id)
+    assert set(OrderEvent.objects.filter(order=order).values_list("trace_id", flat=True)) == {trace_id}
