@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
+from django.conf import settings
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
@@ -66,9 +67,15 @@ def annotate(**fields: Field) -> None:
 
 def _set_attributes(span: trace.Span, fields: Mapping[str, Field]) -> None:
     if span.is_recording():
-        from telemetry.logs import field_name
-
         span.set_attributes({f"shop.{field_name(key)}": value for key, value in fields.items()})
+
+
+def field_name(key: str) -> str:
+    """What logs and spans call a bound field: a saga's id is named after what the saga is
+    about (``TELEMETRY_SAGA_ID``, ``order_id`` here); other fields keep their names."""
+    if key == "saga_id":
+        return str(getattr(settings, "TELEMETRY_SAGA_ID", "saga_id"))
+    return key
 
 
 def current_trace_id() -> str:

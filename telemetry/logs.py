@@ -9,24 +9,15 @@ attempt, the service) and the trace id onto each record; ``TextFormatter`` appen
 import logging
 from typing import Any
 
-from django.conf import settings
 from opentelemetry import trace
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from telemetry.context import current_fields
+from telemetry.context import current_fields, field_name
 
 _KEYS = "telemetry_keys"  # the record's attribute listing the fields the filter added
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
-
-
-def field_name(key: str) -> str:
-    """What logs and spans call a bound field: a saga's id is named after what the saga is
-    about (``TELEMETRY_SAGA_ID``, ``order_id`` here); other fields keep their names."""
-    if key == "saga_id":
-        return str(getattr(settings, "TELEMETRY_SAGA_ID", "saga_id"))
-    return key
 
 
 class ContextFilter(logging.Filter):
