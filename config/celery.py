@@ -28,6 +28,16 @@ def close_old_database_connections(task: Any = None, **kwargs: Any) -> None:
         close_old_connections()
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def forget_the_last_tasks_log_fields(**kwargs: Any) -> None:
+    """A pool process runs one task after another: the fields the last one bound for its log
+    lines (``telemetry.context``) are not about the next one."""
+    from telemetry.context import fields_clear
+
+    fields_clear()
+
+
 @signals.worker_init.connect
 def publish_outbox_right_after_commit(**kwargs: Any) -> None:
     """Worker processes (the pool's children inherit this) publish what they commit at once."""
@@ -48,3 +58,39 @@ def stop_outbox_relay(**kwargs: Any) -> None:
     from outbox.relay import stop_relay_thread
 
     stop_relay_thread()
+
+
+@signals.setup_logging.connect
+def configure_logging(**kwargs: Any) -> None:
+    """Worker and beat log through Django's ``LOGGING`` (``telemetry.logs``): the fields of
+    each line, and JSON with ``LOG_FORMAT=json``. Answering this signal keeps Celery from
+    replacing the root logger's handlers with its own, and from logging stdout as warnings."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect
+def trace_the_worker(**kwargs: Any) -> None:
+    """In the main process, before the pool forks: its relay thread publishes too, and the
+    pool's processes inherit the SDK (telemetry/tracing.py)."""
+    from telemetry.tracing import tracing_setup
+
+    tracing_setup(service_name="shop-worker")
+
+
+@signals.beat_init.connect
+def trace_beat(**kwargs: Any) -> None:
+    from telemetry.tracing import tracing_setup
+
+    tracing_setup(service_name="shop-beat")
+
+
+@signals.worker_process_shutdown.connect
+def export_the_last_spans(**kwargs: Any) -> None:
+    """A pool process exits without running ``atexit``: what it batched would be lost."""
+    from telemetry.tracing import tracing_flush
+
+    tracing_flush()

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.models import SimulatorCall, SimulatorInFlight
 from core.remote import RequestInFlight
+from telemetry.context import operation
 
 
 def simulator_attempt(*, service: str, key: str) -> int:
@@ -37,8 +38,19 @@ def simulated_call(*, service: str, key: str, slow: bool, in_use: type[RequestIn
     While the call runs, its key is "in flight": a concurrent call with the same key gets
     ``in_use`` raised, as a real provider answers "key in use". A ``slow`` call takes
     ``SIMULATED_SLOW_SECONDS``, longer than any lease the saga sets; any call takes
-    ``SIMULATED_LATENCY_SECONDS``, as a call over the network would.
+    ``SIMULATED_LATENCY_SECONDS``, as a call over the network would. Each call is a span
+    (``call payments.charge``...), as a real provider's HTTP client would trace it.
     """
+    with (
+        operation(f"call {service}", provider=service, idempotency_key=key),
+        _in_flight(service=service, key=key, in_use=in_use),
+    ):
+        time.sleep(settings.SIMULATED_SLOW_SECONDS if slow else settings.SIMULATED_LATENCY_SECONDS)
+        yield
+
+
+@contextmanager
+def _in_flight(*, service: str, key: str, in_use: type[RequestInFlight]) -> Iterator[None]:
     now = timezone.now()
     gives_up = settings.SIMULATED_SLOW_SECONDS + 5
     with transaction.atomic():
@@ -52,7 +64,6 @@ def simulated_call(*, service: str, key: str, slow: bool, in_use: type[RequestIn
             except IntegrityError:
                 raise in_use(f"a request with idempotency key {key} is still in flight") from None
     try:
-        time.sleep(settings.SIMULATED_SLOW_SECONDS if slow else settings.SIMULATED_LATENCY_SECONDS)
         yield
     finally:
         SimulatorInFlight.objects.filter(service=service, key=key).delete()

@@ -29,6 +29,7 @@ from events.registry import Event, Subscription, subscribers, subscription, subs
 from outbox.models import OutboxMessage
 from outbox.relay import outbox_resend
 from outbox.services import outbox_send
+from telemetry.context import operation
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,22 @@ def event_handle(*, consumer: str, message: dict[str, Any], attempt: int) -> Non
     """Run ``consumer``'s handler for the event in ``message``, at most once in effect."""
     event = Event.from_message(message)
     sub = subscription(consumer, event.name)
+    step = sub.handler.__name__
+    # ``attempt`` counts deliveries from 1 in logs and traces; a step handler's own attempt
+    # (the step runtime's) replaces it inside the step.
+    with operation(
+        f"{consumer} on {event.name}",
+        keep=True,
+        saga_id=event.saga_id,
+        event=event.name,
+        step=step,
+        service=sub.service,
+        attempt=attempt + 1,
+    ):
+        _handle(sub, event, consumer, attempt)
+
+
+def _handle(sub: Subscription, event: Event, consumer: str, attempt: int) -> None:
     if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
         return  # handled already (or parked): a redelivery changes nothing
     try:

@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -99,7 +100,19 @@ class OrderEventInline(ReadOnlyInline):
         "to_status",
         "acted_by",
         "message",
+        "trace",
     )
+
+    @admin.display(description="trace")
+    def trace(self, event: OrderEvent) -> str:
+        """The trace the line was written in, linked to the tracing UI when ``OTEL_TRACES_URL``
+        says where that is (a template with ``{trace_id}``)."""
+        if not event.trace_id:
+            return ""
+        if not settings.OTEL_TRACES_URL:
+            return event.trace_id
+        url = settings.OTEL_TRACES_URL.replace("{trace_id}", event.trace_id)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, event.trace_id)
 
     @admin.display(description="when")
     def when(self, event: OrderEvent) -> str:

@@ -172,6 +172,10 @@ class JournalEntrySerializer(serializers.Serializer[Any]):
         help_text="The command's task (`payments.charge`), the event (`payment.charged`), the step, or the new status.",
     )
     detail = serializers.CharField(read_only=True)
+    trace_id = serializers.CharField(
+        read_only=True,
+        help_text="The OpenTelemetry trace the line was written in (32 hex digits); empty when tracing was off.",
+    )
 
 
 # --- views -----------------------------------------------------------------------------------

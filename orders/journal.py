@@ -45,12 +45,15 @@ class JournalEntry:
     kind: str
     name: str
     detail: str
+    trace_id: str = ""  # the trace the line was written in ("" while tracing is off)
 
 
 def journal_entries(events: Iterable[OrderEvent]) -> list[JournalEntry]:
     """Number the lines 1.. in the order given (oldest first)."""
     return [
-        JournalEntry(seq=seq, at=e.created_at, service=e.service, kind=e.kind, name=e.name, detail=e.message)
+        JournalEntry(
+            seq=seq, at=e.created_at, service=e.service, kind=e.kind, name=e.name, detail=e.message, trace_id=e.trace_id
+        )
         for seq, e in enumerate(events, start=1)
     ]
 

@@ -189,6 +189,9 @@ class OrderEvent(models.Model):
     service = models.CharField(max_length=20, default="orders")  # who acted: a service, staff or sweeper
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.STATUS)
     name = models.CharField(max_length=200, blank=True)  # the event, command or step
+    # The OpenTelemetry trace the line was written in (empty while tracing is off): the line's
+    # way into the trace of the request, task or handler that wrote it.
+    trace_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -6,6 +6,7 @@ from orders import events
 from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, Status
 from orders.plan import COMPENSATIONS
 from sagas.models import SagaStep
+from telemetry.context import current_trace_id
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.RESERVED, Status.COMPENSATING}),
@@ -55,6 +56,7 @@ def order_transition(
         service=_service(actor, actor_kind),
         kind=OrderEvent.Kind.STATUS,
         name=to,
+        trace_id=current_trace_id(),
     )
     if to == Status.COMPENSATING:
         _plan_compensation(order)
@@ -86,6 +88,7 @@ def order_record_action(
         service=service or _service(actor, actor_kind),
         kind=kind,
         name=name,
+        trace_id=current_trace_id(),
     )
 
 

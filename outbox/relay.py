@@ -23,6 +23,7 @@ from django.utils import timezone
 from kombu.exceptions import EncodeError
 
 from outbox.models import OutboxMessage
+from telemetry.context import continuing, untraced
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ def _publish(row: OutboxMessage) -> bool:
 
 
 def _apply(row: OutboxMessage) -> None:
-    signature(row.message, app=current_app).apply_async(**row.options)
+    with continuing(row.trace_context):  # the publish, and so the task, join the row's trace
+        signature(row.message, app=current_app).apply_async(**row.options)
 
 
 def outbox_resend(*, ids: list[int]) -> int:
@@ -158,7 +160,8 @@ class RelayThread(threading.Thread):
         pause = settings.OUTBOX_POLL_SECONDS
         while not self.stopping.is_set():
             try:
-                relay_due()
+                with untraced():  # a sweep is no one's trace; each message it publishes is
+                    relay_due()
                 pause = settings.OUTBOX_POLL_SECONDS
             except BrokerDown as exc:
                 pause = min(max(pause * 2, 0.5), 5.0)

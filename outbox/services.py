@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from outbox import relay
 from outbox.models import OutboxMessage
+from telemetry.context import trace_carrier
 
 
 def outbox_send(
@@ -29,7 +30,8 @@ def outbox_send(
     to run outside one. ``shard`` names the aggregate (an order id): one shard's messages are
     published in the order they became due. ``delay`` holds the message back (a retry's
     backoff). Side effect: after commit, a worker process publishes it at once; a web process
-    never talks to the broker and leaves it to the relay.
+    never talks to the broker and leaves it to the relay. The row keeps the trace in progress,
+    which the message continues when it is published.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
@@ -41,6 +43,7 @@ def outbox_send(
         options=options or {},
         created_at=now,
         available_at=now + timedelta(seconds=delay) if delay else now,
+        trace_context=trace_carrier(),
     )
     transaction.on_commit(relay.after_commit)
     return row

@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 from core.remote import RequestInFlight
 from core.simulation import simulated_call, simulated_in_flight, simulator_attempt
 from payments.models import ProviderTransaction
+from telemetry.context import operation
 
 TOKEN_PATTERN = re.compile(r"^tok_[a-z0-9_]+$")
 
@@ -125,14 +126,15 @@ class SimulatedPaymentProvider:
         return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
 
     def find_charge(self, *, idempotency_key: str) -> Charge | None:
-        entry = ProviderTransaction.objects.filter(
-            kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key
-        ).first()
-        if entry is not None:
-            return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
-        if simulated_in_flight(service=self.service, key=idempotency_key):
-            raise KeyInUse(f"a charge with idempotency key {idempotency_key} is still in flight")
-        return None
+        with operation("call payments.find_charge", provider="payments.find_charge", idempotency_key=idempotency_key):
+            entry = ProviderTransaction.objects.filter(
+                kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key
+            ).first()
+            if entry is not None:
+                return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
+            if simulated_in_flight(service=self.service, key=idempotency_key):
+                raise KeyInUse(f"a charge with idempotency key {idempotency_key} is still in flight")
+            return None
 
     def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str:
         with simulated_call(service="payments.refund", key=idempotency_key, slow=False, in_use=KeyInUse):

@@ -27,6 +27,10 @@ class Hops(Protocol):
     def retries(self) -> int:
         """How many retries came before this run."""
 
+    @property
+    def mode(self) -> str:
+        """How the saga is coordinated (``orchestration`` or ``choreography``), for traces and logs."""
+
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         """The step (or compensation) is done: what comes next."""
 
@@ -46,6 +50,7 @@ class CanvasHops:
     chain: list[dict[str, Any]] = field(default_factory=list)
     chord: dict[str, Any] | None = None
     errbacks: list[dict[str, Any]] = field(default_factory=list)
+    mode = "orchestration"
 
     @classmethod
     def take(cls, task: Task[Any, Any], *, shard: str, service: str) -> "CanvasHops":
@@ -103,6 +108,10 @@ class EventHops:
     @property
     def retries(self) -> int:
         return self.delivery.attempt
+
+    @property
+    def mode(self) -> str:
+        return self.delivery.event.mode
 
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         self._announce(saga, self.succeeded, result or {})

@@ -13,6 +13,10 @@ whether its call happened is asked of the provider by the step's idempotency key
 provider still working on that key ("in flight") means "unknown yet": the compensation waits.
 Between attempts a step is ``waiting``, not ``running``, so a cancel never waits for a retry.
 
+**One span per attempt.** Each run of a step or a compensation is a span named after it,
+whose fields (the saga, the step, the attempt, the service, the coordination mode) every log
+line written meanwhile carries too (``telemetry``); a refusal is an outcome, not an error.
+
 **Every message through the outbox.** The next hop (a command or an event), a retry and a
 wait are written in the transaction that records the outcome, so they exist exactly when it
 committed.
@@ -35,6 +39,7 @@ from sagas.hops import Hops
 from sagas.ledger import Saga, get_ledger
 from sagas.models import SagaStep
 from sagas.plan import Compensation, ForwardStep, compensation, compensation_of, forward_step
+from telemetry.context import Field, annotate, operation, record_error
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,30 @@ def run_step(
     already settled this step (see ``_late_success``). Returns whether the step is done.
     """
     step = forward_step(step_name)
+    # ``attempt`` is 0 until the step claims an attempt (a copy that finds it done never does).
+    fields: dict[str, Field] = {
+        "saga_id": saga_id,
+        "step": step_name,
+        "attempt": 0,
+        "service": step.service,
+        "mode": hops.mode,
+    }
+    with operation(step.name, keep=True, kind="step", **fields):
+        done = _run_step(saga_id, step_name, step, hops, action, undo, refusals)
+        if done:
+            annotate(outcome="succeeded")
+        return done
+
+
+def _run_step(
+    saga_id: str,
+    step_name: str,
+    step: ForwardStep,
+    hops: Hops,
+    action: Callable[[], Result],
+    undo: Callable[[], object] | None,
+    refusals: tuple[type[Exception], ...],
+) -> bool:
     if step.local:
         try:
             with transaction.atomic():
@@ -77,6 +106,7 @@ def run_step(
                     return SagaStep.objects.filter(
                         saga_id=saga_id, name=step_name, status=SagaStep.Status.SUCCEEDED
                     ).exists()
+                annotate(attempt=_attempt(saga_id, step_name))
                 result = action()
                 _succeed(saga, step_name, step, hops, result)
                 return True
@@ -89,6 +119,7 @@ def run_step(
         attempt = _attempt(saga_id, step_name) if saga is not None else 0
     if saga is None:
         return False
+    annotate(attempt=attempt)
     try:
         result = action()
     except Exception as exc:
@@ -177,6 +208,8 @@ def _record_failure(
     refused = isinstance(exc, refusals)
     error = describe(exc)
     retries = hops.retries
+    if not refused:
+        record_error(exc)
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
         current = SagaStep.objects.get(saga_id=saga_id, name=name)
@@ -185,18 +218,26 @@ def _record_failure(
             logger.info("%s of %s: attempt %s failed after losing the step: %s", name, saga_id, attempt, error)
             return
         if not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
+            outcome = "waiting"
             _wait(saga, name, step.service, error, hops, delay=wait_seconds(), retries=retries)
         elif not refused and saga.may_run(step) and retries < settings.SAGA_MAX_RETRIES:
+            outcome = "retrying"
             _wait(saga, name, step.service, error, hops, delay=backoff_seconds(retries), retries=retries + 1)
         else:
+            outcome = "refused" if refused else "failed"
             _finish(saga, name, SagaStep.Status.FAILED, error=error)
             saga.record(service=step.service, kind="step", name=name, detail=f"failed: {error}")
             if saga.forward:
                 reason = (step.refused_as if refused else step.gives_up_as) or step.refused_as or ""
                 saga.turn_back(reason=reason, message=f"{name} failed: {error}")
                 hops.send_failed(saga, refused=refused, error=error)
-    if refused:
-        logger.info("%s of %s refused: %s", name, saga_id, error)
+    # One line per attempt that did not succeed, at the level of what it means: a refusal is the
+    # participant's answer and a retry is routine (INFO); only giving up needs a person's eye.
+    annotate(outcome=outcome, error=error)
+    if outcome == "failed":
+        logger.warning("%s of %s failed for good: %s", name, saga_id, error)
+    else:
+        logger.info("%s of %s %s: %s", name, saga_id, outcome, error)
 
 
 def _wait(saga: Saga, name: str, service: str, error: str, hops: Hops, *, delay: float, retries: int) -> None:
@@ -297,18 +338,33 @@ def run_compensation(*, saga_id: str, name: str, hops: Hops, undo: Callable[[], 
     the compensation is marked failed and the saga goes on, so it ends needing attention.
     """
     comp = compensation(name)
+    fields: dict[str, Field] = {
+        "saga_id": saga_id,
+        "step": comp.name,
+        "attempt": 0,
+        "service": comp.service,
+        "mode": hops.mode,
+    }
+    with operation(comp.name, keep=True, kind="compensation", **fields):
+        _run_compensation(saga_id, comp, hops, undo)
+
+
+def _run_compensation(saga_id: str, comp: Compensation, hops: Hops, undo: Callable[[], bool]) -> None:
+    name = comp.name
     retries = hops.retries
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
-        started = _compensation_begin(saga, comp, hops)
-    if not started:
+        attempt = _compensation_begin(saga, comp, hops)
+    if not attempt:
         return
+    annotate(attempt=attempt)
     try:
         did_something = undo()
     except (NotYetDone, RequestInFlight) as exc:
         _compensation_wait(saga_id, comp, describe(exc), hops, delay=wait_seconds(), retries=retries)
         return
     except Exception as exc:
+        record_error(exc)
         if retries < settings.SAGA_MAX_RETRIES:
             _compensation_wait(saga_id, comp, describe(exc), hops, delay=backoff_seconds(retries), retries=retries + 1)
             return
@@ -319,36 +375,37 @@ def run_compensation(*, saga_id: str, name: str, hops: Hops, undo: Callable[[], 
     _finish_compensation(saga_id, comp, status, error="", hops=hops, did_something=did_something)
 
 
-def _compensation_begin(saga: Saga, comp: Compensation, hops: Hops) -> bool:
-    """Under the saga's lock: whether to run ``undo`` now; otherwise wait, skip or stop."""
+def _compensation_begin(saga: Saga, comp: Compensation, hops: Hops) -> int:
+    """Under the saga's lock: the number of the attempt that runs ``undo`` now, or ``0`` (it
+    waits, skips or stops instead)."""
     if not saga.compensating:
-        return False
+        return 0
     step = SagaStep.objects.get(saga_id=saga.id, name=comp.name)
     if step.status in (SagaStep.Status.SUCCEEDED, SagaStep.Status.SKIPPED):
         hops.send_next(saga, {"outcome": step.status})  # a copy already did it; the saga goes on
-        return False
+        return 0
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
     if step.status == SagaStep.Status.RUNNING and step.started_at and step.started_at >= lease_start:
         # Another copy of this message is undoing right now: one owner per attempt here too, or
         # copies would meet at the provider ("key in use"), wait, and come back, for ever.
-        return False
+        return 0
     undone = _undone_steps(saga, comp)
     if all(s.attempts == 0 for s in undone):
         _settle(saga, step, comp, SagaStep.Status.SKIPPED, hops)
-        return False
+        return 0
     if any(s.status == SagaStep.Status.RUNNING and s.started_at and s.started_at >= lease_start for s in undone):
         step.error = f"waiting: {comp.undoes.name} is still in flight"
         step.save(update_fields=["error"])
         saga.touch()
         hops.send_again(delay=wait_seconds(), retries=hops.retries)
-        return False
+        return 0
     step.status = SagaStep.Status.RUNNING
     step.attempts += 1
     step.started_at = now
     step.save(update_fields=["status", "attempts", "started_at"])
     saga.touch()
-    return True
+    return step.attempts
 
 
 def _settle(saga: Saga, step: SagaStep, comp: Compensation, status: SagaStep.Status, hops: Hops) -> None:

@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 from core.remote import RequestInFlight
 from core.simulation import simulated_call, simulated_in_flight, simulator_attempt
 from shipping.models import CarrierShipment
+from telemetry.context import operation
 
 
 class CarrierError(Exception):
@@ -91,12 +92,16 @@ class SimulatedCarrier:
         return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number)
 
     def find_shipment(self, *, idempotency_key: str) -> CarrierReceipt | None:
-        shipment = CarrierShipment.objects.filter(idempotency_key=idempotency_key).first()
-        if shipment is not None:
-            return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number)
-        if simulated_in_flight(service=self.service, key=idempotency_key):
-            raise KeyInUse(f"a shipment with idempotency key {idempotency_key} is still in flight")
-        return None
+        with operation("call shipping.find", provider="shipping.find", idempotency_key=idempotency_key):
+            shipment = CarrierShipment.objects.filter(idempotency_key=idempotency_key).first()
+            if shipment is not None:
+                return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number)
+            if simulated_in_flight(service=self.service, key=idempotency_key):
+                raise KeyInUse(f"a shipment with idempotency key {idempotency_key} is still in flight")
+            return None
 
     def cancel_shipment(self, *, tracking_number: str) -> None:
-        CarrierShipment.objects.filter(tracking_number=tracking_number).update(status=CarrierShipment.Status.CANCELLED)
+        with operation("call shipping.cancel", provider="shipping.cancel", tracking_number=tracking_number):
+            CarrierShipment.objects.filter(tracking_number=tracking_number).update(
+                status=CarrierShipment.Status.CANCELLED
+            )

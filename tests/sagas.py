@@ -101,8 +101,11 @@ class SagaWorker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # Traces only where a test asks for them (tests/telemetry): a developer's own OTEL_*
+        # variables must not send the test worker's spans to their collector, or anywhere.
+        untraced = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
         env = (
-            os.environ
+            untraced
             | WORKER_ENV
             | {"DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url()}
             | self.env

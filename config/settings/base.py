@@ -11,6 +11,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from core.files import secure_var_dir
+from telemetry.logs import LOG_FORMATS, logging_config
 
 # Lets generic classes be subscripted at run time (ModelAdmin[Product], QuerySet[Order]).
 django_stubs_ext.monkeypatch()
@@ -176,14 +177,20 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
 
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # django-axes reports every failed login at INFO; lockouts come at WARNING.
-    "loggers": {"axes": {"level": "WARNING"}},
-}
+# --- Logs and traces (telemetry/) -------------------------------------------------------------
+# Every log line carries the saga (order), step, attempt and service it is about; ``text`` for
+# people, ``json`` (one object per line) for a log pipeline. Web, worker and beat alike.
+LOG_FORMAT = env("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
+LOGGING: dict[str, Any] = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# What logs and spans call a saga's id: this shop's sagas are its orders.
+TELEMETRY_SAGA_ID = "order_id"
+# Traces are exported when the standard OTEL_* variables say where (telemetry/tracing.py). This
+# template (e.g. http://jaeger:16686/trace/{trace_id}) turns the admin's trace ids into links.
+OTEL_TRACES_URL = env("OTEL_TRACES_URL", default="")
+if OTEL_TRACES_URL and "{trace_id}" not in OTEL_TRACES_URL:
+    raise ImproperlyConfigured("OTEL_TRACES_URL must contain {trace_id}, e.g. http://jaeger:16686/trace/{trace_id}")
 
 # --- Who a client is, and its limits ----------------------------------------------------------
 RATE_LIMITS = env("RATE_LIMITS", default="on").lower() not in {"off", "false", "0", "no"}

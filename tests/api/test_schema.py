@@ -79,7 +79,8 @@ def test_the_journal_is_one_whole_list_of_entries(schema):
     assert [p["name"] for p in operation.get("parameters", [])] == ["id"]  # no filter, no page
     assert {"401", "404"} <= set(operation["responses"])
     entry = component(schema, "JournalEntry")
-    assert set(entry["properties"]) == {"seq", "at", "service", "kind", "name", "detail"}
+    assert set(entry["properties"]) == {"seq", "at", "service", "kind", "name", "detail", "trace_id"}
+    assert "trace" in entry["properties"]["trace_id"]["description"]
 
 
 def test_the_shipping_address_has_a_schema_both_ways(schema):

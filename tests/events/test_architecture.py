@@ -13,7 +13,7 @@ from events.map import event_publishers
 from events.registry import CHOREOGRAPHY, ORCHESTRATION
 
 PARTICIPANTS = ("shop", "payments", "shipping", "notifications")
-MACHINERY = ("sagas", "events", "outbox")
+MACHINERY = ("sagas", "events", "outbox", "telemetry")
 IMPORTERS = ("import_module", "import_string", "__import__")
 
 

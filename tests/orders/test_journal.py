@@ -44,7 +44,8 @@ def test_a_new_orders_journal_says_it_was_placed_and_announced(api, order):
         ("orders", "command", "inventory.reserve_line"),
     ]
     assert entries[0]["detail"] == "Order placed (orchestration)"
-    assert set(entries[0]) == {"seq", "at", "service", "kind", "name", "detail"}
+    assert set(entries[0]) == {"seq", "at", "service", "kind", "name", "detail", "trace_id"}
+    assert entries[0]["trace_id"] == ""  # nothing is traced without OTEL_* (tests/telemetry)
     datetime.fromisoformat(str(entries[0]["at"]))
 
 
