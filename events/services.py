@@ -140,14 +140,25 @@ def _record(sub: Subscription, event: Event) -> None:
 
 
 def _failed(sub: Subscription, event: Event, attempt: int) -> None:
-    """Retry with backoff; park the event (with its error) once the retries are spent."""
-    logger.exception("%s failed on %s of saga %s (attempt %s)", sub.consumer, event.name, event.saga_id, attempt)
+    """Retry with backoff; park the event (with its error) once the retries are spent.
+
+    A retry is logged as a WARNING with the error on one line (an SMTP server down fails every
+    attempt alike: one traceback per attempt would bury the log); parking, which needs a person,
+    is an ERROR with the traceback.
+    """
     error = traceback.format_exc(limit=5)
     with transaction.atomic():
         if attempt < settings.EVENTS_MAX_ATTEMPTS:
             delay = backoff_seconds(attempt, cap=settings.EVENTS_RETRY_MAX_SECONDS)
             _deliver(sub, event, attempt=attempt + 1, delay=delay)
+            logger.warning(
+                "%s failed on %s of saga %s (attempt %s), retried in %.1fs: %s",
+                sub.consumer, event.name, event.saga_id, attempt, delay, error.strip().splitlines()[-1],
+            )  # fmt: skip
             return
+        logger.exception(
+            "%s failed on %s of saga %s for good (attempt %s): parked", sub.consumer, event.name, event.saga_id, attempt
+        )
         InboxEntry.objects.create(
             consumer=sub.consumer,
             event_id=event.id,

@@ -162,9 +162,10 @@ def test_advancing_never_moves_an_order_that_turned_back(customer):
     assert Order.objects.get(pk=order.pk).status == Status.COMPENSATING
 
 
-def test_a_handler_that_keeps_failing_is_parked_with_its_error(customer, settings, monkeypatch):
+def test_a_handler_that_keeps_failing_is_parked_with_its_error(customer, settings, monkeypatch, caplog):
     # given the orders service's handler failing on something that is no business decision
     settings.EVENTS_MAX_ATTEMPTS = 2
+    caplog.set_level("WARNING", logger="events.services")
     order = place(customer, ProductFactory(stock=5))
     run_forward(order)
     monkeypatch.setattr("orders.services.order_advance", boom)
@@ -181,6 +182,9 @@ def test_a_handler_that_keeps_failing_is_parked_with_its_error(customer, setting
     assert parked.parked and "RuntimeError: the database of a neighbour" in parked.error
     assert parked.event["id"] == first["args"][1]["id"]
     assert Order.objects.get(pk=order.pk).status == Status.PENDING
+    # and the log says so once per attempt: retries as warnings on one line, the parking as an error
+    levels = [(r.levelname, r.exc_info is not None) for r in caplog.records if r.name == "events.services"]
+    assert levels == [("WARNING", False), ("WARNING", False), ("ERROR", True)]
 
 
 def boom(**kwargs: Any) -> None:
