@@ -42,7 +42,7 @@ def outbox_send(
         created_at=now,
         available_at=now + timedelta(seconds=delay) if delay else now,
     )
-    transaction.on_commit(relay.after_commit)
+    relay.publish_after_commit(row.pk)
     return row
 
 
