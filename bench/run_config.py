@@ -81,15 +81,14 @@ def base_env() -> dict[str, str]:
     return env | {"DJANGO_SETTINGS_MODULE": "bench.settings", "RATE_LIMITS": "off"}
 
 
-def floor_env() -> dict[str, str]:
-    # Nothing of the shop's configuration: no Django, no CELERY_* (e.g. the django-db backend).
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE" and not k.startswith("CELERY_")}
-    return env | {"BENCH_FLOOR_BROKER": settings.CELERY_BROKER_URL, "BENCH_FLOOR_DB": os.environ["DATABASE_URL"]}
-
-
 def peer_env() -> dict[str, str]:
-    # The DBOS peer knows nothing of the shop: no Django, no Celery settings.
+    # Nothing of the shop's configuration: no Django, no CELERY_* (e.g. the django-db backend).
     return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE" and not k.startswith("CELERY_")}
+
+
+def floor_env() -> dict[str, str]:
+    env = peer_env()
+    return env | {"BENCH_FLOOR_BROKER": settings.CELERY_BROKER_URL, "BENCH_FLOOR_DB": os.environ["DATABASE_URL"]}
 
 
 def dbos_peer(orders: int) -> dict[str, Any]:
@@ -621,6 +620,8 @@ def query_counts(token: str, orders: int, mode: str) -> dict[str, Any]:
             time.sleep(1.0)
             idle_start, idle_first = time.monotonic(), querycount.totals(folder)
             idle_commits = idle_commit_rate(own)
+            if idle_commits is None:  # SQLite keeps no counters: idle_commit_rate did not wait
+                time.sleep(IDLE_WORKER_SECONDS)
             idle_last = querycount.totals(folder)
             idle_rate = (sum(idle_last.values()) - sum(idle_first.values())) / (time.monotonic() - idle_start)
             before = pg_stats()
