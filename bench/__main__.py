@@ -13,8 +13,9 @@ coordination mode, orchestration then choreography. BENCH_ONLY=throughput,idle r
 figures (catalog, web_latency, idle, throughput, lines, burst, recovery, profiles) into
 results-*-partial.json, for profiling; the report is written from full runs only.
 
-Everything it touches is its own: the PostgreSQL database ``bench_shop`` (dropped and created),
-Redis DBs 12 and 13 (broker, results), files under ``var/bench/``, ports 8100 and 8101.
+Everything it touches is its own: the PostgreSQL databases ``bench_shop`` and ``bench_dbos`` (the
+DBOS peer's, ``bench/peers/``; both dropped and created), Redis DBs 12 and 13 (broker, results),
+files under ``var/bench/``, ports 8100, 8101 and 8102 (the peer's HTTP front).
 """
 
 import argparse
@@ -35,6 +36,8 @@ PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/benc
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 REDIS_DBS = (12, 13)  # broker, result backend; 14-15 stay free
 PG_DATABASE = "bench_shop"
+DBOS_DATABASE = "bench_dbos"
+DBOS_URL = os.environ.get("BENCH_DBOS_DB", f"postgres://postgres@127.0.0.1:5432/{DBOS_DATABASE}")
 
 
 def postgres_env() -> dict[str, str]:
@@ -43,6 +46,7 @@ def postgres_env() -> dict[str, str]:
         "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DBS[0]}",
         "CELERY_RESULT_BACKEND": f"{REDIS}/{REDIS_DBS[1]}",
         "BENCH_PORT": "8100",
+        "BENCH_DBOS_DB": DBOS_URL,
     }
 
 
@@ -60,15 +64,17 @@ def reset_postgres() -> None:
     import psycopg
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+        for database in (PG_DATABASE, DBOS_DATABASE):
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {database}")
 
 
 def drop_postgres() -> None:
     import psycopg
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        for database in (PG_DATABASE, DBOS_DATABASE):
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 def reset_redis() -> None:

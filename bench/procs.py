@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
@@ -47,19 +48,32 @@ class Service:
                 raise RuntimeError(f"{self.name} did not start; see {self.log_path}")
             time.sleep(0.1)
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the process and all its children (the pool), in bytes."""
+    def _tree(self) -> list[Any]:
+        """The process and all its children (the pool), as ``psutil`` processes."""
         if self.process is None:
-            return 0
+            return []
         try:
             root = psutil.Process(self.process.pid)
-            procs = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
+            return []
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process and all its children (the pool), in bytes."""
         total = 0
-        for proc in procs:
+        for proc in self._tree():
             with contextlib.suppress(psutil.NoSuchProcess):
                 total += proc.memory_info().rss
+        return total
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the process and its children have used so far: what a
+        figure costs, which other load on a shared machine changes far less than wall time."""
+        total = 0.0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
         return total
 
     def alive(self) -> bool:
@@ -105,6 +119,9 @@ class SupervisedWorker:
     def rss_bytes(self) -> int:
         return self.service.rss_bytes()
 
+    def cpu_seconds(self) -> float:
+        return self.service.cpu_seconds()
+
     def kill_and_restart(self) -> float:
         """SIGKILL the worker and its pool at once (a crash), then start a new one, as a
         process manager would (not counted as a crash). Returns when the kill happened."""
@@ -128,10 +145,11 @@ def celery_worker(app: str, queues: str, concurrency: int, env: dict[str, str], 
     return service
 
 
-def gunicorn(port: int, env: dict[str, str], log_path: Path) -> Service:
-    """The production server as the Procfile runs it (``config/gunicorn.py``: 4 workers x 2 threads)."""
+def gunicorn(port: int, env: dict[str, str], log_path: Path, app: str = "config.wsgi") -> Service:
+    """The production server as the Procfile runs it (``config/gunicorn.py``: 4 workers x 2 threads),
+    serving the shop, or another WSGI ``app`` (the DBOS peer's) the same way."""
     argv = [
-        sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi", "--bind", f"{HOST}:{port}",
+        sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", app, "--bind", f"{HOST}:{port}",
         "--graceful-timeout", "5",
     ]  # fmt: skip
     service = Service(f"gunicorn :{port}", argv, env, log_path).start()

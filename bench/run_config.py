@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import random
+import shutil
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,10 +81,33 @@ def base_env() -> dict[str, str]:
     return env | {"DJANGO_SETTINGS_MODULE": "bench.settings", "RATE_LIMITS": "off"}
 
 
-def floor_env() -> dict[str, str]:
+def peer_env() -> dict[str, str]:
     # Nothing of the shop's configuration: no Django, no CELERY_* (e.g. the django-db backend).
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE" and not k.startswith("CELERY_")}
+    return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE" and not k.startswith("CELERY_")}
+
+
+def floor_env() -> dict[str, str]:
+    env = peer_env()
     return env | {"BENCH_FLOOR_BROKER": settings.CELERY_BROKER_URL, "BENCH_FLOOR_DB": os.environ["DATABASE_URL"]}
+
+
+def dbos_peer(orders: int) -> dict[str, Any]:
+    """The same saga on DBOS Transact (``bench/peers/``), PostgreSQL only: through its queue, and
+    through HTTP, with as many worker processes as the shop's throughput run."""
+    if not os.environ.get("BENCH_DBOS_DB") or connection.vendor != "postgresql":
+        return {"note": "n/a: DBOS's queue and datasource transactions run on PostgreSQL here"}
+    from bench.peers import run as peer
+
+    result: dict[str, Any] = {"compensation": peer.compensation_check(peer_env(), LOG_DIR)}
+    progress(f"dbos peer: declined orders {result['compensation']}")
+    for driver in ("queue", "http"):
+        figure = peer.throughput(orders, 2, driver, peer_env(), LOG_DIR)
+        result[f"{driver}_x2"] = figure
+        progress(
+            f"dbos peer x2 ({driver}): {figure['orders_per_s']} orders/s ({figure['completed']}/{figure['accepted']}); "
+            f"per order {json.dumps({k: v for k, v in figure['per_order'].items() if not k.endswith('_table')})}"
+        )
+    return result
 
 
 def check_floor_config() -> None:
@@ -101,6 +126,10 @@ def setup() -> str:
     call_command("migrate", verbosity=0)
     bare.create_table()
     floor.create_table()
+    if os.environ.get("BENCH_DBOS_DB") and connection.vendor == "postgresql":
+        from bench.peers import dbos_saga
+
+        dbos_saga.create_schema()
     user = get_user_model().objects.create_user(
         username="bench", email="bench@example.com", password="bench-password-2026"
     )
@@ -366,6 +395,7 @@ def saga_throughput(
                 own.count = 0
             since = timezone.now()
             started = time.monotonic()
+            cpu_before = worker.cpu_seconds(), WEB.cpu_seconds()
             posted, _ = run_load(
                 PORT,
                 order_requests(token, lines, mode=mode),
@@ -379,6 +409,7 @@ def saga_throughput(
                 since, accepted, worker, timeout=max(120.0, orders * lines * 0.5), label=label
             )
             settled = settle(since)
+            cpu = worker.cpu_seconds() - cpu_before[0], WEB.cpu_seconds() - cpu_before[1]
             worker.stop()
             if per_order:
                 time.sleep(1.0)  # the web's backends report their counters once idle
@@ -400,11 +431,17 @@ def saga_throughput(
         "settled_after_s": settled,
         "orders_per_s": round(completed / elapsed, 2),
         "lines_per_s": round(completed * lines / elapsed, 2),
+        # CPU per order, emails included: the worker (main process and pool), and gunicorn
+        "worker_cpu_ms_per_order": round(1000 * cpu[0] / max(completed, 1), 2),
+        "web_cpu_ms_per_order": round(1000 * cpu[1] / max(completed, 1), 2),
     }
     if per_order:
         result["per_order"] = figures
         progress(f"{label}: per order {json.dumps({k: v for k, v in figures.items() if not k.endswith('_by_task')})}")
-    progress(f"{label}: {result['orders_per_s']} orders/s ({completed} completed in {elapsed:.1f}s)")
+    progress(
+        f"{label}: {result['orders_per_s']} orders/s ({completed} completed in {elapsed:.1f}s); CPU per order: "
+        f"worker {result['worker_cpu_ms_per_order']} ms, web {result['web_cpu_ms_per_order']} ms"
+    )
     return result
 
 
@@ -414,6 +451,7 @@ def floor_throughput(chains: int, workers: int) -> dict[str, Any]:
     run = uuid.uuid4().hex
     try:
         started = time.monotonic()
+        cpu_before = worker.cpu_seconds()
         for n in range(chains):
             floor.send_chain(run, n)
         deadline = started + max(120.0, chains * 0.5)
@@ -421,6 +459,7 @@ def floor_throughput(chains: int, workers: int) -> dict[str, Any]:
             worker.check()
             time.sleep(0.1)
         elapsed = time.monotonic() - started
+        cpu = worker.cpu_seconds() - cpu_before
     finally:
         worker.stop()
     result = {
@@ -429,6 +468,7 @@ def floor_throughput(chains: int, workers: int) -> dict[str, Any]:
         "finished": finished,
         "elapsed_s": round(elapsed, 2),
         "chains_per_s": round(finished / elapsed, 2),
+        "worker_cpu_ms_per_chain": round(1000 * cpu / max(finished, 1), 2),
     }
     progress(f"floor x{workers}: {result['chains_per_s']} chains/s ({finished} in {elapsed:.1f}s)")
     return result
@@ -551,6 +591,83 @@ def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
         if done:
             add("total: placed -> completed (server side)", order.created_at, done)
     return {name: round(statistics.fmean(values), 2) for name, values in segments.items()}
+
+
+# --- statements per order --------------------------------------------------------------------
+
+
+def query_counts(token: str, orders: int, mode: str) -> dict[str, Any]:
+    """SQL statements per order, by verb: the POST's (in process, ``CaptureQueriesContext``) and
+    the worker's (its main process and pool, ``bench/querycount.py``), net of what the idle
+    worker sends on its own (the outbox relay's sweeps). Not timed: counting costs a little."""
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from bench import querycount
+
+    folder = BENCH_DIR / "queries" / mode
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    env = base_env() | {"BENCH_COUNT_QUERIES": str(folder)}
+    worker = SupervisedWorker("config", SHOP_QUEUES, 2, env, LOG_DIR / f"{CONFIG}-worker.log")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    rng = random.Random(3)
+    web: Counter[str] = Counter()
+    own = OwnQueries()
+    try:
+        with connection.execute_wrapper(own):
+            time.sleep(1.0)
+            idle_start, idle_first = time.monotonic(), querycount.totals(folder)
+            idle_commits = idle_commit_rate(own)
+            if idle_commits is None:  # SQLite keeps no counters: idle_commit_rate did not wait
+                time.sleep(IDLE_WORKER_SECONDS)
+            idle_last = querycount.totals(folder)
+            idle_rate = (sum(idle_last.values()) - sum(idle_first.values())) / (time.monotonic() - idle_start)
+            before = pg_stats()
+            own.count = 0
+            since, started, first = timezone.now(), time.monotonic(), querycount.totals(folder)
+            for _ in range(orders):
+                with CaptureQueriesContext(connection) as ctx:
+                    response = client.post("/api/orders/", order_body(rng, 1, mode), format="json")
+                if response.status_code != 201:
+                    raise RuntimeError(f"POST answered {response.status_code}: {response.content[:200]!r}")
+                web.update(q["sql"].lstrip().split(" ", 1)[0].upper() for q in ctx.captured_queries)
+            wait_for_orders(since, orders, worker, timeout=120, label=f"queries {mode}")
+            settle(since)
+            time.sleep(1.0)  # the processes write their counts every quarter second; the stats each second
+            last, window = querycount.totals(folder), time.monotonic() - started
+            worker.stop()  # its backends report their counters as they exit
+            time.sleep(1.0)
+            figures = per_order_figures(since, before, own, idle_commits)
+    finally:
+        worker.stop()
+    for pseudo in ("BEGIN", "COMMIT"):  # Django's own markers, not statements sent
+        web.pop(pseudo, None)
+    worker_counts = last - first
+    by_task = {k: v for k, v in worker_counts.items() if " | " in k}
+    worker_counts = Counter({k: v for k, v in worker_counts.items() if " | " not in k})
+    worker_commits = worker_counts.pop("COMMIT", 0)
+    worker_total = sum(worker_counts.values())
+    post = round(sum(web.values()) / orders, 2)
+    worker_net = round((worker_total - idle_rate * window) / orders, 2)
+    result: dict[str, Any] = {
+        "mode": mode,
+        "orders": orders,
+        "post": post,
+        "post_by_kind": {k: round(v / orders, 2) for k, v in web.most_common()},
+        "worker": round(worker_total / orders, 2),
+        "worker_net_of_idle_polling": worker_net,
+        "worker_by_kind": {k: round(v / orders, 2) for k, v in worker_counts.most_common()},
+        "worker_commits": round(worker_commits / orders, 2),
+        "worker_by_task": {k: round(v / orders, 2) for k, v in sorted(by_task.items())},
+        "idle_worker_queries_per_s": round(idle_rate, 1),
+        "per_order": figures,
+    }
+    result["total_net"] = round(post + worker_net, 2)
+    progress(f"queries per order, {mode}: {json.dumps({k: v for k, v in result.items() if k != 'per_order'})}")
+    progress(f"per order, {mode}: {json.dumps(figures)}")
+    return result
 
 
 # --- web latency -----------------------------------------------------------------------------
@@ -797,6 +914,7 @@ def profiles(token: str) -> dict[str, Any]:
 
 
 ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
+WEB: Any = None  # the shop's gunicorn, started by main()
 
 
 def main() -> None:
@@ -806,8 +924,9 @@ def main() -> None:
     results["database"] = connection.vendor
     results["broker"] = settings.CELERY_BROKER_URL.split("://")[0]
     results["result_backend"] = settings.CELERY_RESULT_BACKEND.split("://")[0]
+    global WEB
     token = setup()
-    web = gunicorn(PORT, base_env(), LOG_DIR / f"{CONFIG}-gunicorn.log")
+    web = WEB = gunicorn(PORT, base_env(), LOG_DIR / f"{CONFIG}-gunicorn.log")
 
     def step(name: str, fn: Callable[[], Any]) -> None:
         if ONLY and name not in ONLY:
@@ -846,8 +965,10 @@ def main() -> None:
                 },
                 "floor_x2": floor_throughput(n, 2),
                 "floor_x1": floor_throughput(n, 1),
+                "dbos": dbos_peer(n),
             },
         )
+        step("queries", lambda: {mode: query_counts(token, 50, mode) for mode in MODES})
         step(
             "lines",
             lambda: {

@@ -5,6 +5,8 @@ Database, broker and result backend come from the environment that ``bench`` set
 files stay private to the benchmark too.
 """
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import VAR_DIR
 
@@ -19,3 +21,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BENCH_DIR / "celerybeat-schedule")
+
+if os.environ.get("BENCH_COUNT_QUERIES"):  # the counting run only (bench/querycount.py)
+    from bench import querycount
+
+    querycount.install()

@@ -134,9 +134,9 @@ def _record(sub: Subscription, event: Event) -> None:
     """A step handler's inbox entry, with the step's outcome. The step runtime already lets
     one attempt record an outcome; a compensation run twice at once (it is idempotent) finds
     the entry of the copy that finished first, and goes on."""
-    InboxEntry.objects.get_or_create(
-        consumer=sub.consumer, event_id=event.id, defaults={"event_name": event.name, "saga_id": event.saga_id}
-    )
+    # One INSERT … ON CONFLICT DO NOTHING: no read first, and no savepoint around the insert.
+    entry = InboxEntry(consumer=sub.consumer, event_id=event.id, event_name=event.name, saga_id=event.saga_id)
+    InboxEntry.objects.bulk_create([entry], ignore_conflicts=True)
 
 
 def _failed(sub: Subscription, event: Event, attempt: int) -> None:

@@ -41,11 +41,25 @@ def publish_on_commit(enabled: bool) -> None:
     _publish_on_commit = enabled
 
 
+def publish_after_commit(pk: int) -> None:
+    """Publish the row ``pk`` once the caller's transaction commits, with the transaction's other
+    rows: one ``after_commit`` per transaction, however many messages it writes."""
+    connection = transaction.get_connection()
+    if any(func is after_commit for _, func, _ in connection.run_on_commit):
+        connection.outbox_written.append(pk)
+    else:
+        connection.outbox_written = [pk]
+        transaction.on_commit(after_commit)
+
+
 def after_commit() -> None:
-    if not _publish_on_commit:
+    """Publish the rows the transaction that just committed wrote (``publish_after_commit``);
+    any other due row is the relay thread's. Rows behind an unsent one of their shard wait."""
+    written = getattr(transaction.get_connection(), "outbox_written", None)
+    if not _publish_on_commit or not written:
         return
     try:
-        relay_due(rounds=1)
+        relay_due(ids=written)
     except Exception:  # the relay thread will send it; the task that wrote it has succeeded
         logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
 
@@ -54,24 +68,34 @@ class BrokerDown(Exception):
     pass
 
 
-def relay_due(*, limit: int = 100, rounds: int | None = None) -> int:
+def relay_due(*, limit: int = 100, rounds: int | None = None, ids: list[int] | None = None) -> int:
     """Publish the messages that are due, ``limit`` per round; return how many were sent.
+    With ``ids``, only those rows: each is sent, or waits behind an unsent row of its shard.
 
     Raises ``BrokerDown`` when the broker refuses (what was published before stays sent).
     A message that fails to publish for another reason is retried on later rounds and parked
     after ``OUTBOX_MAX_ATTEMPTS``, with its error, for a person to look at.
     """
     sent = 0
+    left = None if ids is None else set(ids)
     while rounds is None or rounds > 0:
         rounds = None if rounds is None else rounds - 1
         down: BrokerDown | None = None
         with transaction.atomic():
-            batch = list(_heads().select_for_update(skip_locked=True)[:limit])
+            if left is None:
+                batch = list(_heads().select_for_update(skip_locked=True)[:limit])
+            else:
+                # The caller's own rows, all in one round and in order: they do not block each
+                # other. Waiting for a lock (no SKIP LOCKED) keeps the order when a relay thread
+                # holds the first of them: once it has sent it, the rest are ours.
+                batch = list(_heads(besides=left).filter(pk__in=left).select_for_update()[:limit])
             published: list[int] = []
             for row in batch:
                 try:
                     if _publish(row):
                         published.append(row.pk)
+                    elif left is not None:
+                        break  # what follows it in its shard waits until it is sent or parked
                 except BrokerDown as exc:
                     down = exc
                     break
@@ -81,17 +105,25 @@ def relay_due(*, limit: int = 100, rounds: int | None = None) -> int:
             raise down
         if not batch:
             break
+        if left is not None:
+            left.difference_update(published)
+            if len(published) < limit:  # the rest wait behind an unsent row, or are not due
+                break
     return sent
 
 
-def _heads() -> QuerySet[OutboxMessage]:
-    """Due, unsent rows that no earlier unsent row of their shard is waiting before."""
+def _heads(besides: set[int] | None = None) -> QuerySet[OutboxMessage]:
+    """Due, unsent rows that no earlier unsent row of their shard is waiting before, not
+    counting the due rows ``besides`` (which the caller sends in the same round, in order)."""
+    now = timezone.now()
     unsent = Q(sent_at__isnull=True, parked_at__isnull=True)
     earlier = OutboxMessage.objects.filter(unsent, shard=OuterRef("shard")).filter(
         Q(available_at__lt=OuterRef("available_at")) | Q(available_at=OuterRef("available_at"), id__lt=OuterRef("id"))
     )
+    if besides:
+        earlier = earlier.exclude(pk__in=besides, available_at__lte=now)
     return (
-        OutboxMessage.objects.filter(unsent, available_at__lte=timezone.now())
+        OutboxMessage.objects.filter(unsent, available_at__lte=now)
         .exclude(Exists(earlier))
         .order_by("available_at", "id")
     )

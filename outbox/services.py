@@ -45,7 +45,7 @@ def outbox_send(
         available_at=now + timedelta(seconds=delay) if delay else now,
         trace_context=trace_carrier(),
     )
-    transaction.on_commit(relay.after_commit)
+    relay.publish_after_commit(row.pk)
     return row
 
 

@@ -68,6 +68,49 @@ def test_a_shard_waits_behind_its_unsent_head():
     assert [row.name for row in relay._heads()] == ["head"]
 
 
+@pytest.fixture
+def worker_process() -> Any:
+    """This process publishes right after its commits, as a worker's does."""
+    relay.publish_on_commit(True)
+    yield
+    relay.publish_on_commit(False)
+
+
+def test_a_commit_publishes_its_own_messages_at_once_in_order(published, worker_process, monkeypatch):
+    rounds: list[list[int] | None] = []
+    relay_due = relay.relay_due
+    monkeypatch.setattr(relay, "relay_due", lambda **kw: rounds.append(kw.get("ids")) or relay_due(**kw))
+    with transaction.atomic():
+        outbox_send(message=message("a written by someone else"), shard="order-2")
+    OutboxMessage.objects.update(sent_at=None)  # as if its own publish had not happened yet
+    published.clear()
+    rounds.clear()
+
+    with transaction.atomic():
+        outbox_send(message=message("first"), shard="order-1")
+        outbox_send(message=message("second"), shard="order-1")
+        outbox_send(message=message("later"), shard="order-1", delay=60)
+
+    assert len(rounds) == 1  # one publish per transaction, however many messages it wrote
+    assert published == ["first", "second"]  # its own, in order, in one round
+    waiting = OutboxMessage.objects.filter(sent_at__isnull=True).order_by("id").values_list("name", flat=True)
+    assert list(waiting) == ["a written by someone else", "later"]  # the relay thread's
+
+
+def test_a_commit_leaves_its_message_behind_an_unsent_head_of_its_shard(published, worker_process):
+    with transaction.atomic():
+        outbox_send(message=message("head"), shard="order-1")
+    OutboxMessage.objects.update(sent_at=None)  # the head's publish failed: the relay will retry it
+    published.clear()
+
+    with transaction.atomic():
+        outbox_send(message=message("next"), shard="order-1")
+
+    assert published == []
+    assert relay.relay_due() == 2
+    assert published == ["head", "next"]
+
+
 def test_a_broker_that_is_down_leaves_every_message_for_later(monkeypatch):
     def down(row: OutboxMessage) -> None:
         raise ConnectionRefusedError("broker down")
