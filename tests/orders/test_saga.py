@@ -15,7 +15,7 @@ from sagas.models import SagaStep
 from shipping.models import Shipment
 from shop.models import Product
 from tests.factories import ProductFactory, UserFactory, order_body
-from tests.sagas import assert_invariants, money_moved, wait_for_terminal
+from tests.sagas import assert_invariants, money_moved, wait_for_step, wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -139,8 +139,10 @@ def test_customer_cancel_compensates_and_a_completed_order_cannot_be_cancelled(s
     # when the customer tries to cancel it, then it is a conflict
     assert api.post(f"/api/orders/{done}/cancel/").status_code == 409
 
-    # given an order the customer cancels straight away
-    cancelled = place(api, order_body(product, quantity=3))
+    # given an order the customer cancels while its stock is held and its charge is in flight
+    # (a slow card: "straight after the POST" would race a saga that ends in a tenth of a second)
+    cancelled = place(api, order_body(product, quantity=3, token="tok_slow"))
+    wait_for_step(cancelled, "charge_payment", "running")
     response = api.post(f"/api/orders/{cancelled}/cancel/")
     assert response.status_code == 202
     order = wait_for_terminal([cancelled])[cancelled]
