@@ -148,6 +148,17 @@ def finished(run: str) -> int:
     return int(row[0])
 
 
+def finished_at(run: str, chain_no: int) -> float:
+    """When chain ``chain_no`` of ``run`` did its fourth step (``time.time()``, in the worker)."""
+    query = f"SELECT created_at FROM {TABLE} WHERE run = %s AND chain = %s AND step = 4"
+    if DB_URL.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(DB_URL.removeprefix("sqlite:///"), timeout=30)) as conn:
+            row = conn.execute(query.replace("%s", "?"), (run, chain_no)).fetchone()
+    else:
+        row = connect().execute(query, (run, chain_no)).fetchone()
+    return float(row[0])
+
+
 def purge() -> None:
     with app.connection_for_write() as conn, contextlib.suppress(Exception):  # the queue may not exist yet
         conn.default_channel.queue_purge(QUEUE)  # type: ignore[attr-defined]

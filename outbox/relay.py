@@ -1,24 +1,28 @@
 """The relay: publishes committed outbox rows to the broker, at least once, in order per shard.
 
 It runs in two places. Every Celery worker process publishes right after its own commits
-(``after_commit``), which keeps a saga's hops fast; and a thread in each worker's main
-process sweeps the table every ``OUTBOX_POLL_SECONDS`` for the rest: rows written by the web
-(which never talks to the broker), rows whose publish failed while the broker was down, and
-retries that have become due. Any number of relays may run: rows are claimed with
+(``publish_after_commit``), which keeps a saga's hops fast; and a thread in each worker's main
+process sweeps the table for the rest: rows written by the web (which never talks to the
+broker), rows whose publish failed while the broker was down, and retries that have become
+due. It sweeps every ``OUTBOX_POLL_SECONDS``, and on PostgreSQL also as soon as a transaction
+that left rows to it commits (``wake_relay``). Any number of relays may run: rows are claimed with
 ``FOR UPDATE SKIP LOCKED``, and only the head of each shard is eligible, so two relays never
 send one row at once nor overtake each other within a shard. Rows are chosen by status, never
 by an id cursor, so a transaction that commits late is not skipped.
 """
 
+import json
 import logging
 import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from celery import current_app, signature
 from django.conf import settings
-from django.db import close_old_connections, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 from kombu.exceptions import EncodeError
 
@@ -34,6 +38,12 @@ POISON = (EncodeError, TypeError, ValueError, LookupError)
 
 _publish_on_commit = False
 
+# The channel on which PostgreSQL wakes the relay threads: a transaction that leaves its rows to
+# them says so (``NOTIFY``, delivered when it commits, and only if it does), so a web's order is
+# published within milliseconds instead of at the next sweep. Other databases have no such
+# signal: there the sweep alone picks those rows up.
+WAKE_CHANNEL = "shop_outbox"
+
 
 def publish_on_commit(enabled: bool) -> None:
     """Worker processes publish right after their commits; the web never does (see module)."""
@@ -41,27 +51,39 @@ def publish_on_commit(enabled: bool) -> None:
     _publish_on_commit = enabled
 
 
+class _Written(list[int]):
+    """The rows one transaction wrote, as the ``on_commit`` callback that publishes them: the
+    list lives and dies with the transaction's pending callbacks, rolled back with them."""
+
+    def __call__(self) -> None:
+        if not _publish_on_commit:
+            return
+        try:
+            relay_due(ids=self)
+        except Exception:  # the relay thread will send them; the task that wrote them has succeeded
+            logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
+
+
 def publish_after_commit(pk: int) -> None:
     """Publish the row ``pk`` once the caller's transaction commits, with the transaction's other
-    rows: one ``after_commit`` per transaction, however many messages it writes."""
+    rows: one round per transaction, however many messages it writes. In a process that does not
+    publish (the web), wake the relay threads at commit instead."""
     connection = transaction.get_connection()
-    if any(func is after_commit for _, func, _ in connection.run_on_commit):
-        connection.outbox_written.append(pk)
-    else:
-        connection.outbox_written = [pk]
-        transaction.on_commit(after_commit)
+    written = next((func for _, func, _ in connection.run_on_commit if isinstance(func, _Written)), None)
+    if written is None:
+        written = _Written()
+        transaction.on_commit(written)
+        if not _publish_on_commit:
+            wake_relay()
+    written.append(pk)
 
 
-def after_commit() -> None:
-    """Publish the rows the transaction that just committed wrote (``publish_after_commit``);
-    any other due row is the relay thread's. Rows behind an unsent one of their shard wait."""
-    written = getattr(transaction.get_connection(), "outbox_written", None)
-    if not _publish_on_commit or not written:
-        return
-    try:
-        relay_due(ids=written)
-    except Exception:  # the relay thread will send it; the task that wrote it has succeeded
-        logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
+def wake_relay() -> None:
+    """Have the relay threads sweep as soon as the caller's transaction commits (PostgreSQL)."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
 
 
 class BrokerDown(Exception):
@@ -82,69 +104,145 @@ def relay_due(*, limit: int = 100, rounds: int | None = None, ids: list[int] | N
         rounds = None if rounds is None else rounds - 1
         down: BrokerDown | None = None
         with transaction.atomic():
-            if left is None:
-                batch = list(_heads().select_for_update(skip_locked=True)[:limit])
-            else:
-                # The caller's own rows, all in one round and in order: they do not block each
-                # other. Waiting for a lock (no SKIP LOCKED) keeps the order when a relay thread
-                # holds the first of them: once it has sent it, the rest are ours.
-                batch = list(_heads(besides=left).filter(pk__in=left).select_for_update()[:limit])
+            batch = _claim(limit) if left is None else _claim_own(left, limit)
             published: list[int] = []
+            held: set[str] = set()  # shards whose earlier row was not sent: the rest of each waits
             for row in batch:
+                if row.shard in held:
+                    continue
                 try:
                     if _publish(row):
                         published.append(row.pk)
-                    elif left is not None:
-                        break  # what follows it in its shard waits until it is sent or parked
+                    else:
+                        held.add(row.shard)
                 except BrokerDown as exc:
                     down = exc
                     break
-            OutboxMessage.objects.filter(pk__in=published).update(sent_at=timezone.now())
+            _mark_sent(published)
         sent += len(published)
         if down is not None:
             raise down
-        if not batch:
+        if len(batch) < limit:  # nothing more is due: what was held back waits for the next sweep
             break
         if left is not None:
             left.difference_update(published)
-            if len(published) < limit:  # the rest wait behind an unsent row, or are not due
-                break
     return sent
 
 
-def _heads(besides: set[int] | None = None) -> QuerySet[OutboxMessage]:
-    """Due, unsent rows that no earlier unsent row of their shard is waiting before, not
-    counting the due rows ``besides`` (which the caller sends in the same round, in order)."""
-    now = timezone.now()
-    unsent = Q(sent_at__isnull=True, parked_at__isnull=True)
-    earlier = OutboxMessage.objects.filter(unsent, shard=OuterRef("shard")).filter(
-        Q(available_at__lt=OuterRef("available_at")) | Q(available_at=OuterRef("available_at"), id__lt=OuterRef("id"))
+# The relay's reads and writes are SQL of its own: they run for every message of every hop, and
+# the ORM spent more CPU building them and loading model instances than the publish itself
+# (5.0 ms of CPU per message before, measured in one process; see bench/improvements.md).
+
+
+@dataclass
+class Due:
+    """An unsent row, as the relay reads it."""
+
+    pk: int
+    shard: str
+    name: str
+    message: dict[str, Any]
+    options: dict[str, Any]
+    trace_context: dict[str, Any]
+    attempts: int
+    available_at: Any  # only compared with other rows' (a datetime, or SQLite's text)
+
+
+TABLE = OutboxMessage._meta.db_table
+UNSENT = "m.sent_at IS NULL AND m.parked_at IS NULL AND m.available_at <= %s"
+# Nothing unsent comes before the row in its shard, except the due rows of ``{besides}``.
+FIRST_IN_SHARD = f"""NOT EXISTS (
+    SELECT 1 FROM {TABLE} e
+    WHERE e.shard = m.shard AND e.sent_at IS NULL AND e.parked_at IS NULL
+      AND (e.available_at < m.available_at OR (e.available_at = m.available_at AND e.id < m.id))
+      {{besides}})"""
+
+
+def _claim(limit: int) -> list[Due]:
+    """A sweep's round: the head of each shard that no other relay holds, and behind each head
+    the shard's other due rows, in order (so an order's messages go in one round, not one round
+    each). No other relay takes those: they are not heads while the head we hold is unsent."""
+    heads = _heads(limit)
+    if not heads:
+        return heads
+    shards, taken = {h.shard for h in heads}, [h.pk for h in heads]
+    followers = _select(
+        f"{UNSENT} AND m.shard IN ({_marks(shards)}) AND m.id NOT IN ({_marks(taken)})",
+        [_now(), *shards, *taken],
+        limit,
+        "FOR UPDATE",
     )
-    if besides:
-        earlier = earlier.exclude(pk__in=besides, available_at__lte=now)
-    return (
-        OutboxMessage.objects.filter(unsent, available_at__lte=now)
-        .exclude(Exists(earlier))
-        .order_by("available_at", "id")
+    return sorted([*heads, *followers], key=lambda row: (row.available_at, row.pk))
+
+
+def _heads(limit: int) -> list[Due]:
+    """Due rows that no earlier unsent row of their shard waits before, and no other relay holds."""
+    return _select(f"{UNSENT} AND {FIRST_IN_SHARD.format(besides='')}", [_now()], limit, "FOR UPDATE SKIP LOCKED")
+
+
+def _claim_own(ids: set[int], limit: int) -> list[Due]:
+    """The rows a transaction wrote, all in one round and in order: they do not hold each other
+    back. Waiting for a lock (no SKIP LOCKED) keeps the order when a relay thread holds the first
+    of them: once it has sent it, the rest are ours."""
+    now = _now()
+    besides = f"AND NOT (e.id IN ({_marks(ids)}) AND e.available_at <= %s)"
+    return _select(
+        f"m.id IN ({_marks(ids)}) AND {UNSENT} AND {FIRST_IN_SHARD.format(besides=besides)}",
+        [*ids, now, *ids, now],
+        limit,
+        "FOR UPDATE",
     )
 
 
-def _publish(row: OutboxMessage) -> bool:
+def _select(where: str, params: list[Any], limit: int, lock: str) -> list[Due]:
+    connection = transaction.get_connection()
+    sql = (
+        "SELECT m.id, m.shard, m.name, m.message, m.options, m.trace_context, m.attempts, m.available_at"
+        f" FROM {TABLE} m WHERE {where} ORDER BY m.available_at, m.id LIMIT %s"
+    )
+    if connection.features.has_select_for_update:  # SQLite: its IMMEDIATE transactions serialize relays
+        sql += f" {lock}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [
+            Due(pk, shard, name, _json(message), _json(options), _json(trace), attempts, available_at)
+            for pk, shard, name, message, options, trace, attempts, available_at in cursor.fetchall()
+        ]
+
+
+def _mark_sent(ids: list[int]) -> None:
+    if ids:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(f"UPDATE {TABLE} SET sent_at = %s WHERE id IN ({_marks(ids)})", [_now(), *ids])
+
+
+def _now() -> Any:
+    return transaction.get_connection().ops.adapt_datetimefield_value(timezone.now())
+
+
+def _marks(values: Collection[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _publish(row: Due) -> bool:
     try:
         _apply(row)
     except POISON as exc:
-        row.attempts += 1
-        row.last_error = f"{type(exc).__name__}: {exc}"
-        row.parked_at = timezone.now() if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS else None
-        row.save(update_fields=["attempts", "last_error", "parked_at"])
-        logger.error("Outbox message %s (%s) failed to publish: %s", row.pk, row.name, row.last_error)
+        attempts, error = row.attempts + 1, f"{type(exc).__name__}: {exc}"
+        parked_at = timezone.now() if attempts >= settings.OUTBOX_MAX_ATTEMPTS else None
+        OutboxMessage.objects.filter(pk=row.pk).update(attempts=attempts, last_error=error, parked_at=parked_at)
+        logger.error("Outbox message %s (%s) failed to publish: %s", row.pk, row.name, error)
         return False
     except Exception as exc:
         raise BrokerDown(f"{type(exc).__name__}: {exc}") from exc
     return True
 
 
-def _apply(row: OutboxMessage) -> None:
+def _apply(row: Due) -> None:
     with continuing(row.trace_context):  # the publish, and so the task, join the row's trace
         signature(row.message, app=current_app).apply_async(**row.options)
 
@@ -175,35 +273,95 @@ def outbox_requeue(*, ids: list[int], actor: str) -> list[OutboxMessage]:
         OutboxMessage.objects.filter(pk__in=[row.pk for row in parked]).update(
             parked_at=None, attempts=0, last_error="", available_at=timezone.now()
         )
-        transaction.on_commit(after_commit)
+        wake_relay()
     for row in parked:
         logger.info("Outbox message %s (%s) re-queued by %s", row.pk, row.name, actor)
     return parked
 
 
 class RelayThread(threading.Thread):
-    """The relay's sweep, as a daemon thread of a worker's main process."""
+    """The relay's sweep, as a daemon thread of a worker's main process: every
+    ``OUTBOX_POLL_SECONDS``, and at once when PostgreSQL says rows were left for it."""
 
     def __init__(self) -> None:
         super().__init__(name="outbox-relay", daemon=True)
         self.stopping = threading.Event()
+        self.wakeups = Wakeups()
 
     def run(self) -> None:
         pause = settings.OUTBOX_POLL_SECONDS
-        while not self.stopping.is_set():
-            try:
-                with untraced():  # a sweep is no one's trace; each message it publishes is
-                    relay_due()
-                pause = settings.OUTBOX_POLL_SECONDS
-            except BrokerDown as exc:
-                pause = min(max(pause * 2, 0.5), 5.0)
-                logger.warning("Broker unavailable, outbox waits %.1fs: %s", pause, exc)
-            except Exception:
-                pause = 1.0
-                logger.exception("Outbox relay round failed")
-            finally:
-                close_old_connections()
-            self.stopping.wait(pause)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    with untraced():  # a sweep is no one's trace; each message it publishes is
+                        relay_due()
+                    pause = settings.OUTBOX_POLL_SECONDS
+                except BrokerDown as exc:
+                    pause = min(max(pause * 2, 0.5), 5.0)
+                    logger.warning("Broker unavailable, outbox waits %.1fs: %s", pause, exc)
+                except Exception:
+                    pause = 1.0
+                    logger.exception("Outbox relay round failed")
+                finally:
+                    close_old_connections()
+                if not self.wakeups.wait(pause):
+                    self.stopping.wait(pause)
+        finally:
+            self.wakeups.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            wake_relay()  # outside a transaction: at once, so a long wait ends now
+        except Exception:
+            logger.debug("Could not wake the relay to stop it; it stops after its wait", exc_info=True)
+        self.join(timeout=5)
+
+
+class Wakeups:
+    """``LISTEN`` for ``wake_relay`` on a connection of the relay's own (PostgreSQL only).
+
+    Why not a package: the NOTIFY helpers for Django (django-pgpubsub and kin) route payloads to
+    handlers through tables of their own; a relay that only needs "look now" needs one query.
+    A lost connection costs nothing but latency: the sweep goes on, and it listens again later.
+    """
+
+    def __init__(self) -> None:
+        self.wrapper: Any = None  # Django's, around the psycopg connection that listens
+        self.connection: Any = None
+        self.retry_at = 0.0
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a wake-up; ``False`` when there is nothing to listen on."""
+        if self.connection is None and not self._listen():
+            return False
+        try:
+            for _ in self.connection.notifies(timeout=seconds, stop_after=1):
+                break
+        except Exception:
+            logger.warning("The outbox relay stopped listening; it sweeps until it can again", exc_info=True)
+            self.close()
+            return False
+        return True
+
+    def _listen(self) -> bool:
+        if connections["default"].vendor != "postgresql" or time.monotonic() < self.retry_at:
+            return False
+        listener = connections.create_connection("default")
+        try:
+            listener.ensure_connection()  # Django's wrapper: autocommit, as LISTEN needs
+            listener.connection.execute(f"LISTEN {WAKE_CHANNEL}")
+        except Exception:
+            self.retry_at = time.monotonic() + 5.0
+            listener.close()
+            return False
+        self.wrapper, self.connection = listener, listener.connection
+        return True
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.wrapper.close()
+            self.connection = None
 
 
 _thread: RelayThread | None = None
@@ -218,5 +376,4 @@ def start_relay_thread(**_: Any) -> None:
 
 def stop_relay_thread(**_: Any) -> None:
     if _thread is not None:
-        _thread.stopping.set()
-        _thread.join(timeout=5)
+        _thread.stop()

@@ -1,13 +1,15 @@
 """The outbox: messages exist exactly when their transaction committed, and the relay sends
 each order's messages in order, once due, and parks what can never be sent."""
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from celery import signature
 from celery.canvas import Signature
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from outbox import relay
@@ -44,7 +46,8 @@ def test_a_message_is_written_only_with_its_transaction():
     assert not OutboxMessage.objects.exists()
 
 
-def test_the_relay_sends_each_shard_in_order_and_a_delayed_message_when_due(published):
+def test_the_relay_sends_each_shard_in_order_and_a_delayed_message_when_due(published, monkeypatch):
+    rounds = count_rounds(monkeypatch)
     with transaction.atomic():
         outbox_send(message=message("first"), shard="order-1")
         outbox_send(message=message("later"), shard="order-1", delay=60)
@@ -52,7 +55,8 @@ def test_the_relay_sends_each_shard_in_order_and_a_delayed_message_when_due(publ
         outbox_send(message=message("other"), shard="order-2")
 
     assert relay.relay_due() == 3
-    assert published == ["first", "other", "second"]
+    assert published == ["first", "second", "other"]
+    assert len(rounds) == 1  # a shard's due messages go in one round, behind its head
     assert OutboxMessage.objects.filter(sent_at__isnull=True).get().name == "later"
 
     OutboxMessage.objects.filter(name="later").update(available_at=timezone.now() - timedelta(seconds=1))
@@ -65,7 +69,38 @@ def test_a_shard_waits_behind_its_unsent_head():
         outbox_send(message=message("head"), shard="order-1")
         outbox_send(message=message("next"), shard="order-1")
 
-    assert [row.name for row in relay._heads()] == ["head"]
+    assert [row.name for row in relay._heads(limit=10)] == ["head"]
+
+
+def test_a_head_that_fails_to_publish_holds_back_its_shard_only(monkeypatch):
+    sent: list[str] = []
+
+    def publish(row: OutboxMessage) -> None:
+        if row.name == "cannot be sent":
+            raise TypeError("cannot serialize")
+        sent.append(row.name)
+
+    monkeypatch.setattr(relay, "_apply", publish)
+    with transaction.atomic():
+        outbox_send(message=message("cannot be sent"), shard="order-1")
+        outbox_send(message=message("behind it"), shard="order-1")
+        outbox_send(message=message("other order"), shard="order-2")
+
+    relay.relay_due(rounds=1)
+
+    assert sent == ["other order"]
+    assert set(OutboxMessage.objects.filter(sent_at__isnull=True).values_list("name", flat=True)) == {
+        "cannot be sent",
+        "behind it",
+    }
+
+
+def count_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per round of the relay (a transaction that claims rows)."""
+    rounds: list[int] = []
+    claim = relay._claim
+    monkeypatch.setattr(relay, "_claim", lambda limit: rounds.append(limit) or claim(limit))
+    return rounds
 
 
 @pytest.fixture
@@ -109,6 +144,33 @@ def test_a_commit_leaves_its_message_behind_an_unsent_head_of_its_shard(publishe
     assert published == []
     assert relay.relay_due() == 2
     assert published == ["head", "next"]
+
+
+def test_on_postgresql_a_commit_that_leaves_its_messages_to_the_relay_wakes_it(published, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL can wake the relay; elsewhere its sweep alone picks rows up")
+    settings.OUTBOX_POLL_SECONDS = 30  # the sweep would come too late to be what sends it
+    thread = relay.RelayThread()
+    thread.start()
+    try:
+        wait_until(lambda: thread.wakeups.connection is not None)  # listening, its first sweep done
+        time.sleep(0.1)
+
+        with transaction.atomic():  # a web process: it writes the row and leaves it to the relay
+            outbox_send(message=message("placed"), shard="order-1")
+
+        wait_until(lambda: published == ["placed"])
+        assert OutboxMessage.objects.get().sent_at is not None
+    finally:
+        thread.stop()
+    assert not thread.is_alive()  # its 30 s wait ended when it was told to stop
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_a_broker_that_is_down_leaves_every_message_for_later(monkeypatch):
