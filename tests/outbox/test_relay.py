@@ -99,7 +99,12 @@ def count_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per round of the relay (a transaction that claims rows)."""
     rounds: list[int] = []
     claim = relay._claim
-    monkeypatch.setattr(relay, "_claim", lambda limit: rounds.append(limit) or claim(limit))
+
+    def counted(limit: int) -> list[relay.Due]:
+        rounds.append(limit)
+        return claim(limit)
+
+    monkeypatch.setattr(relay, "_claim", counted)
     return rounds
 
 
