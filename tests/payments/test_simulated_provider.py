@@ -1,9 +1,13 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
+from core.models import SimulatorInFlight
 from payments.models import ProviderTransaction
 from payments.providers import (
+    KeyInUse,
     PaymentDeclined,
     ProviderTimeout,
     ProviderUnavailable,
@@ -76,3 +80,23 @@ def test_refunds_are_idempotent_and_refund_fails_never_refunds(provider):
 def test_the_provider_refuses_what_is_not_a_token(provider):
     with pytest.raises(PaymentDeclined):
         charge(provider, "4242 4242 4242 4242")
+
+
+def test_a_call_whose_key_is_in_flight_is_answered_key_in_use_until_the_provider_gives_up_on_it(provider):
+    # given a charge under key k1 still being processed (another attempt, mid-call)
+    SimulatorInFlight.objects.create(service="payments.charge", key="k1", until=timezone.now() + timedelta(minutes=1))
+
+    # then a second call with that key is "key in use", and charges nothing
+    with pytest.raises(KeyInUse):
+        charge(provider, "tok_visa")
+    assert not ProviderTransaction.objects.exists()
+    # and another key is not held up by it
+    assert charge(provider, "tok_visa", key="k2").amount == AMOUNT
+
+    # when the provider has given up on the first call (its own timeout passed)
+    SimulatorInFlight.objects.filter(key="k1").update(until=timezone.now() - timedelta(seconds=1))
+
+    # then the key is free again: the call charges once, and lets go of the key when it answers
+    assert charge(provider, "tok_visa").amount == AMOUNT
+    assert ProviderTransaction.objects.filter(idempotency_key="k1", status="succeeded").count() == 1
+    assert not SimulatorInFlight.objects.exists()
