@@ -5,10 +5,10 @@ It runs in two places. Every Celery worker process publishes right after its own
 process sweeps the table for the rest: rows written by the web (which never talks to the
 broker), rows whose publish failed while the broker was down, and retries that have become
 due. It sweeps every ``OUTBOX_POLL_SECONDS``, and on PostgreSQL also as soon as a transaction
-that left rows to it commits (``wake_relay``). Any number of relays may run: rows are claimed with
-``FOR UPDATE SKIP LOCKED``, and only the head of each shard is eligible, so two relays never
-send one row at once nor overtake each other within a shard. Rows are chosen by status, never
-by an id cursor, so a transaction that commits late is not skipped.
+that left rows to it commits (``wake_relay``). Any number of relays may run: a round claims the
+head of each shard with ``FOR UPDATE SKIP LOCKED``, and the due rows behind the heads it holds,
+so two relays never send one row at once nor overtake each other within a shard. Rows are chosen
+by status, never by an id cursor, so a transaction that commits late is not skipped.
 """
 
 import json
