@@ -561,8 +561,11 @@ def idle_latency(token: str, count: int, lines: int = 1, mode: str = MODES[0]) -
 def completed_at(order_ids: list[str]) -> dict[Any, datetime]:
     """When each order became ``completed``: its journal's first line in that status, written in
     the transaction that completed it (later lines, the customer's email, come after)."""
-    lines = OrderEvent.objects.filter(order_id__in=order_ids, to_status=Status.COMPLETED).order_by("-created_at")
-    return {str(order_id): at for order_id, at in lines.values_list("order_id", "created_at")}
+    lines = OrderEvent.objects.filter(order_id__in=order_ids, to_status=Status.COMPLETED).order_by("created_at")
+    first: dict[Any, datetime] = {}
+    for order_id, at in lines.values_list("order_id", "created_at"):
+        first.setdefault(str(order_id), at)
+    return first
 
 
 def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
