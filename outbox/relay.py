@@ -292,10 +292,11 @@ class RelayThread(threading.Thread):
         pause = settings.OUTBOX_POLL_SECONDS
         try:
             while not self.stopping.is_set():
+                backing_off = True
                 try:
                     with untraced():  # a sweep is no one's trace; each message it publishes is
                         relay_due()
-                    pause = settings.OUTBOX_POLL_SECONDS
+                    pause, backing_off = settings.OUTBOX_POLL_SECONDS, False
                 except BrokerDown as exc:
                     pause = min(max(pause * 2, 0.5), 5.0)
                     logger.warning("Broker unavailable, outbox waits %.1fs: %s", pause, exc)
@@ -304,10 +305,13 @@ class RelayThread(threading.Thread):
                     logger.exception("Outbox relay round failed")
                 finally:
                     close_old_connections()
-                if not self.wakeups.wait(pause):
+                # A new order is no sign that the broker is back: a back-off is waited out whole,
+                # and the wake-ups that came meanwhile make one sweep after it.
+                if backing_off or not self.wakeups.wait(pause):
                     self.stopping.wait(pause)
         finally:
             self.wakeups.close()
+            connections.close_all()  # this thread's own
 
     def stop(self) -> None:
         self.stopping.set()
@@ -337,7 +341,7 @@ class Wakeups:
             return False
         try:
             for _ in self.connection.notifies(timeout=seconds, stop_after=1):
-                break
+                break  # with those that came in the same read: one sweep answers them all
         except Exception:
             logger.warning("The outbox relay stopped listening; it sweeps until it can again", exc_info=True)
             self.close()

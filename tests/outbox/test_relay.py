@@ -1,6 +1,7 @@
 """The outbox: messages exist exactly when their transaction committed, and the relay sends
 each order's messages in order, once due, and parks what can never be sent."""
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -169,6 +170,69 @@ def test_on_postgresql_a_commit_that_leaves_its_messages_to_the_relay_wakes_it(p
     finally:
         thread.stop()
     assert not thread.is_alive()  # its 30 s wait ended when it was told to stop
+
+
+def test_on_postgresql_wake_ups_that_came_during_a_sweep_make_one_sweep_after_it(monkeypatch, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL wakes the relay")
+    settings.OUTBOX_POLL_SECONDS = 30  # every sweep below is a wake-up's
+    thread = relay.RelayThread()
+    thread.start()
+    try:
+        wait_until(lambda: thread.wakeups.connection is not None)
+        time.sleep(0.1)
+        sweeps: list[int] = []
+        busy, go_on = threading.Event(), threading.Event()
+
+        def slow_sweep(**kwargs: Any) -> int:
+            sweeps.append(1)
+            busy.set()
+            go_on.wait(5)
+            return 0
+
+        monkeypatch.setattr(relay, "relay_due", slow_sweep)
+        relay.wake_relay()  # outside a transaction: at once
+        assert busy.wait(5)
+        for _ in range(5):  # five commits, while the relay sweeps
+            relay.wake_relay()
+        time.sleep(0.1)
+        go_on.set()
+        time.sleep(0.3)
+
+        assert len(sweeps) == 2  # the one they came during, and one for all five
+    finally:
+        thread.stop()
+
+
+def test_on_postgresql_orders_placed_while_the_broker_is_down_do_not_cut_its_back_off(monkeypatch, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL wakes the relay")
+    settings.OUTBOX_POLL_SECONDS = 30  # so its back-off is 5 s: every publish tried below is a wake-up's
+    tried: list[str] = []
+
+    def down(row: relay.Due) -> None:
+        tried.append(row.name)
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(relay, "_apply", down)
+    thread = relay.RelayThread()
+    thread.start()
+    try:
+        wait_until(lambda: thread.wakeups.connection is not None)
+        time.sleep(0.1)
+        with transaction.atomic():
+            outbox_send(message=message("first"), shard="order-1")
+        wait_until(lambda: tried == ["first"])  # woken, it found the broker down: it backs off
+
+        for n in range(5):
+            with transaction.atomic():
+                outbox_send(message=message(f"order {n}"), shard=f"order-{n + 2}")
+        time.sleep(0.5)
+
+        assert tried == ["first"]  # no order placed meanwhile made it try the broker again
+    finally:
+        thread.stop()
+    assert not thread.is_alive()  # told to stop, it does not wait out its back-off
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
