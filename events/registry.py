@@ -125,7 +125,10 @@ def end_events() -> frozenset[str]:
 
 
 def subscribers(event: str, mode: str) -> list[Subscription]:
-    return [s for s in _subscriptions if s.event == event and mode in s.modes]
+    """Who hears ``event``: the saga's next step first, since the relay sends an order's
+    messages one after the other, and the side interactions (bookkeeping, emails) can wait."""
+    heard = [s for s in _subscriptions if s.event == event and mode in s.modes]
+    return sorted(heard, key=lambda s: not s.step)
 
 
 def subscription(consumer: str, event: str) -> Subscription:

@@ -50,10 +50,13 @@ class OrderSaga:
         )
 
     def advance(self, step: ForwardStep, *, message: str) -> None:
-        """Orchestrated, the step moves the order on in the transaction of its outcome; choreographed,
-        the orders service moves it when the step's event arrives."""
+        """Orchestrated, the step moves the order on in the transaction of its outcome (which
+        records the progress); choreographed, the orders service moves it when the step's event
+        arrives, and the step only records its progress."""
         if self.orchestrated and step.advances_to is not None:
             order_transition(order=self.order, to=Status(step.advances_to), message=message)
+        else:
+            self.touch()
 
     def turn_back(self, *, reason: str, message: str) -> None:
         order_transition(order=self.order, to=Status.COMPENSATING, reason=Reason(reason), message=message)

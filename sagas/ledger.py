@@ -31,7 +31,8 @@ class Saga(Protocol):
     def may_run(self, step: ForwardStep) -> bool: ...
 
     def advance(self, step: ForwardStep, *, message: str) -> None:
-        """The step succeeded (for every line): move the saga to ``step.advances_to``."""
+        """The step succeeded (for every line): move the saga to ``step.advances_to``, or, where
+        the owner moves it later (or the step goes nowhere), record the progress (``touch``)."""
 
     def turn_back(self, *, reason: str, message: str) -> None:
         """A step failed for good: compensate what was done, for ``reason``."""

@@ -25,12 +25,11 @@ committed.
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.remote import RequestInFlight
@@ -101,12 +100,13 @@ def _run_step(
     if step.local:
         try:
             with transaction.atomic():
-                saga = _claim(saga_id, step_name, step, fresh=True)
-                if saga is None:
+                claimed = _claim(saga_id, step_name, step, fresh=True)
+                if claimed is None:
                     return SagaStep.objects.filter(
                         saga_id=saga_id, name=step_name, status=SagaStep.Status.SUCCEEDED
                     ).exists()
-                annotate(attempt=_attempt(saga_id, step_name))
+                saga, attempt = claimed
+                annotate(attempt=attempt)
                 result = action()
                 _succeed(saga, step_name, step, hops, result)
                 return True
@@ -115,10 +115,10 @@ def _run_step(
             return False
 
     with transaction.atomic():
-        saga = _claim(saga_id, step_name, step, fresh=False)
-        attempt = _attempt(saga_id, step_name) if saga is not None else 0
-    if saga is None:
+        claimed = _claim(saga_id, step_name, step, fresh=False)
+    if claimed is None:
         return False
+    attempt = claimed[1]
     annotate(attempt=attempt)
     try:
         result = action()
@@ -146,8 +146,9 @@ def _run_step(
     return done
 
 
-def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> Saga | None:
-    """Lock the saga and start an attempt of the step; ``None`` when it must not run now.
+def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> tuple[Saga, int] | None:
+    """Lock the saga and start an attempt of the step: the saga and the attempt's number, or
+    ``None`` when it must not run now.
 
     Not now: the saga is past the step or compensating, the step succeeded, or an attempt
     still holds its lease (a copy of this message, or a slow call). An attempt whose lease ran
@@ -158,31 +159,48 @@ def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> Saga |
     if not saga.may_run(step):
         return None
     now = timezone.now()
-    claimable = SagaStep.objects.filter(saga_id=saga_id, name=name).exclude(status=SagaStep.Status.SUCCEEDED)
-    if not fresh:
-        lease_start = now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
-        claimable = claimable.exclude(status=SagaStep.Status.RUNNING, started_at__gte=lease_start)
-    started = claimable.update(
-        status=SagaStep.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, finished_at=None
-    )
-    if not started:
+    lease_start = None if fresh else now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
+    attempt = _start_attempt(saga_id, name, now, lease_start)
+    if attempt is None:
         return None
     if not fresh:
         saga.touch()
-    return saga
+    return saga, attempt
 
 
-def _attempt(saga_id: str, name: str) -> int:
-    return SagaStep.objects.values_list("attempts", flat=True).get(saga_id=saga_id, name=name)
+# Every step of every saga claims an attempt: the claim and its number in one statement, which
+# the ORM cannot write (its ``update`` returns a count, not the row).
+SAGA_ID = SagaStep._meta.get_field("saga_id")
+START_ATTEMPT = f"""UPDATE {SagaStep._meta.db_table}
+    SET status = %s, attempts = attempts + 1, started_at = %s, finished_at = NULL
+    WHERE {SAGA_ID.column} = %s AND name = %s AND status <> %s {{unleased}}
+    RETURNING attempts"""
+UNLEASED = "AND NOT (status = %s AND started_at >= %s)"
+
+
+def _start_attempt(saga_id: str, name: str, now: datetime, lease_start: datetime | None) -> int | None:
+    """Start an attempt of the step unless it succeeded (or, given ``lease_start``, an attempt
+    started since holds it); return the attempt's number."""
+    connection = transaction.get_connection()
+    adapt, running = connection.ops.adapt_datetimefield_value, SagaStep.Status.RUNNING
+    params: list[Any] = [running, adapt(now), SAGA_ID.get_db_prep_value(saga_id, connection), name]
+    params.append(SagaStep.Status.SUCCEEDED)
+    if lease_start is not None:
+        params += [running, adapt(lease_start)]
+    with connection.cursor() as cursor:
+        cursor.execute(START_ATTEMPT.format(unleased=UNLEASED if lease_start is not None else ""), params)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result) -> None:
-    _finish(saga, name, SagaStep.Status.SUCCEEDED)
+    _set_status(saga, name, SagaStep.Status.SUCCEEDED)
     if step.per_line and _lines_left(saga, step):
+        saga.touch()
         return  # the lines join in the database: the last line done moves the saga on
     hops.send_next(saga, result)  # first: the journal reads cause (the event) before effect
-    if step.advances_to is not None:
-        saga.advance(step, message=f"{step.name} succeeded for every line" if step.per_line else f"{name} succeeded")
+    # ``advance`` records the progress (a step with nowhere to go has it recorded all the same)
+    saga.advance(step, message=f"{step.name} succeeded for every line" if step.per_line else f"{name} succeeded")
 
 
 def _lines_left(saga: Saga, step: ForwardStep) -> bool:
@@ -321,8 +339,12 @@ def describe(exc: Exception) -> str:
 
 
 def _finish(saga: Saga, name: str, status: SagaStep.Status, error: str = "") -> None:
-    SagaStep.objects.filter(saga_id=saga.id, name=name).update(status=status, finished_at=timezone.now(), error=error)
+    _set_status(saga, name, status, error)
     saga.touch()
+
+
+def _set_status(saga: Saga, name: str, status: SagaStep.Status, error: str = "") -> None:
+    SagaStep.objects.filter(saga_id=saga.id, name=name).update(status=status, finished_at=timezone.now(), error=error)
 
 
 # --- compensations ---------------------------------------------------------------------------
