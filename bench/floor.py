@@ -19,6 +19,8 @@ from typing import Any
 
 from celery import Celery, chain
 
+from core.broker import broker_transport
+
 QUEUE = "bench_floor"
 TABLE = "bench_floor_step"
 
@@ -46,8 +48,9 @@ def _transport_options(broker: str) -> dict[str, Any]:
 app = Celery("bench_floor", broker=BROKER, backend="disabled", fixups=[])
 app.conf.update(
     broker_transport_options=_transport_options(BROKER),
-    # The shop's embedded broker (plain kombu): kombu's own filesystem writer loses messages.
-    broker_transport="core.broker:Transport" if BROKER.startswith("filesystem://") else None,
+    # The shop's transports (plain kombu, core/broker.py): kombu's own filesystem writer loses
+    # messages, and its Redis channel builds a client per message; the floor gets the same fixes.
+    broker_transport=broker_transport(BROKER),
     broker_connection_retry_on_startup=True,
     task_serializer="json",
     accept_content=["json"],

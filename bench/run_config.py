@@ -434,6 +434,8 @@ def saga_throughput(
         # CPU per order, emails included: the worker (main process and pool), and gunicorn
         "worker_cpu_ms_per_order": round(1000 * cpu[0] / max(completed, 1), 2),
         "web_cpu_ms_per_order": round(1000 * cpu[1] / max(completed, 1), 2),
+        # the POSTs themselves: 8 clients while the workers run the sagas (the setting)
+        "post": posted.summary(),
     }
     if per_order:
         result["per_order"] = figures
@@ -804,6 +806,7 @@ def burst(token: str, orders: int, mode: str) -> dict[str, Any]:
         "elapsed_s": round(done - started, 1),
         "settled_after_s": settled,
         "orders_per_s": round(terminal / (done - started), 2),
+        "post": posted.summary(),
         "rss_mb_first_10pct": round(statistics.median(mb[tenth : 2 * tenth] or mb[:tenth]), 1),
         "rss_mb_last_10pct": round(statistics.median(mb[-tenth:]), 1),
         "rss_mb_peak": round(max(mb), 1),

@@ -108,23 +108,25 @@ def event_handle(*, consumer: str, message: dict[str, Any], attempt: int) -> Non
 
 
 def _handle(sub: Subscription, event: Event, consumer: str, attempt: int) -> None:
-    if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
-        return  # handled already (or parked): a redelivery changes nothing
     try:
         if sub.step:
+            if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
+                return  # handled already (or parked): a redelivery changes nothing
             # The step runtime turns every outcome of the step (a business refusal, a provider
             # error) into a recorded decision; what escapes it is not the saga's own doing.
             sub.handler(event, Delivery(sub, event, attempt))
             return
         with transaction.atomic():
-            # Strictly once: a concurrent copy waits on this row's unique key, then finds it.
+            # Strictly once, with no read first: the entry goes in before the handler runs, and
+            # a copy handled (or parked) already, or being handled now, fails on its unique key
+            # (a concurrent copy waits for the first to commit), below.
             InboxEntry.objects.create(
                 consumer=sub.consumer, event_id=event.id, event_name=event.name, saga_id=event.saga_id
             )
             sub.handler(event)
     except IntegrityError:
         if InboxEntry.objects.filter(consumer=consumer, event_id=event.id).exists():
-            return  # a concurrent copy of this delivery got there first
+            return  # a copy of this delivery got there first: a redelivery changes nothing
         _failed(sub, event, attempt)
     except Exception:
         _failed(sub, event, attempt)

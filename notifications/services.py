@@ -89,6 +89,8 @@ def notification_send(*, event: Event) -> Notification:
     subject = SUBJECTS[kind].format(number=order_number(order_id))
     customer = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
     recipient = (getattr(customer, "email", "") or "") if customer is not None else ""
+    # ``sent_at`` is written with the row, before the send: the row commits only if the send
+    # succeeds (one transaction), so it never says sent for an email that was not.
     notification = Notification.objects.create(
         event_id=event.id,
         order_id=order_id,
@@ -97,6 +99,7 @@ def notification_send(*, event: Event) -> Notification:
         status=Notification.Status.SENT if recipient else Notification.Status.SKIPPED,
         recipient=recipient,
         subject=subject,
+        sent_at=timezone.now() if recipient else None,
     )
     if recipient:
         facts = _facts(event, kind, customer)
@@ -108,8 +111,6 @@ def notification_send(*, event: Event) -> Notification:
         )
         message.attach_alternative(render_to_string(f"notifications/{kind}.html", facts), "text/html")
         message.send()
-        notification.sent_at = timezone.now()
-        notification.save(update_fields=["sent_at"])
     _journal(
         order_id,
         name=f"email.{notification.status}",

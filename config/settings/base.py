@@ -10,6 +10,7 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from core.broker import broker_transport
 from core.files import secure_var_dir
 from telemetry.logs import LOG_FORMATS, logging_config
 
@@ -304,8 +305,9 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
 
 
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
-# kombu's filesystem transport, writing each message atomically (see core/broker.py).
-CELERY_BROKER_TRANSPORT = "core.broker:Transport" if CELERY_BROKER_URL.startswith("filesystem://") else None
+
+# kombu's transport for the URL, with the fixes of core/broker.py where it has any.
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 from django.utils.html import strip_tags
 
+from events.models import InboxEntry
 from events.registry import Event
 from events.services import event_handle
 from notifications.models import Notification
@@ -140,6 +141,28 @@ def test_the_same_event_delivered_twice_sends_one_email(customer):
     # then the customer got one email, and one is recorded
     assert [m.subject for m in mail.outbox] == ["Your order #a0e84265 is on its way"]
     assert Notification.objects.filter(event_id=event.id).count() == 1
+
+
+def test_a_parked_event_delivered_again_sends_nothing(customer):
+    # given an order.placed event whose handling was parked (its retries spent)
+    event = order_event("order.placed", customer.pk)
+    message = {k: getattr(event, k) for k in ("id", "name", "saga_id", "mode", "publisher", "data", "context")}
+    InboxEntry.objects.create(
+        consumer="notifications.email_customer",
+        event_id=event.id,
+        event_name=event.name,
+        saga_id=event.saga_id,
+        parked=True,
+        error="SMTP down",
+    )
+
+    # when a late copy of it is delivered
+    event_handle(consumer="notifications.email_customer", message=message, attempt=0)
+
+    # then nothing is sent or recorded: only a person's re-queue sends it again
+    assert mail.outbox == []
+    assert not Notification.objects.filter(event_id=event.id).exists()
+    assert InboxEntry.objects.get(event_id=event.id).parked
 
 
 def test_a_mail_server_that_refuses_leaves_nothing_recorded_so_the_event_comes_again(customer, settings, monkeypatch):
