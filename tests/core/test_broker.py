@@ -56,7 +56,7 @@ def test_messages_go_out_through_one_client_and_all_arrive(built_clients):
 def _take(queue) -> int:
     message = queue.get(timeout=2)
     message.ack()
-    return message.payload["n"]
+    return int(message.payload["n"])
 
 
 @on_redis
