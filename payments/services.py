@@ -26,9 +26,12 @@ def payment_charge(*, order_id: Any, amount: Decimal, token: str) -> Payment:
     ``PaymentDeclined`` (final), ``KeyInUse`` (an earlier attempt is still in flight: unknown
     yet) or another ``PaymentError`` (worth retrying). Compensation: ``payment_refund``.
     """
-    payment, _ = Payment.objects.get_or_create(
-        order_id=order_id, defaults={"amount": amount, "currency": settings.SHOP_CURRENCY}
+    # The row first, if it is not there yet (an earlier attempt wrote it): one INSERT … ON
+    # CONFLICT DO NOTHING, where ``get_or_create`` would read, then insert in a transaction.
+    Payment.objects.bulk_create(
+        [Payment(order_id=order_id, amount=amount, currency=settings.SHOP_CURRENCY)], ignore_conflicts=True
     )
+    payment = Payment.objects.get(order_id=order_id)
     if payment.status == Payment.Status.SUCCEEDED:
         return payment
     try:

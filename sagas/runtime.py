@@ -125,17 +125,17 @@ def _run_step(
     except Exception as exc:
         _record_failure(saga_id, step_name, step, attempt, exc, refusals, hops)
         return False
-    late = done = False
+    late = False
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
+        if saga.may_run(step) and _end_attempt(saga_id, step_name, attempt):
+            _succeed(saga, step_name, step, hops, result, recorded=True)
+            return True
         current = SagaStep.objects.get(saga_id=saga_id, name=step_name)
         if current.status == SagaStep.Status.RUNNING and current.attempts == attempt:
-            if saga.may_run(step):
-                _succeed(saga, step_name, step, hops, result)
-                done = True
-            else:  # the saga turned back mid-call: the compensation, waiting on us, undoes it
-                _finish(saga, step_name, SagaStep.Status.SUCCEEDED)
-                saga.record(service=step.service, kind="step", name=step_name, detail="landed after compensation began")
+            # the saga turned back mid-call: the compensation, waiting on us, undoes it
+            _finish(saga, step_name, SagaStep.Status.SUCCEEDED)
+            saga.record(service=step.service, kind="step", name=step_name, detail="landed after compensation began")
         elif current.status in (SagaStep.Status.RUNNING, SagaStep.Status.WAITING, SagaStep.Status.SUCCEEDED):
             # Another attempt owns the step: it finds this result under the same idempotency key.
             logger.info("%s of %s: attempt %s superseded by attempt %s", step_name, saga_id, attempt, current.attempts)
@@ -143,7 +143,7 @@ def _run_step(
             late = True  # the compensation settled the step as never done: take it back ourselves
     if late:
         _late_success(saga_id, step_name, step, attempt, undo)
-    return done
+    return False
 
 
 def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> tuple[Saga, int] | None:
@@ -193,8 +193,17 @@ def _start_attempt(saga_id: str, name: str, now: datetime, lease_start: datetime
     return None if row is None else int(row[0])
 
 
-def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result) -> None:
-    _set_status(saga, name, SagaStep.Status.SUCCEEDED)
+def _end_attempt(saga_id: str, name: str, attempt: int) -> bool:
+    """Under the saga's lock: mark the step succeeded if ``attempt`` still owns it (it is the
+    step's latest attempt, still running); whether it did."""
+    owned = SagaStep.objects.filter(saga_id=saga_id, name=name, status=SagaStep.Status.RUNNING, attempts=attempt)
+    return owned.update(status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now(), error="") == 1
+
+
+def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result, *, recorded: bool = False) -> None:
+    """The step succeeded (``recorded``: its row says so already): what comes next."""
+    if not recorded:
+        _set_status(saga, name, SagaStep.Status.SUCCEEDED)
     if step.per_line and _lines_left(saga, step):
         saga.touch()
         return  # the lines join in the database: the last line done moves the saga on

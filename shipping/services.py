@@ -18,7 +18,9 @@ def shipment_create(*, order_id: Any, address: dict[str, Any]) -> Shipment:
     Compensation: ``shipment_cancel``.
     """
     carrier = get_carrier()
-    shipment, _ = Shipment.objects.get_or_create(order_id=order_id, defaults={"carrier": carrier.name})
+    # As ``payment_charge``: one INSERT … ON CONFLICT DO NOTHING, then the row, whoever wrote it.
+    Shipment.objects.bulk_create([Shipment(order_id=order_id, carrier=carrier.name)], ignore_conflicts=True)
+    shipment = Shipment.objects.get(order_id=order_id)
     if shipment.status == Shipment.Status.CREATED:
         return shipment
     try:
