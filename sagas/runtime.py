@@ -108,6 +108,7 @@ def _run_step(
                 saga, attempt = claimed
                 annotate(attempt=attempt)
                 result = action()
+                _set_status(saga, step_name, SagaStep.Status.SUCCEEDED)
                 _succeed(saga, step_name, step, hops, result)
                 return True
         except Exception as exc:
@@ -129,7 +130,7 @@ def _run_step(
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
         if saga.may_run(step) and _end_attempt(saga_id, step_name, attempt):
-            _succeed(saga, step_name, step, hops, result, recorded=True)
+            _succeed(saga, step_name, step, hops, result)
             return True
         current = SagaStep.objects.get(saga_id=saga_id, name=step_name)
         if current.status == SagaStep.Status.RUNNING and current.attempts == attempt:
@@ -200,10 +201,8 @@ def _end_attempt(saga_id: str, name: str, attempt: int) -> bool:
     return owned.update(status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now(), error="") == 1
 
 
-def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result, *, recorded: bool = False) -> None:
-    """The step succeeded (``recorded``: its row says so already): what comes next."""
-    if not recorded:
-        _set_status(saga, name, SagaStep.Status.SUCCEEDED)
+def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result) -> None:
+    """The step's row says it succeeded: what comes next."""
     if step.per_line and _lines_left(saga, step):
         saga.touch()
         return  # the lines join in the database: the last line done moves the saga on
