@@ -20,10 +20,14 @@ def default_coordination() -> Coordination:
 
 
 def saga_start(order: Order, lines: Sequence[OrderLine]) -> None:
-    """The new order: announced in both modes (the customer's email); orchestrated, its canvas."""
-    events.order_placed_announce(order, lines)
+    """The new order: orchestrated, its canvas; announced in both modes (the customer's email).
+
+    The canvas goes first: the relay sends an order's messages one after another, and the
+    first step should not wait behind the email.
+    """
     if order.coordination == Coordination.ORCHESTRATION:
         saga.saga_send(order, lines)
+    events.order_placed_announce(order, lines)
 
 
 def saga_resume(order: Order) -> None:

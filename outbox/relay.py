@@ -98,35 +98,45 @@ def relay_due(*, limit: int = 100, rounds: int | None = None, ids: list[int] | N
     A message that fails to publish for another reason is retried on later rounds and parked
     after ``OUTBOX_MAX_ATTEMPTS``, with its error, for a person to look at.
     """
+    if ids is not None:
+        with transaction.atomic():
+            batch = _claim_own(ids)  # already marked sent: what fails to go out is unmarked
+            published, down = _publish_in_order(batch)
+            _mark_unsent([row.pk for row in batch if row.pk not in published])
+        if down is not None:
+            raise down
+        return len(published)
     sent = 0
-    left = None if ids is None else set(ids)
     while rounds is None or rounds > 0:
         rounds = None if rounds is None else rounds - 1
-        down: BrokerDown | None = None
         with transaction.atomic():
-            batch = _claim(limit) if left is None else _claim_own(left, limit)
-            published: list[int] = []
-            held: set[str] = set()  # shards whose earlier row was not sent: the rest of each waits
-            for row in batch:
-                if row.shard in held:
-                    continue
-                try:
-                    if _publish(row):
-                        published.append(row.pk)
-                    else:
-                        held.add(row.shard)
-                except BrokerDown as exc:
-                    down = exc
-                    break
+            batch = _claim(limit)
+            published, down = _publish_in_order(batch)
             _mark_sent(published)
         sent += len(published)
         if down is not None:
             raise down
         if len(batch) < limit:  # nothing more is due: what was held back waits for the next sweep
             break
-        if left is not None:
-            left.difference_update(published)
     return sent
+
+
+def _publish_in_order(batch: list["Due"]) -> tuple[list[int], BrokerDown | None]:
+    """Publish the claimed rows in order: the ids sent, and the broker's refusal if it stopped
+    the round. A row that cannot be sent holds back the rest of its shard."""
+    published: list[int] = []
+    held: set[str] = set()  # shards whose earlier row was not sent: the rest of each waits
+    for row in batch:
+        if row.shard in held:
+            continue
+        try:
+            if _publish(row):
+                published.append(row.pk)
+            else:
+                held.add(row.shard)
+        except BrokerDown as exc:
+            return published, exc
+    return published, None
 
 
 # The relay's reads and writes are SQL of its own: they run for every message of every hop, and
@@ -149,6 +159,7 @@ class Due:
 
 
 TABLE = OutboxMessage._meta.db_table
+COLUMNS = ("id", "shard", "name", "message", "options", "trace_context", "attempts", "available_at")
 UNSENT = "m.sent_at IS NULL AND m.parked_at IS NULL AND m.available_at <= %s"
 # Nothing unsent comes before the row in its shard, except the due rows of ``{besides}``.
 FIRST_IN_SHARD = f"""NOT EXISTS (
@@ -180,40 +191,53 @@ def _heads(limit: int) -> list[Due]:
     return _select(f"{UNSENT} AND {FIRST_IN_SHARD.format(besides='')}", [_now()], limit, "FOR UPDATE SKIP LOCKED")
 
 
-def _claim_own(ids: set[int], limit: int) -> list[Due]:
-    """The rows a transaction wrote, all in one round and in order: they do not hold each other
-    back. Waiting for a lock (no SKIP LOCKED) keeps the order when a relay thread holds the first
-    of them: once it has sent it, the rest are ours."""
+def _claim_own(ids: list[int]) -> list[Due]:
+    """The due rows a transaction wrote, claimed and marked sent in one statement, in order:
+    they do not hold each other back, but an unsent row of their shard from before does.
+    The caller unmarks, in the same transaction, what it then fails to publish. Waiting for a
+    row's lock keeps the order when a relay thread holds the first of them: once it has sent
+    it, the statement passes it over (it is no longer unsent) and takes the rest."""
     now = _now()
     besides = f"AND NOT (e.id IN ({_marks(ids)}) AND e.available_at <= %s)"
-    return _select(
-        f"m.id IN ({_marks(ids)}) AND {UNSENT} AND {FIRST_IN_SHARD.format(besides=besides)}",
-        [*ids, now, *ids, now],
-        limit,
-        "FOR UPDATE",
+    sql = (
+        f"UPDATE {TABLE} AS m SET sent_at = %s"
+        f" WHERE m.id IN ({_marks(ids)}) AND {UNSENT} AND {FIRST_IN_SHARD.format(besides=besides)}"
+        f" RETURNING {', '.join(COLUMNS)}"  # unqualified: SQLite's RETURNING knows no alias
     )
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, [now, *ids, now, *ids, now])
+        rows = _rows(cursor.fetchall())
+    return sorted(rows, key=lambda row: (row.available_at, row.pk))
 
 
 def _select(where: str, params: list[Any], limit: int, lock: str) -> list[Due]:
     connection = transaction.get_connection()
-    sql = (
-        "SELECT m.id, m.shard, m.name, m.message, m.options, m.trace_context, m.attempts, m.available_at"
-        f" FROM {TABLE} m WHERE {where} ORDER BY m.available_at, m.id LIMIT %s"
-    )
+    selected = ", ".join(f"m.{column}" for column in COLUMNS)
+    sql = f"SELECT {selected} FROM {TABLE} m WHERE {where} ORDER BY m.available_at, m.id LIMIT %s"
     if connection.features.has_select_for_update:  # SQLite: its IMMEDIATE transactions serialize relays
         sql += f" {lock}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit])
-        return [
-            Due(pk, shard, name, _json(message), _json(options), _json(trace), attempts, available_at)
-            for pk, shard, name, message, options, trace, attempts, available_at in cursor.fetchall()
-        ]
+        return _rows(cursor.fetchall())
+
+
+def _rows(fetched: list[tuple[Any, ...]]) -> list[Due]:
+    return [
+        Due(pk, shard, name, _json(message), _json(options), _json(trace), attempts, available_at)
+        for pk, shard, name, message, options, trace, attempts, available_at in fetched
+    ]
 
 
 def _mark_sent(ids: list[int]) -> None:
     if ids:
         with transaction.get_connection().cursor() as cursor:
             cursor.execute(f"UPDATE {TABLE} SET sent_at = %s WHERE id IN ({_marks(ids)})", [_now(), *ids])
+
+
+def _mark_unsent(ids: list[int]) -> None:
+    if ids:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(f"UPDATE {TABLE} SET sent_at = NULL WHERE id IN ({_marks(ids)})", ids)
 
 
 def _now() -> Any:

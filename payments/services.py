@@ -17,8 +17,19 @@ def refund_key(order_id: Any) -> str:
     return f"order:{order_id}:refund"
 
 
-def payment_charge(*, order_id: Any, amount: Decimal, token: str) -> Payment:
-    """Charge ``amount`` for the order with its payment ``token``, once.
+def payment_open(*, order_id: Any, amount: Decimal) -> None:
+    """The order's ``pending`` payment, before any call to the provider (no row, no call),
+    unless an earlier attempt wrote it. Call it in the transaction that claims the attempt.
+
+    One INSERT … ON CONFLICT DO NOTHING, where ``get_or_create`` would read, then insert.
+    """
+    Payment.objects.bulk_create(
+        [Payment(order_id=order_id, amount=amount, currency=settings.SHOP_CURRENCY)], ignore_conflicts=True
+    )
+
+
+def payment_charge(*, order_id: Any, token: str) -> Payment:
+    """Charge the order's payment (``payment_open`` wrote it) with its payment ``token``, once.
 
     Side effects: at most one successful charge at the provider, whatever the retries, since
     every attempt carries the idempotency key ``order:<id>:charge`` (an earlier attempt's reply
@@ -26,11 +37,6 @@ def payment_charge(*, order_id: Any, amount: Decimal, token: str) -> Payment:
     ``PaymentDeclined`` (final), ``KeyInUse`` (an earlier attempt is still in flight: unknown
     yet) or another ``PaymentError`` (worth retrying). Compensation: ``payment_refund``.
     """
-    # The row first, if it is not there yet (an earlier attempt wrote it): one INSERT … ON
-    # CONFLICT DO NOTHING, where ``get_or_create`` would read, then insert in a transaction.
-    Payment.objects.bulk_create(
-        [Payment(order_id=order_id, amount=amount, currency=settings.SHOP_CURRENCY)], ignore_conflicts=True
-    )
     payment = Payment.objects.get(order_id=order_id)
     if payment.status == Payment.Status.SUCCEEDED:
         return payment

@@ -21,14 +21,15 @@ def charge(*, order_id: str, amount: str, token: str, hops: Hops) -> None:
         saga_id=order_id,
         step_name=CHARGE_PAYMENT,
         hops=hops,
-        action=lambda: _charged(order_id, amount, token),
+        prepare=lambda: services.payment_open(order_id=order_id, amount=Decimal(amount)),
+        action=lambda: _charged(order_id, token),
         undo=lambda: services.payment_refund(order_id=order_id),
         refusals=(PaymentDeclined,),
     )
 
 
-def _charged(order_id: str, amount: str, token: str) -> dict[str, Any]:
-    payment = services.payment_charge(order_id=order_id, amount=Decimal(amount), token=token)
+def _charged(order_id: str, token: str) -> dict[str, Any]:
+    payment = services.payment_charge(order_id=order_id, token=token)
     return {"amount": str(payment.amount)}
 
 

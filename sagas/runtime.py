@@ -60,11 +60,13 @@ def run_step(
     action: Callable[[], Result],
     undo: Callable[[], object] | None = None,
     refusals: tuple[type[Exception], ...] = (),
+    prepare: Callable[[], object] | None = None,
 ) -> bool:
     """Run ``action`` as the step ``step_name`` of the saga, at most once to success.
 
     A remote call commits its attempt before it runs, so a crash mid-call is seen (and the call
-    repeated with its idempotency key, or compensated); a ``local`` step runs inside the
+    repeated with its idempotency key, or compensated), together with what ``prepare`` writes
+    for it (the participant's row: no row, no call); a ``local`` step runs inside the
     transaction that records it. ``refusals`` are the participant's business decisions: they
     fail the step at once and turn the saga back (``step.refused_as``); a ``RequestInFlight``
     answer waits; any other exception is transient and retried with backoff, and fails the
@@ -82,7 +84,7 @@ def run_step(
         "mode": hops.mode,
     }
     with operation(step.name, keep=True, kind="step", **fields):
-        done = _run_step(saga_id, step_name, step, hops, action, undo, refusals)
+        done = _run_step(saga_id, step_name, step, hops, action, undo, refusals, prepare)
         if done:
             annotate(outcome="succeeded")
         return done
@@ -96,6 +98,7 @@ def _run_step(
     action: Callable[[], Result],
     undo: Callable[[], object] | None,
     refusals: tuple[type[Exception], ...],
+    prepare: Callable[[], object] | None,
 ) -> bool:
     if step.local:
         try:
@@ -117,6 +120,8 @@ def _run_step(
 
     with transaction.atomic():
         claimed = _claim(saga_id, step_name, step, fresh=False)
+        if claimed is not None and prepare is not None:
+            prepare()
     if claimed is None:
         return False
     attempt = claimed[1]

@@ -10,16 +10,22 @@ def shipment_key(order_id: Any) -> str:
     return f"order:{order_id}:shipment"
 
 
+def shipment_open(*, order_id: Any) -> None:
+    """The order's ``pending`` shipment, before any call to the carrier (no row, no call),
+    unless an earlier attempt wrote it. Call it in the transaction that claims the attempt.
+    As ``payment_open``: one INSERT … ON CONFLICT DO NOTHING."""
+    Shipment.objects.bulk_create([Shipment(order_id=order_id, carrier=get_carrier().name)], ignore_conflicts=True)
+
+
 def shipment_create(*, order_id: Any, address: dict[str, Any]) -> Shipment:
-    """Hand the order's parcel to the carrier for ``address``, once (idempotency key ``order:<id>:shipment``).
+    """Hand the order's parcel (``shipment_open`` wrote its row) to the carrier for ``address``,
+    once (idempotency key ``order:<id>:shipment``).
 
     Raises ``AddressRejected`` (final), ``KeyInUse`` (an earlier attempt is still in flight) or
     another ``CarrierError`` (worth retrying).
     Compensation: ``shipment_cancel``.
     """
     carrier = get_carrier()
-    # As ``payment_charge``: one INSERT … ON CONFLICT DO NOTHING, then the row, whoever wrote it.
-    Shipment.objects.bulk_create([Shipment(order_id=order_id, carrier=carrier.name)], ignore_conflicts=True)
     shipment = Shipment.objects.get(order_id=order_id)
     if shipment.status == Shipment.Status.CREATED:
         return shipment

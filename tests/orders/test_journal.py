@@ -40,8 +40,8 @@ def test_a_new_orders_journal_says_it_was_placed_and_announced(api, order):
     assert [e["seq"] for e in entries] == [1, 2, 3]
     assert [(e["service"], e["kind"], e["name"]) for e in entries] == [
         ("orders", "action", ""),
-        ("orders", "event", "order.placed"),
         ("orders", "command", "inventory.reserve_line"),
+        ("orders", "event", "order.placed"),
     ]
     assert entries[0]["detail"] == "Order placed (orchestration)"
     assert set(entries[0]) == {"seq", "at", "service", "kind", "name", "detail", "trace_id"}

@@ -73,15 +73,24 @@ def test_a_shard_waits_behind_its_unsent_head():
     assert [row.name for row in relay._heads(limit=10)] == ["head"]
 
 
-def test_a_head_that_fails_to_publish_holds_back_its_shard_only(monkeypatch):
+def broker_that_fails(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A broker that refuses the row named "cannot be sent" (it cannot be serialized) and is
+    down for the one named "broker gone"; what it accepts, by row name."""
     sent: list[str] = []
 
-    def publish(row: OutboxMessage) -> None:
+    def publish(row: relay.Due) -> None:
         if row.name == "cannot be sent":
             raise TypeError("cannot serialize")
+        if row.name == "broker gone":
+            raise ConnectionRefusedError("broker down")
         sent.append(row.name)
 
     monkeypatch.setattr(relay, "_apply", publish)
+    return sent
+
+
+def test_a_head_that_fails_to_publish_holds_back_its_shard_only(monkeypatch):
+    sent = broker_that_fails(monkeypatch)
     with transaction.atomic():
         outbox_send(message=message("cannot be sent"), shard="order-1")
         outbox_send(message=message("behind it"), shard="order-1")
@@ -272,3 +281,27 @@ def test_a_message_that_can_never_be_sent_is_parked_with_its_error(monkeypatch, 
     assert row.attempts == settings.OUTBOX_MAX_ATTEMPTS
     assert "cannot serialize" in row.last_error
     assert relay.relay_due() == 0
+
+
+def test_a_commit_whose_own_publish_fails_leaves_what_did_not_go_out_unsent(worker_process, monkeypatch):
+    # given a worker's transaction whose rows meet a message that cannot be serialized, then a
+    # broker that goes down (the rows are marked sent as they are claimed: the failures unmark)
+    sent = broker_that_fails(monkeypatch)
+
+    # when it commits
+    with transaction.atomic():
+        outbox_send(message=message("sent"), shard="order-1")
+        outbox_send(message=message("cannot be sent"), shard="order-1")
+        outbox_send(message=message("behind it"), shard="order-1")
+        outbox_send(message=message("other order"), shard="order-2")
+        outbox_send(message=message("broker gone"), shard="order-3")
+        outbox_send(message=message("after the outage"), shard="order-4")
+
+    # then only what reached the broker is marked sent; the rest waits for the relay thread, the
+    # unsendable row with its first failed attempt counted, and its shard behind it
+    assert sent == ["sent", "other order"]
+    rows = {row.name: row for row in OutboxMessage.objects.all()}
+    assert {name for name, row in rows.items() if row.sent_at is not None} == {"sent", "other order"}
+    assert (rows["cannot be sent"].attempts, rows["cannot be sent"].parked_at) == (1, None)
+    assert "cannot serialize" in rows["cannot be sent"].last_error
+    assert all(rows[name].attempts == 0 for name in ("behind it", "broker gone", "after the outage"))

@@ -1,0 +1,120 @@
+"""No row, no call: a remote step's participant has its row committed before it calls out.
+
+The row is written in the transaction that claims the attempt (``run_step``'s ``prepare``), so
+a crash mid-call leaves the row, and a compensation that finds no row knows nothing was called.
+Run in process, with providers that look at the database when they are called.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from orders.models import Order, Status
+from orders.services import OrderItem, order_place
+from payments import services as payment_services
+from payments import steps as payment_steps
+from payments.models import Payment
+from payments.providers import Charge
+from sagas.models import SagaStep
+from shipping import services as shipping_services
+from shipping import steps as shipping_steps
+from shipping.carriers import CarrierReceipt
+from shipping.models import Shipment
+from tests.factories import ProductFactory, address
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Hops:
+    """What the step sends next, kept here instead of written to the outbox."""
+
+    retries = 0
+    mode = "orchestration"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send_next(self, saga: Any, result: dict[str, Any] | None = None) -> None:
+        self.sent.append("next")
+
+    def send_failed(self, saga: Any, *, refused: bool, error: str) -> None:
+        self.sent.append("failed")
+
+    def send_again(self, *, delay: float, retries: int) -> None:
+        self.sent.append("again")
+
+
+def order_in(status: Status, customer: Any) -> str:
+    """An orchestrated order whose saga has reached ``status``: the steps before it succeeded."""
+    product = ProductFactory(stock=5)
+    order = order_place(
+        user=customer, items=[OrderItem(str(product.sku), 1)], shipping_address=address(), payment_token="tok_visa"
+    )
+    Order.objects.filter(pk=order.pk).update(status=status)
+    done = {Status.PENDING: [], Status.RESERVED: ["reserve_stock"], Status.PAID: ["reserve_stock", "charge_payment"]}
+    for name in done[status]:
+        SagaStep.objects.filter(saga_id=order.pk, name__startswith=name).update(status=SagaStep.Status.SUCCEEDED)
+    return str(order.pk)
+
+
+def committed_and_outside_a_transaction(model: Any, order_id: str) -> tuple[bool, str]:
+    """What the provider sees when it is called: no transaction of the step's is open (what it
+    wrote is committed), and the participant's row, in its status."""
+    row = model.objects.filter(order_id=order_id).first()
+    return (not transaction.get_connection().in_atomic_block, row.status if row else "no row")
+
+
+def test_the_payment_row_is_committed_before_the_provider_is_called(customer, monkeypatch):
+    # given a reserved order and a provider that looks at the database when it is called
+    order_id = order_in(Status.RESERVED, customer)
+    seen: list[tuple[bool, str]] = []
+
+    class Provider:
+        def charge(self, **kwargs: Any) -> Charge:
+            seen.append(committed_and_outside_a_transaction(Payment, order_id))
+            return Charge(reference="ch_test", amount=Decimal("12.50"), currency="USD")
+
+    monkeypatch.setattr(payment_services, "get_payment_provider", Provider)
+
+    # when the payment service runs its step
+    hops = Hops()
+    payment_steps.charge(order_id=order_id, amount="12.50", token="tok_visa", hops=hops)
+
+    # then the provider was called once, with the pending row already committed, and the step went on
+    assert seen == [(True, Payment.Status.PENDING)]
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.SUCCEEDED
+    assert hops.sent == ["next"]
+
+
+def test_the_shipment_row_is_committed_before_the_carrier_is_called(customer, monkeypatch):
+    order_id = order_in(Status.PAID, customer)
+    seen: list[tuple[bool, str]] = []
+
+    class Carrier:
+        name = "TestPost"
+
+        def create_shipment(self, **kwargs: Any) -> CarrierReceipt:
+            seen.append(committed_and_outside_a_transaction(Shipment, order_id))
+            return CarrierReceipt(carrier="TestPost", tracking_number="TP1")
+
+    monkeypatch.setattr(shipping_services, "get_carrier", Carrier)
+
+    hops = Hops()
+    shipping_steps.ship(order_id=order_id, address=address(), hops=hops)
+
+    assert seen == [(True, Shipment.Status.PENDING)]
+    assert Shipment.objects.get(order_id=order_id).tracking_number == "TP1"
+    assert hops.sent == ["next"]
+
+
+def test_a_step_that_may_not_run_writes_no_row(customer, monkeypatch):
+    # given an order still pending: the charge is not its turn
+    order_id = order_in(Status.PENDING, customer)
+    monkeypatch.setattr(payment_services, "get_payment_provider", lambda: pytest.fail("no call"))
+
+    # when a stray charge command arrives, nothing is written and nothing is called
+    payment_steps.charge(order_id=order_id, amount="12.50", token="tok_visa", hops=Hops())
+
+    assert not Payment.objects.filter(order_id=order_id).exists()
