@@ -5,6 +5,7 @@ a crash mid-call leaves the row, and a compensation that finds no row knows noth
 Run in process, with providers that look at the database when they are called.
 """
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +23,18 @@ from shipping import services as shipping_services
 from shipping import steps as shipping_steps
 from shipping.carriers import CarrierReceipt
 from shipping.models import Shipment
+from telemetry.context import fields_clear
 from tests.factories import ProductFactory, address
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def a_tasks_log_fields_end_with_it() -> Iterator[None]:
+    """A step keeps its log fields for the rest of its task, and the worker clears them when the
+    task ends (``config/celery.py``); run here, in the test's process, the test clears them."""
+    yield
+    fields_clear()
 
 
 class Hops:
