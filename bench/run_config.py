@@ -404,7 +404,11 @@ def saga_throughput(
                 duration=600,
             )
             accepted = posted.statuses.get(201, 0)
-            progress(f"{label}: {accepted} orders accepted in {posted.elapsed:.1f}s, waiting for their sagas")
+            post = posted.summary()
+            progress(
+                f"{label}: {accepted} orders accepted in {posted.elapsed:.1f}s"
+                f" (POST p50 {post['p50_ms']} ms, p99 {post['p99_ms']} ms), waiting for their sagas"
+            )
             done, statuses, _ = wait_for_orders(
                 since, accepted, worker, timeout=max(120.0, orders * lines * 0.5), label=label
             )
@@ -435,7 +439,7 @@ def saga_throughput(
         "worker_cpu_ms_per_order": round(1000 * cpu[0] / max(completed, 1), 2),
         "web_cpu_ms_per_order": round(1000 * cpu[1] / max(completed, 1), 2),
         # the POSTs themselves: 8 clients while the workers run the sagas (the setting)
-        "post": posted.summary(),
+        "post": post,
     }
     if per_order:
         result["per_order"] = figures

@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,12 +23,20 @@ def simulator_attempt(*, service: str, key: str) -> int:
     calls = SimulatorCall.objects.filter(service=service, key=key)
     if not calls.update(attempts=F("attempts") + 1):
         try:
-            with transaction.atomic():
+            with may_conflict():
                 SimulatorCall.objects.create(service=service, key=key, attempts=1)
             return 1
         except IntegrityError:  # a concurrent first call got there first
             calls.update(attempts=F("attempts") + 1)
     return calls.values_list("attempts", flat=True).get()
+
+
+def may_conflict() -> AbstractContextManager[object]:
+    """Around one INSERT that may hit a unique key: a savepoint inside the caller's transaction,
+    so that the ``IntegrityError`` leaves it usable; nothing outside one, where the statement
+    is a transaction of its own and ``atomic`` would only add a ``BEGIN`` and a ``COMMIT``
+    (a remote step calls its provider outside any transaction: on every charge and shipment)."""
+    return transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
 
 
 @contextmanager

@@ -267,8 +267,12 @@ def _publish(row: Due) -> bool:
 
 
 def _apply(row: Due) -> None:
+    # Nobody waits for a task's result here (``task_ignore_result``), but a canvas would still
+    # subscribe to its tasks' result channels on a Redis result backend, and unsubscribe, at
+    # every publish, unless told so.
+    options = {"ignore_result": True} | row.options
     with continuing(row.trace_context):  # the publish, and so the task, join the row's trace
-        signature(row.message, app=current_app).apply_async(**row.options)
+        signature(row.message, app=current_app).apply_async(**options)
 
 
 def outbox_resend(*, ids: list[int]) -> int:

@@ -13,11 +13,11 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils.module_loading import import_string
 
 from core.remote import RequestInFlight
-from core.simulation import simulated_call, simulated_in_flight, simulator_attempt
+from core.simulation import may_conflict, simulated_call, simulated_in_flight, simulator_attempt
 from payments.models import ProviderTransaction
 from telemetry.context import operation
 
@@ -187,7 +187,7 @@ class SimulatedPaymentProvider:
         order_ref: str,
         charge: ProviderTransaction | None = None,
     ) -> ProviderTransaction:
-        with transaction.atomic():
+        with may_conflict():
             return ProviderTransaction.objects.create(
                 kind=kind,
                 status=status,

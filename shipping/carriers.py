@@ -10,11 +10,11 @@ from functools import cache
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils.module_loading import import_string
 
 from core.remote import RequestInFlight
-from core.simulation import simulated_call, simulated_in_flight, simulator_attempt
+from core.simulation import may_conflict, simulated_call, simulated_in_flight, simulator_attempt
 from shipping.models import CarrierShipment
 from telemetry.context import operation
 
@@ -81,7 +81,7 @@ class SimulatedCarrier:
         if postal_code == "99999" and attempt <= 2:
             raise CarrierUnavailable(f"carrier unavailable (attempt {attempt})")
         try:
-            with transaction.atomic():
+            with may_conflict():
                 shipment = CarrierShipment.objects.create(
                     idempotency_key=idempotency_key,
                     tracking_number=f"SP{secrets.randbelow(10**12):012d}",
