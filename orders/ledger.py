@@ -79,4 +79,4 @@ class OrderSaga:
 
 class OrderLedger:
     def lock(self, saga_id: Any) -> OrderSaga:
-        return OrderSaga(Order.objects.select_for_update().get(pk=saga_id))
+        return OrderSaga(Order.objects.lock(saga_id))

@@ -2,7 +2,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -50,6 +51,26 @@ class OrderQuerySet(models.QuerySet["Order"]):
     only, so Django has no relation to prefetch: three queries for a page of orders."""
 
     _with_saga_steps = False
+
+    def lock(self, pk: Any) -> "Order":
+        """The order ``pk`` (``DoesNotExist`` if none), its row locked until the caller's
+        transaction ends, as ``select_for_update().get(pk=pk)`` would.
+
+        In SQL of its own: each step of a saga locks its order twice, and the ORM spent about
+        twice the CPU of the statement's round trip building it (0.36 to 0.39 ms against 0.2 ms;
+        bench/improvements.md). SQLite has no row locks: its transactions take the database's.
+        """
+        connection = connections[self.db]
+        if not connection.in_atomic_block:
+            raise TransactionManagementError("Order.objects.lock() belongs inside a transaction")
+        pk_field = self.model._meta.pk
+        assert pk_field is not None
+        sql = f"SELECT * FROM {self.model._meta.db_table} WHERE {pk_field.column} = %s"
+        if connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+        for order in self.raw(sql, [pk_field.get_db_prep_value(pk, connection)]):
+            return order
+        raise self.model.DoesNotExist(f"No order {pk}")
 
     def with_saga_steps(self) -> "OrderQuerySet":
         clone: OrderQuerySet = self._chain()  # type: ignore[attr-defined]

@@ -99,7 +99,7 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
     ``Conflict`` for an order that is ``completed`` or waits for staff (``needs_attention``).
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         if order.status in (Status.COMPENSATING, Status.CANCELLED):
             return order
         if order.status not in FORWARD_STATUSES:
@@ -124,7 +124,7 @@ def order_advance(*, order_id: Any, to: Status, message: str) -> None:
     announces it (``orders/events.py``).
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         _advance(order, to, message)
 
 
@@ -142,7 +142,7 @@ def order_start_compensation(*, order_id: Any) -> None:
     a saga decision leaves the order as it is, for the sweeper.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         if order.status == Status.COMPENSATING:
             coordination.compensation_start(order)
 
@@ -152,7 +152,7 @@ def order_finish_compensation(*, order_id: Any) -> None:
     undo), → ``needs_attention`` when one gave up. Raises ``NotYetDone`` while one still runs.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         if order.status != Status.COMPENSATING:
             return
         compensations = list(SagaStep.objects.filter(saga_id=order.pk, kind=SagaStep.Kind.COMPENSATION))
@@ -171,7 +171,7 @@ def order_finish_compensation(*, order_id: Any) -> None:
 def order_retry_saga(*, order_id: Any, actor: str) -> Order:
     """Staff action: drive a stuck saga on from its recorded state (or retry its compensation)."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         if order.status == Status.NEEDS_ATTENTION:
             raise Conflict("A compensation gave up on this order: retry the compensation instead.")
         if order.is_terminal:
@@ -184,7 +184,7 @@ def order_retry_saga(*, order_id: Any, actor: str) -> Order:
 def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
     """Staff action: run the compensations of a ``needs_attention`` order again."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         if order.status != Status.NEEDS_ATTENTION:
             raise Conflict("Only an order that needs attention has a compensation to retry.")
         order_transition(

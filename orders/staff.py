@@ -137,7 +137,7 @@ def staff_action_run(*, action: StaffAction, order_id: Any, actor: str) -> Order
     Side effects and compensation: those of the service the action names.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         refusal = action.refusal(order, timezone.now())
         if refusal is not None:
             raise Conflict(refusal)
@@ -156,7 +156,7 @@ def order_note_add(*, order_id: Any, actor: str, text: str) -> None:
     if len(text) > NOTE_MAX_LENGTH:
         raise ValidationError(f"A note has at most {NOTE_MAX_LENGTH} characters.")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.lock(order_id)
         order_record_action(order=order, actor=actor, actor_kind=ActorKind.STAFF, message=f"{STAFF_NOTE_PREFIX}{text}")
 
 
