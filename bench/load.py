@@ -1,7 +1,8 @@
-"""A small closed-loop HTTP/1.1 load generator (asyncio, keep-alive, loopback only).
+"""A small HTTP/1.1 load generator (asyncio, keep-alive, loopback only).
 
-Each of ``concurrency`` clients sends its next request as soon as the previous answer is
-in. A run is bounded both by a request count and by a duration, and stops by itself.
+Closed loop (``run_load``): each of ``concurrency`` clients sends its next request as soon as
+the previous answer is in. A run is bounded both by a request count and by a duration, and
+stops by itself. Open loop (``run_paced``): requests go out at a fixed rate, answered or not.
 """
 
 import asyncio
@@ -150,6 +151,60 @@ def run_load(
 ) -> tuple[LoadResult, list[bytes]]:
     """Send up to ``count`` requests (cycling through ``requests``) for at most ``duration`` seconds."""
     return asyncio.run(_run(port, requests, concurrency, count, duration, keep_bodies))
+
+
+async def _paced(port: int, requests: Sequence[bytes], rate: float, duration: float) -> LoadResult:
+    result = LoadResult()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def send(request: bytes, due: float) -> None:
+        for fresh in (False, True):  # a kept connection the server closed meanwhile: once more, on a new one
+            if idle and not fresh:
+                reader, writer = idle.pop()
+            else:
+                try:
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                except OSError:
+                    break
+            try:
+                writer.write(request)
+                code, close, _ = await asyncio.wait_for(_read_response(reader), timeout=30)
+            except asyncio.IncompleteReadError as exc:
+                writer.close()
+                if exc.partial or fresh:  # the server answered in part: not a stale connection
+                    break
+                continue
+            except (OSError, asyncio.LimitOverrunError, TimeoutError):
+                writer.close()
+                break
+            result.statuses[code] += 1
+            if code < 400:
+                result.latencies.append(time.monotonic() - due)
+            if close:
+                writer.close()
+            else:
+                idle.append((reader, writer))
+            return
+        result.errors += 1
+
+    started = time.monotonic()
+    sending: list[asyncio.Task[None]] = []
+    for n in range(int(rate * duration)):
+        due = started + n / rate
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        sending.append(asyncio.create_task(send(requests[n % len(requests)], due)))
+    await asyncio.gather(*sending)
+    result.elapsed = time.monotonic() - started
+    for _, writer in idle:
+        writer.close()
+    return result
+
+
+def run_paced(port: int, requests: Sequence[bytes], *, rate: float, duration: float) -> LoadResult:
+    """Open loop: send a request every ``1 / rate`` seconds for ``duration`` seconds, whether
+    the earlier ones were answered or not, as customers arrive. Each latency counts from when
+    its request was due, so a server that falls behind shows it (no coordinated omission)."""
+    return asyncio.run(_paced(port, requests, rate, duration))
 
 
 def request_once(port: int, request: bytes, timeout: float = 30) -> tuple[int, bytes]:

@@ -32,7 +32,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.services import user_token  # noqa: E402
 from bench import bare, floor  # noqa: E402
-from bench.load import build_request, percentile_ms, request_once, run_load  # noqa: E402
+from bench.load import build_request, percentile_ms, request_once, run_load, run_paced  # noqa: E402
 from bench.procs import SHOP_QUEUES, RssSampler, SupervisedWorker, gunicorn  # noqa: E402
 from bench.settings import BENCH_DIR  # noqa: E402
 from orders.models import TERMINAL_STATUSES, Order, OrderEvent, Reason, Status  # noqa: E402
@@ -63,6 +63,7 @@ SIZES: dict[str, Any] = {
     "load_levels": [int(c) for c in os.environ.get("BENCH_LOAD_LEVELS", "1,2,4,8,16").split(",")],
     "recovery_orders": _int("BENCH_RECOVERY", 100),
     "saturation_clients": _int("BENCH_SATURATION", 8),  # gunicorn's 4 workers x 2 threads
+    "paced_seconds": _float("BENCH_PACED_SECONDS", 10.0),
 }
 POOL = 100  # products that orders buy from (stock never runs out)
 # Every saga figure is measured once per coordination mode, named in each order's POST body, on
@@ -447,6 +448,49 @@ def saga_throughput(
     progress(
         f"{label}: {result['orders_per_s']} orders/s ({completed} completed in {elapsed:.1f}s); CPU per order: "
         f"worker {result['worker_cpu_ms_per_order']} ms, web {result['web_cpu_ms_per_order']} ms"
+    )
+    return result
+
+
+def post_at_saturation(token: str, rate: float, mode: str) -> dict[str, Any]:
+    """``POST /api/orders/`` while the shop runs at its capacity: the two worker processes have a
+    backlog the whole time, and orders arrive at ``rate``, the saga throughput just measured, as
+    customers would (open loop). Unlike the 8 clients above, which post several times faster
+    than the sagas finish, this is a load the shop can sustain.
+
+    The backlog: as many orders as the paced window brings, placed first as fast as 8 clients
+    can (not measured). Whether it lasted is measured: the orders not yet finished when the
+    window ended.
+    """
+    worker = SupervisedWorker("config", SHOP_QUEUES, 2, base_env(), LOG_DIR / f"{CONFIG}-worker.log")
+    requests = order_requests(token, mode=mode)
+    seconds = SIZES["paced_seconds"]
+    try:
+        since = timezone.now()
+        backlog, _ = run_load(PORT, requests, concurrency=SIZES["saturation_clients"], count=int(rate * seconds))
+        posted = run_paced(PORT, requests, rate=rate, duration=seconds)
+        unfinished = Order.objects.filter(created_at__gte=since).exclude(status__in=TERMINAL_STATUSES).count()
+        accepted = backlog.statuses.get(201, 0) + posted.statuses.get(201, 0)
+        _, statuses, _ = wait_for_orders(since, accepted, worker, timeout=180.0, label=f"paced {mode}")
+        settle(since)
+    finally:
+        worker.stop()
+    result = {
+        "mode": mode,
+        "rate_per_s": round(rate, 2),
+        "seconds": seconds,
+        "post": posted.summary(),
+        "backlog_orders": backlog.statuses.get(201, 0),
+        "unfinished_when_window_ended": unfinished,
+        "accepted": accepted,
+        "completed": statuses.get(Status.COMPLETED, 0),
+        "worker_crashes": worker.crashes,
+    }
+    post = result["post"]
+    progress(
+        f"paced {mode} at {result['rate_per_s']} orders/s behind a backlog of {result['backlog_orders']}: "
+        f"POST p50 {post['p50_ms']} ms, p99 {post['p99_ms']} ms; {unfinished} orders unfinished when the window "
+        f"ended; {result['completed']}/{accepted} completed"
     )
     return result
 
@@ -937,6 +981,15 @@ ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
 WEB: Any = None  # the shop's gunicorn, started by main()
 
 
+def throughput(token: str, orders: int, mode: str) -> dict[str, Any]:
+    shop_x2 = saga_throughput(token, orders, 1, 2, f"saga {mode} x2", mode, per_order=True)
+    return {
+        "shop_x2": shop_x2,
+        "shop_x1": saga_throughput(token, orders, 1, 1, f"saga {mode} x1", mode),
+        "paced_x2": post_at_saturation(token, shop_x2["orders_per_s"], mode),
+    }
+
+
 def main() -> None:
     # BENCH_ONLY=throughput,idle runs some figures (for profiling); the report keeps the full run.
     out = BENCH_DIR / (f"results-{CONFIG}-partial.json" if ONLY else f"results-{CONFIG}.json")
@@ -976,13 +1029,7 @@ def main() -> None:
         step(
             "throughput",
             lambda: {
-                "modes": {
-                    mode: {
-                        "shop_x2": saga_throughput(token, n, 1, 2, f"saga {mode} x2", mode, per_order=True),
-                        "shop_x1": saga_throughput(token, n, 1, 1, f"saga {mode} x1", mode),
-                    }
-                    for mode in MODES
-                },
+                "modes": {mode: throughput(token, n, mode) for mode in MODES},
                 "floor_x2": floor_throughput(n, 2),
                 "floor_x1": floor_throughput(n, 1),
                 "dbos": dbos_peer(n),
