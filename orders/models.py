@@ -56,9 +56,10 @@ class OrderQuerySet(models.QuerySet["Order"]):
         """The order ``pk`` (``DoesNotExist`` if none), its row locked until the caller's
         transaction ends, as ``select_for_update().get(pk=pk)`` would.
 
-        In SQL of its own: each step of a saga locks its order twice, and the ORM spent about
-        twice the CPU of the statement's round trip building it (0.36 to 0.39 ms against 0.2 ms;
-        bench/improvements.md). SQLite has no row locks: its transactions take the database's.
+        In SQL of its own: each step of a saga locks its order twice (seven times an orchestrated
+        order), and ``select_for_update().get()`` cost 0.36 to 0.39 ms of CPU a call against this
+        statement's 0.2 ms (bench/improvements.md, seventh round). SQLite has no row locks: its
+        writing transactions hold the whole database.
         """
         connection = connections[self.db]
         if not connection.in_atomic_block:
