@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import signature
+from celery.canvas import Signature
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,7 +29,7 @@ from events.models import InboxEntry
 from events.registry import Event, Subscription, subscribers, subscription, subscriptions
 from outbox.models import OutboxMessage
 from outbox.relay import outbox_resend
-from outbox.services import outbox_send
+from outbox.services import outbox_send, outbox_send_many
 from telemetry.context import operation
 
 logger = logging.getLogger(__name__)
@@ -60,15 +61,21 @@ def event_publish(
         context=context or {},
     )
     wanted = set(only) if only is not None else None
-    for sub in subscribers(name, mode):
-        if wanted is None or sub.service in wanted:
-            _deliver(sub, event, attempt=0)
+    envelope = asdict(event)
+    messages = [
+        _message(sub, envelope, attempt=0) for sub in subscribers(name, mode) if wanted is None or sub.service in wanted
+    ]
+    if messages:
+        outbox_send_many(messages=messages, shard=event.saga_id)
     return event
 
 
 def _deliver(sub: Subscription, event: Event, *, attempt: int, delay: float = 0.0) -> None:
-    message = signature(f"{sub.service}.handle_event", args=(sub.consumer, asdict(event), attempt))
-    outbox_send(message=message, shard=event.saga_id, delay=delay)
+    outbox_send(message=_message(sub, asdict(event), attempt=attempt), shard=event.saga_id, delay=delay)
+
+
+def _message(sub: Subscription, envelope: dict[str, Any], *, attempt: int) -> Signature[Any]:
+    return signature(f"{sub.service}.handle_event", args=(sub.consumer, envelope, attempt))
 
 
 @dataclass

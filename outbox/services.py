@@ -9,6 +9,7 @@ publish over STOMP to their own consumers; none carries Celery signatures (a cha
 error callbacks) to kombu, which is what both coordination modes here need.
 """
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,20 +34,34 @@ def outbox_send(
     never talks to the broker and leaves it to the relay. The row keeps the trace in progress,
     which the message continues when it is published.
     """
+    return outbox_send_many(messages=[message], shard=shard, delay=delay, options=options)[0]
+
+
+def outbox_send_many(
+    *, messages: Sequence[Signature[Any]], shard: str, delay: float = 0.0, options: dict[str, Any] | None = None
+) -> list[OutboxMessage]:
+    """``outbox_send`` for several messages of one shard, in one ``INSERT`` (an event delivered
+    to each of its subscribers): published in the order given."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
     now = timezone.now()
-    row = OutboxMessage.objects.create(
-        shard=shard,
-        name=_describe(message),
-        message=dict(message),
-        options=options or {},
-        created_at=now,
-        available_at=now + timedelta(seconds=delay) if delay else now,
-        trace_context=trace_carrier(),
+    available_at = now + timedelta(seconds=delay) if delay else now
+    trace_context = trace_carrier()
+    rows = OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            shard=shard,
+            name=_describe(message),
+            message=dict(message),
+            options=options or {},
+            created_at=now,
+            available_at=available_at,
+            trace_context=trace_context,
+        )
+        for message in messages
     )
-    relay.publish_after_commit(row.pk)
-    return row
+    for row in rows:
+        relay.publish_after_commit(row.pk)
+    return rows
 
 
 def _describe(message: Signature[Any]) -> str:

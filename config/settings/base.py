@@ -103,6 +103,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writer, and IMMEDIATE makes every atomic block take the write lock when it begins, so the
     # read-then-write blocks that rely on select_for_update elsewhere (our stock and saga rows,
     # django-celery-results' chord counter) are serialized instead of failing half way.
+    DATABASES["default"]["ENGINE"] = "core.backends.sqlite3"  # waits for the write lock in short steps
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",

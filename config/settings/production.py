@@ -22,9 +22,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # The embedded SQLite file is for one developer's machine: a shop in production runs on a
 # database server. An operator who means it (a single-machine demo) says so explicitly.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env.bool(
-    "ALLOW_SQLITE_IN_PRODUCTION", default=False
-):
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not env.bool("ALLOW_SQLITE_IN_PRODUCTION", default=False):
     raise ImproperlyConfigured(
         "The production profile does not run on the embedded SQLite database: set DATABASE_URL "
         "(e.g. postgres://user@host:5432/shop), or ALLOW_SQLITE_IN_PRODUCTION=1 to run on it anyway."

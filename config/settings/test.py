@@ -28,7 +28,7 @@ STORAGES = {
 _run = os.environ.get("SHOP_TEST_RUN", "")
 _redis_base = int(os.environ.get("SHOP_TEST_REDIS_BASE", "2"))
 MEDIA_ROOT = VAR_DIR / f"test-media{_run}"
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so that the Celery worker process of the saga tests can open it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db{_run}.sqlite3")}
 elif _run:

@@ -11,11 +11,12 @@ import pytest
 from celery import signature
 from celery.canvas import Signature
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from outbox import relay
 from outbox.models import OutboxMessage
-from outbox.services import outbox_send
+from outbox.services import outbox_send, outbox_send_many
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_relay")]
 
@@ -145,6 +146,17 @@ def test_a_commit_publishes_its_own_messages_at_once_in_order(published, worker_
     assert published == ["first", "second"]  # its own, in order, in one round
     waiting = OutboxMessage.objects.filter(sent_at__isnull=True).order_by("id").values_list("name", flat=True)
     assert list(waiting) == ["a written by someone else", "later"]  # the relay thread's
+
+
+def test_messages_sent_together_are_one_insert_and_go_out_in_the_order_given(published, worker_process):
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        rows = outbox_send_many(messages=[message("to inventory"), message("to notifications")], shard="order-1")
+        outbox_send(message=message("after them"), shard="order-1")
+
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 2  # the two messages sent together, then the third
+    assert [row.name for row in rows] == ["to inventory", "to notifications"]
+    assert published == ["to inventory", "to notifications", "after them"]
 
 
 def test_a_commit_leaves_its_message_behind_an_unsent_head_of_its_shard(published, worker_process):
@@ -305,3 +317,14 @@ def test_a_commit_whose_own_publish_fails_leaves_what_did_not_go_out_unsent(work
     assert (rows["cannot be sent"].attempts, rows["cannot be sent"].parked_at) == (1, None)
     assert "cannot serialize" in rows["cannot be sent"].last_error
     assert all(rows[name].attempts == 0 for name in ("behind it", "broker gone", "after the outage"))
+
+
+def test_what_celery_shows_of_a_message_names_its_row_not_its_payload(monkeypatch):
+    options: list[dict[str, Any]] = []
+    monkeypatch.setattr(Signature, "apply_async", lambda self, *args, **kwargs: options.append(kwargs))
+    with transaction.atomic():
+        row = outbox_send(message=signature("t", args=({"line1": "1 Private Road"},)), shard="order-1")
+
+    assert relay.relay_due() == 1
+    assert options[0]["argsrepr"] == f"(outbox message {row.pk}, shard order-1)"  # Flower, logs
+    assert options[0]["kwargsrepr"] == "{}"
