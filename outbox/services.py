@@ -47,7 +47,7 @@ def outbox_send_many(
     now = timezone.now()
     available_at = now + timedelta(seconds=delay) if delay else now
     trace_context = trace_carrier()
-    rows = OutboxMessage.objects.bulk_create(
+    rows = [
         OutboxMessage(
             shard=shard,
             name=_describe(message),
@@ -58,7 +58,12 @@ def outbox_send_many(
             trace_context=trace_context,
         )
         for message in messages
-    )
+    ]
+    if transaction.get_connection().features.can_return_rows_from_bulk_insert:
+        OutboxMessage.objects.bulk_create(rows)
+    else:  # SQLite before 3.35 gives a multi-row INSERT no ids back: one INSERT each
+        for row in rows:
+            row.save(force_insert=True)
     for row in rows:
         relay.publish_after_commit(row.pk)
     return rows

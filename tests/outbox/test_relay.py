@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from celery import signature
@@ -317,6 +318,15 @@ def test_a_commit_whose_own_publish_fails_leaves_what_did_not_go_out_unsent(work
     assert (rows["cannot be sent"].attempts, rows["cannot be sent"].parked_at) == (1, None)
     assert "cannot serialize" in rows["cannot be sent"].last_error
     assert all(rows[name].attempts == 0 for name in ("behind it", "broker gone", "after the outage"))
+
+
+def test_a_database_that_returns_no_ids_from_a_multi_row_insert_gets_one_insert_each(published, worker_process):
+    features = connection.features
+    with mock.patch.object(type(features), "can_return_rows_from_bulk_insert", False), transaction.atomic():
+        rows = outbox_send_many(messages=[message("to inventory"), message("to notifications")], shard="order-1")
+
+    assert all(row.pk for row in rows)
+    assert published == ["to inventory", "to notifications"]
 
 
 def test_what_celery_shows_of_a_message_names_its_row_not_its_payload(monkeypatch):

@@ -6,7 +6,7 @@ lets one transaction write at a time: every atomic block begins with ``BEGIN IMM
 (``busy_timeout``) sleeps 1, 2, 5, 10, 15, 20, 25 ms and on, each try longer than the last, so a
 web request that meets a busy worker can sleep tens of milliseconds after the lock is free, and
 meet it taken again by a worker that asked later: with orders arriving at the sagas' rate, the
-POST's p99 was 194 to 742 ms against a p50 of 13 to 14 ms, and 38 to 68 ms with the wait below
+POST's p99 was 194 to 347 ms against a p50 of 13 to 14 ms, and 38 to 68 ms with the wait below
 (bench/improvements.md, eighth round). Here a transaction asks again after 0.5 ms, then 1 ms, then
 every 2 ms, until the same ``timeout``; statements outside a transaction keep SQLite's wait.
 
