@@ -1,4 +1,4 @@
-"""The embedded default's SQLite backend: a transaction waits for the write lock in short steps."""
+"""The embedded default's SQLite backend: a writer waits for the write lock in short steps."""
 
 import sqlite3
 from pathlib import Path
@@ -44,6 +44,7 @@ def writer(tmp_path: Path) -> Any:
     path = tmp_path / "shared.sqlite3"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE parcel (id INTEGER PRIMARY KEY)")
     holder.execute("BEGIN IMMEDIATE")
     yield path, holder
     holder.close()
@@ -67,6 +68,27 @@ def test_a_transaction_asks_again_in_short_steps_until_the_lock_is_free(writer: 
         assert busy_timeout_ms(db) == 30_000  # statements outside transactions keep SQLite's wait
     finally:
         db.connection.rollback()
+        db.close()
+
+
+def test_a_write_outside_a_transaction_asks_again_the_same_way(writer: Any, monkeypatch: Any) -> None:
+    path, holder = writer
+    db = wrapper_for(path, timeout=30)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            holder.rollback()
+
+    monkeypatch.setattr(base, "sleep", pause)
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("INSERT INTO parcel (id) VALUES (%s)", [7])
+        assert pauses == [0.0005, 0.001, 0.002]
+        assert db.connection.execute("SELECT id FROM parcel").fetchall() == [(7,)]
+        assert busy_timeout_ms(db) == 30_000
+    finally:
         db.close()
 
 
