@@ -50,22 +50,28 @@ def writer(tmp_path: Path) -> Any:
     holder.close()
 
 
-def test_a_transaction_asks_again_in_short_steps_until_the_lock_is_free(writer: Any, monkeypatch: Any) -> None:
-    path, holder = writer
-    db = wrapper_for(path, timeout=30)
+def pauses_until_it_lets_go(monkeypatch: Any, holder: sqlite3.Connection, *, after: int) -> list[float]:
+    """Record the backend's pauses; the other writer lets go of the lock at the ``after``-th."""
     pauses: list[float] = []
 
     def pause(seconds: float) -> None:
         pauses.append(seconds)
-        if len(pauses) == 5:
-            holder.rollback()  # the other writer is done
+        if len(pauses) == after:
+            holder.rollback()
 
     monkeypatch.setattr(base, "sleep", pause)
+    return pauses
+
+
+def test_a_transaction_asks_again_in_short_steps_until_the_lock_is_free(writer: Any, monkeypatch: Any) -> None:
+    path, holder = writer
+    db = wrapper_for(path, timeout=30)
+    pauses = pauses_until_it_lets_go(monkeypatch, holder, after=5)
     db._start_transaction_under_autocommit()
     try:
         assert pauses == [0.0005, 0.001, 0.002, 0.002, 0.002]  # SQLite's own would reach 10 ms
         assert db.connection.in_transaction
-        assert busy_timeout_ms(db) == 30_000  # statements outside transactions keep SQLite's wait
+        assert busy_timeout_ms(db) == 30_000  # SQLite's own wait is back for a COMMIT, say
     finally:
         db.connection.rollback()
         db.close()
@@ -74,14 +80,7 @@ def test_a_transaction_asks_again_in_short_steps_until_the_lock_is_free(writer: 
 def test_a_write_outside_a_transaction_asks_again_the_same_way(writer: Any, monkeypatch: Any) -> None:
     path, holder = writer
     db = wrapper_for(path, timeout=30)
-    pauses: list[float] = []
-
-    def pause(seconds: float) -> None:
-        pauses.append(seconds)
-        if len(pauses) == 3:
-            holder.rollback()
-
-    monkeypatch.setattr(base, "sleep", pause)
+    pauses = pauses_until_it_lets_go(monkeypatch, holder, after=3)
     try:
         with db.cursor() as cursor:
             cursor.execute("INSERT INTO parcel (id) VALUES (%s)", [7])
