@@ -57,20 +57,15 @@ class PatientCursor(base.SQLiteCursorWrapper):
     def _patiently(self, statement: Callable[[], T]) -> T:
         connection = self.connection
         connection.execute("PRAGMA busy_timeout = 0")
+        deadline, pause = monotonic() + self.lock_timeout, FIRST_PAUSE_SECONDS
         try:
-            try:
-                return statement()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-            deadline, pause = monotonic() + self.lock_timeout, FIRST_PAUSE_SECONDS
             while True:
-                sleep(pause)
-                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
                 try:
                     return statement()
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or monotonic() >= deadline:
                         raise
+                sleep(pause)
+                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
         finally:
             connection.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
