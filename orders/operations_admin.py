@@ -67,27 +67,41 @@ class OutboxStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RequeueMixin:
-    """The "Re-queue" action: for staff with ``REQUEUE_PERMISSION``, audited."""
+class ParkedRowsAdmin(ReadOnlyAdmin):
+    """What the outbox's and the inbox's admins share: a row's error (the last line in the list,
+    the whole of it on the row's page), and the "Re-queue" action for staff with
+    ``REQUEUE_PERMISSION``, audited in the admin's log with the error the row had."""
+
+    error_field: str  # the model's field that holds the error
+
+    @admin.display(description="error")
+    def error_line(self, row: Any) -> str:
+        return last_line(getattr(row, self.error_field))
+
+    @admin.display(description="error")
+    def full_error(self, row: Any) -> SafeString:
+        return format_html("<pre>{}</pre>", getattr(row, self.error_field))
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REQUEUE_PERMISSION)
 
     def _requeued(self, request: HttpRequest, rows: list[Any], describe: str) -> None:
         for row in rows:
-            self.log_change(request, row, f"Re-queued (it had failed with {last_line(self._error(row))})")  # type: ignore[attr-defined]
+            self.log_change(request, row, f"Re-queued (it had failed with {self.error_line(row)})")
         level = messages.SUCCESS if rows else messages.WARNING
-        self.message_user(request, f"{len(rows)} parked {describe} re-queued.", level)  # type: ignore[attr-defined]
+        self.message_user(request, f"{len(rows)} parked {describe} re-queued.", level)
 
-    def _error(self, row: Any) -> str:
-        raise NotImplementedError
+
+def pretty_json(value: Any) -> SafeString:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2))
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(RequeueMixin, ReadOnlyAdmin):
+class OutboxMessageAdmin(ParkedRowsAdmin):
     """Every message the shop sends, as the outbox holds it; sent ones are purged after a day."""
 
-    list_display = ["id", "name", "order", "state", "attempts", "created_at", "available_at", "error"]
+    error_field = "last_error"
+    list_display = ["id", "name", "order", "state", "attempts", "created_at", "available_at", "error_line"]
     list_filter = [OutboxStateFilter, "name", "created_at"]
     search_fields = ["=shard", "name"]
     ordering = ["-id"]
@@ -107,20 +121,9 @@ class OutboxMessageAdmin(RequeueMixin, ReadOnlyAdmin):
             return "parked"
         return "published" if row.sent_at else "waiting"
 
-    @admin.display(description="error")
-    def error(self, row: OutboxMessage) -> str:
-        return last_line(row.last_error)
-
-    @admin.display(description="error")
-    def full_error(self, row: OutboxMessage) -> SafeString:
-        return format_html("<pre>{}</pre>", row.last_error)
-
     @admin.display(description="message")
     def payload(self, row: OutboxMessage) -> SafeString:
-        return format_html("<pre>{}</pre>", json.dumps({"message": row.message, "options": row.options}, indent=2))
-
-    def _error(self, row: OutboxMessage) -> str:
-        return row.last_error
+        return pretty_json({"message": row.message, "options": row.options})
 
     @admin.action(description="Re-queue the selected parked messages", permissions=["requeue"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
@@ -130,9 +133,10 @@ class OutboxMessageAdmin(RequeueMixin, ReadOnlyAdmin):
 
 
 @admin.register(InboxEntry)
-class InboxEntryAdmin(RequeueMixin, ReadOnlyAdmin):
+class InboxEntryAdmin(ParkedRowsAdmin):
     """Events each consumer handled, and those it parked after its retries, with the error."""
 
+    error_field = "error"
     list_display = ["id", "event_name", "consumer", "order", "parked", "handled_at", "error_line"]
     list_filter = ["parked", "consumer", "event_name", "handled_at"]
     search_fields = ["=saga_id", "=event_id"]
@@ -146,20 +150,9 @@ class InboxEntryAdmin(RequeueMixin, ReadOnlyAdmin):
     def order(self, entry: InboxEntry) -> SafeString | str:
         return order_link(entry.saga_id)
 
-    @admin.display(description="error")
-    def error_line(self, entry: InboxEntry) -> str:
-        return last_line(entry.error)
-
-    @admin.display(description="error")
-    def full_error(self, entry: InboxEntry) -> SafeString:
-        return format_html("<pre>{}</pre>", entry.error)
-
     @admin.display(description="event")
     def envelope(self, entry: InboxEntry) -> SafeString:
-        return format_html("<pre>{}</pre>", json.dumps(entry.event, indent=2))
-
-    def _error(self, entry: InboxEntry) -> str:
-        return entry.error
+        return pretty_json(entry.event)
 
     @admin.action(description="Re-queue the selected parked events", permissions=["requeue"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[InboxEntry]) -> None:
