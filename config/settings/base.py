@@ -283,6 +283,8 @@ SHOP_QUEUES = ("orders", "inventory", "payments", "shipping", "notifications")
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="django-db")
+if CELERY_RESULT_BACKEND == "django-db":  # the same, without a chord counter nothing reads
+    CELERY_RESULT_BACKEND = "core.results:DatabaseBackend"
 
 
 def broker_transport_options(broker_url: str) -> dict[str, Any]:
