@@ -87,20 +87,32 @@ def _die_with_parent() -> None:
 
 
 class SagaWorker:
-    """A ``celery worker`` process consuming every queue; it can be killed and started again."""
+    """A ``celery worker`` process consuming every queue (or ``queues``); it can be killed and
+    started again."""
 
     running: "set[SagaWorker]" = set()  # every worker of this test process
 
     def __init__(
-        self, log_path: Path, concurrency: int = 3, app: str = "config", env: dict[str, str] | None = None
+        self,
+        log_path: Path,
+        concurrency: int = 3,
+        app: str = "config",
+        env: dict[str, str] | None = None,
+        queues: Iterable[str] = settings.SHOP_QUEUES,
     ) -> None:
         self.log_path = log_path
         self.concurrency = concurrency
         self.app = app
         self.env = env or {}
+        self.queues = list(queues)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process; ``wait_ready`` waits for it (launch several, then wait for each)."""
         # Traces only where a test asks for them (tests/telemetry): a developer's own OTEL_*
         # variables must not send the test worker's spans to their collector, or anywhere.
         untraced = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
@@ -111,11 +123,11 @@ class SagaWorker:
             | self.env
         )
         log = self.log_path.open("ab")
-        offset = log.tell()
+        self.log_offset = log.tell()
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", self.app, "worker",
-                "-Q", ",".join(settings.SHOP_QUEUES), "--concurrency", str(self.concurrency),
+                "-Q", ",".join(self.queues), "--concurrency", str(self.concurrency),
                 "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
                 "--hostname", f"saga-test-{settings.TEST_WORKER}-{uuid.uuid4().hex[:8]}@%h",
             ],
@@ -123,8 +135,11 @@ class SagaWorker:
             preexec_fn=_die_with_parent,
         )  # fmt: skip
         SagaWorker.running.add(self)
+
+    def wait_ready(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + 60
-        while b" ready." not in self.log_path.read_bytes()[offset:]:
+        while b" ready." not in self.log_path.read_bytes()[self.log_offset :]:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Celery worker did not start; see {self.log_path}")
             time.sleep(0.1)
@@ -139,16 +154,26 @@ class SagaWorker:
         _messages_lost_until_now()
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()  # a warm shutdown: the worker stops its own pool
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.process = None
-        SagaWorker.running.discard(self)
+        SagaWorker.stop_all([self])
+
+    @staticmethod
+    def stop_all(workers: Iterable["SagaWorker"]) -> None:
+        """A warm shutdown of each (the worker stops its own pool), side by side; what has not
+        ended within 5 s is killed."""
+        stopping = [worker for worker in workers if worker.process is not None]
+        for worker in stopping:
+            assert worker.process is not None
+            worker.process.terminate()
+        deadline = time.monotonic() + 5
+        for worker in stopping:
+            assert worker.process is not None
+            try:
+                worker.process.wait(timeout=max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.process.pid, signal.SIGKILL)
+                worker.process.wait()
+            worker.process = None
+            SagaWorker.running.discard(worker)
 
 
 @pytest.fixture(scope="session")
@@ -282,16 +307,21 @@ def special_worker(saga: SagaWorker, tmp_path: Path) -> Iterator[Callable[..., S
         return worker
 
     yield start
-    for worker in started:
-        worker.stop()
+    SagaWorker.stop_all(started)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "the condition") -> None:
+    """Until ``condition()`` is true; the test fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def wait_for_step(order_id: str, name: str, status: str, timeout: float = 30) -> None:
     """Until the order's step ``name`` has ``status`` (``running``: a call is in flight)."""
-    deadline = time.monotonic() + timeout
-    while not SagaStep.objects.filter(saga_id=order_id, name=name, status=status).exists():
-        assert time.monotonic() < deadline, f"{name} of {order_id} never became {status}"
-        time.sleep(0.02)
+    step = SagaStep.objects.filter(saga_id=order_id, name=name, status=status)
+    wait_until(step.exists, timeout, what=f"{name} of {order_id} to become {status}")
 
 
 def wait_for_terminal(order_ids: Iterable[object], timeout: float = 60) -> dict[str, Order]:

@@ -17,7 +17,7 @@ from outbox.models import OutboxMessage
 from tests.factories import ProductFactory, StaffMemberFactory, order_body
 from tests.notifications.test_order_emails_saga import free_port, smtp_server  # noqa: F401 (fixture)
 from tests.orders.test_saga import place
-from tests.sagas import recover_until_terminal, wait_for_step, wait_for_terminal, wait_until_settled
+from tests.sagas import recover_until_terminal, wait_for_step, wait_for_terminal, wait_until, wait_until_settled
 
 pytestmark = pytest.mark.saga
 
@@ -153,12 +153,3 @@ def test_the_stuck_view_lists_an_order_whose_worker_was_killed_with_the_step_it_
     settings.SAGA_STALL_SECONDS = 0
     recover_until_terminal([stuck])
     assert stuck not in viewer.get("/admin/orders/order/stuck/").content.decode()
-
-
-def wait_until(condition: Any, timeout: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

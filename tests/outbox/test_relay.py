@@ -3,7 +3,6 @@ each order's messages in order, once due, and parks what can never be sent."""
 
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -18,6 +17,7 @@ from django.utils import timezone
 from outbox import relay
 from outbox.models import OutboxMessage
 from outbox.services import outbox_send, outbox_send_many
+from tests.sagas import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_relay")]
 
@@ -181,13 +181,13 @@ def test_on_postgresql_a_commit_that_leaves_its_messages_to_the_relay_wakes_it(p
     thread = relay.RelayThread()
     thread.start()
     try:
-        wait_until(lambda: thread.wakeups.connection is not None)  # listening, its first sweep done
+        wait_until(lambda: thread.wakeups.connection is not None, timeout=5)  # listening, its first sweep done
         time.sleep(0.1)
 
         with transaction.atomic():  # a web process: it writes the row and leaves it to the relay
             outbox_send(message=message("placed"), shard="order-1")
 
-        wait_until(lambda: published == ["placed"])
+        wait_until(lambda: published == ["placed"], timeout=5)
         assert OutboxMessage.objects.get().sent_at is not None
     finally:
         thread.stop()
@@ -201,7 +201,7 @@ def test_on_postgresql_wake_ups_that_came_during_a_sweep_make_one_sweep_after_it
     thread = relay.RelayThread()
     thread.start()
     try:
-        wait_until(lambda: thread.wakeups.connection is not None)
+        wait_until(lambda: thread.wakeups.connection is not None, timeout=5)
         time.sleep(0.1)
         sweeps: list[int] = []
         busy, go_on = threading.Event(), threading.Event()
@@ -240,11 +240,11 @@ def test_on_postgresql_orders_placed_while_the_broker_is_down_do_not_cut_its_bac
     thread = relay.RelayThread()
     thread.start()
     try:
-        wait_until(lambda: thread.wakeups.connection is not None)
+        wait_until(lambda: thread.wakeups.connection is not None, timeout=5)
         time.sleep(0.1)
         with transaction.atomic():
             outbox_send(message=message("first"), shard="order-1")
-        wait_until(lambda: tried == ["first"])  # woken, it found the broker down: it backs off
+        wait_until(lambda: tried == ["first"], timeout=5)  # woken, it found the broker down: it backs off
 
         for n in range(5):
             with transaction.atomic():
@@ -255,13 +255,6 @@ def test_on_postgresql_orders_placed_while_the_broker_is_down_do_not_cut_its_bac
     finally:
         thread.stop()
     assert not thread.is_alive()  # told to stop, it does not wait out its back-off
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_a_broker_that_is_down_leaves_every_message_for_later(monkeypatch):
