@@ -106,6 +106,7 @@ class SagaWorker:
         self.env = env or {}
         self.queues = list(queues)
         self.process: subprocess.Popen[bytes] | None = None
+        self.log_offset = 0  # where this start's lines begin in the log
 
     def start(self) -> None:
         self.launch()
@@ -160,18 +161,16 @@ class SagaWorker:
     def stop_all(workers: Iterable["SagaWorker"]) -> None:
         """A warm shutdown of each (the worker stops its own pool), side by side; what has not
         ended within 5 s is killed."""
-        stopping = [worker for worker in workers if worker.process is not None]
-        for worker in stopping:
-            assert worker.process is not None
-            worker.process.terminate()
+        stopping = [(worker, worker.process) for worker in workers if worker.process is not None]
+        for _, process in stopping:
+            process.terminate()
         deadline = time.monotonic() + 5
-        for worker in stopping:
-            assert worker.process is not None
+        for worker, process in stopping:
             try:
-                worker.process.wait(timeout=max(deadline - time.monotonic(), 0))
+                process.wait(timeout=max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:
-                os.killpg(worker.process.pid, signal.SIGKILL)
-                worker.process.wait()
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
             worker.process = None
             SagaWorker.running.discard(worker)
 
