@@ -11,8 +11,9 @@ a few grouped queries, whenever Prometheus scrapes, whichever process answers: e
 is true across processes and survives restarts. Counters are counts of rows that are kept (the
 step log, the journal), so they only grow, as Prometheus expects of a counter.
 
-Who may read it: a signed-in staff member, or a client whose address (as the trusted proxies
-report it, ``core.clients``) is in ``METRICS_ALLOWED_IPS`` (loopback by default).
+Who may read it: a signed-in user holding ``core.view_metrics`` (``is_staff`` alone grants
+nothing, as everywhere: contract §3), or a client whose address (as the trusted proxies report
+it, ``core.clients``) is in ``METRICS_ALLOWED_IPS`` (loopback by default).
 """
 
 from collections.abc import Iterable
@@ -36,10 +37,12 @@ def metrics_register(collector: Collector) -> None:
         REGISTRY.register(collector)
 
 
+VIEW_METRICS = "core.view_metrics"
+
+
 def metrics_allowed(request: HttpRequest) -> bool:
-    """Staff with a session, or a scraper at an allowed address."""
-    user = request.user
-    if user.is_authenticated and user.is_active and user.is_staff:
+    """A session whose user holds ``VIEW_METRICS``, or a scraper at an allowed address."""
+    if request.user.has_perm(VIEW_METRICS):  # False for anonymous and inactive users
         return True
     return client_in(request, list(settings.METRICS_ALLOWED_IPS))
 

@@ -56,3 +56,17 @@ class SimulatorInFlight(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.key} until {self.until}"
+
+
+class Metrics(models.Model):
+    """The shop's figures at ``/metrics`` (``core.metrics``), read from the other tables when
+    scraped. Its own table stays empty: the model is where the permission to read them lives,
+    ``core.view_metrics`` (``is_staff`` alone grants nothing). A table, not ``managed = False``,
+    so that ``dumpdata`` and the like find one."""
+
+    class Meta:
+        default_permissions = ()
+        permissions = [("view_metrics", "Can read the shop's figures at /metrics")]
+
+    def __str__(self) -> str:
+        return "/metrics"

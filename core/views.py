@@ -54,12 +54,12 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
     return serve(request, path, document_root=settings.MEDIA_ROOT)
 
 
-FORBIDDEN = "/metrics is for staff, and for the addresses in METRICS_ALLOWED_IPS.\n"
+FORBIDDEN = "/metrics needs the permission core.view_metrics, or an address in METRICS_ALLOWED_IPS.\n"
 
 
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus' text format, for staff or an allowed scraper (``core.metrics``); 403 otherwise."""
+    """Prometheus' text format, for ``core.view_metrics`` or an allowed scraper (``core.metrics``); 403 otherwise."""
     if not metrics_allowed(request):
         return HttpResponse(FORBIDDEN, status=403, content_type="text/plain")
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

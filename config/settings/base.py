@@ -199,8 +199,9 @@ RATE_LIMITS = env("RATE_LIMITS", default="on").lower() not in {"off", "false", "
 # Addresses or networks of the reverse proxies in front of the shop (e.g. "10.0.0.5,10.1.0.0/16").
 # Only these may say, in X-Forwarded-For, which address a client has (core/clients.py).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
-# Who may read /metrics without a staff session (core/metrics.py): addresses or networks of the
-# Prometheus servers that scrape it, as core.clients.client_ip sees them. Loopback by default.
+# Who may read /metrics without a session holding core.view_metrics (core/metrics.py): addresses
+# or networks of the Prometheus servers that scrape it, as core.clients.client_ip sees them.
+# Loopback by default.
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 for _network in METRICS_ALLOWED_IPS:
     try:

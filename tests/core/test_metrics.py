@@ -1,4 +1,5 @@
-"""/metrics: Prometheus' text format, figures that match the database, for staff and allowed addresses."""
+"""/metrics: Prometheus' text format, figures that match the database, for ``core.view_metrics`` and allowed
+addresses."""
 
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from orders.services import OrderItem, order_place
 from orders.transitions import order_record_action
 from outbox.models import OutboxMessage
 from sagas.models import SagaStep
-from tests.factories import ProductFactory, StaffMemberFactory, UserFactory, address
+from tests.factories import ProductFactory, StaffFactory, StaffMemberFactory, UserFactory, address
 
 pytestmark = pytest.mark.django_db
 
@@ -153,15 +154,30 @@ def test_an_empty_shop_scrapes_zeroes(client):
 
 
 @pytest.mark.parametrize("address", ["10.0.0.7", "2001:db8::7"])
-def test_other_addresses_are_refused_unless_staff(client, address):
-    assert client.get("/metrics", REMOTE_ADDR=address).status_code == 403
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("anonymous", False),
+        ("customer", False),
+        ("staff", False),  # is_staff alone grants nothing (contract §3)
+        ("orders.view_order", False),
+        ("core.view_metrics", True),
+        ("superuser", True),
+    ],
+)
+def test_other_addresses_need_the_metrics_permission(client, address, who, allowed):
+    users = {
+        "customer": UserFactory,
+        "staff": StaffMemberFactory,
+        "superuser": StaffFactory,
+    }
+    if who != "anonymous":
+        client.force_login(users[who]() if who in users else StaffMemberFactory(permissions=[who]))
 
-    customer = UserFactory()
-    client.force_login(customer)
-    assert client.get("/metrics", REMOTE_ADDR=address).status_code == 403
+    response = client.get("/metrics", REMOTE_ADDR=address)
 
-    client.force_login(StaffMemberFactory())
-    assert client.get("/metrics", REMOTE_ADDR=address).status_code == 200
+    assert response.status_code == (200 if allowed else 403)
+    assert ("shop_orders" in response.content.decode()) == allowed
 
 
 def test_allowed_networks_come_from_the_setting_and_the_trusted_proxies(client, settings):
