@@ -1,9 +1,77 @@
-"""Admin pieces shared by the apps."""
+"""Admin pieces shared by the apps, and the admin site every app registers with.
 
+A search in the admin is bounded as the API's is (``core.search``).
+"""
+
+from collections.abc import Iterable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.text import smart_split, unescape_string_literal
+
+from core.search import SEARCH_MAX_TERM_LENGTH, SEARCH_MAX_TERMS, search_terms_bound
+
+
+def admin_search_terms(search_term: str) -> list[str]:
+    """The words of ``?q=`` as Django's admin reads them: split on spaces, a quoted phrase one word."""
+    return [
+        unescape_string_literal(bit) if bit.startswith(('"', "'")) and bit[0] == bit[-1] else bit
+        for bit in smart_split(search_term)
+    ]
+
+
+def admin_search_string(terms: list[str]) -> str:
+    """``terms`` written back as a ``?q=`` that ``admin_search_terms`` reads as the same words."""
+    return " ".join(_admin_search_word(term) for term in terms)
+
+
+def _admin_search_word(term: str) -> str:
+    if term and not any(c.isspace() or c in "\"'" for c in term):
+        return term
+    return '"' + term.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class BoundedSearchMixin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The admin's ``?q=`` within the API's bounds: the first ``SEARCH_MAX_TERMS`` words, each cut to
+    ``SEARCH_MAX_TERM_LENGTH`` characters, and a message saying so when it left something out.
+
+    ``ShopAdminSite`` adds it to every ModelAdmin, those of Django and third-party apps included.
+    """
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        terms, cut = search_terms_bound(admin_search_terms(search_term))
+        if cut:
+            self.message_user(
+                request,
+                f"Search looks for at most {SEARCH_MAX_TERMS} words of at most {SEARCH_MAX_TERM_LENGTH} "
+                "characters each: the results are for the first words only, the rest was left out.",
+                messages.WARNING,
+            )
+            search_term = admin_search_string(terms)
+        return super().get_search_results(request, queryset, search_term)
+
+
+class ShopAdminSite(admin.AdminSite):
+    """Django's admin site (``admin.site``, through ``core.apps.ShopAdminConfig``), whose every
+    ModelAdmin searches within bounds: one mechanism for ours and for Django's own (users, groups)
+    and the third-party apps' (tokens, login attempts, task results), which register themselves."""
+
+    def register(
+        self,
+        model_or_iterable: type[Model] | Iterable[type[Model]],
+        admin_class: type[admin.ModelAdmin] | None = None,  # type: ignore[type-arg]
+        **options: Any,
+    ) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, BoundedSearchMixin):
+            namespace = {"__module__": admin_class.__module__, "__qualname__": admin_class.__qualname__}
+            metaclass: Any = type(admin_class)  # forms.MediaDefiningClass, as for any ModelAdmin
+            admin_class = metaclass(admin_class.__name__, (BoundedSearchMixin, admin_class), namespace)
+        super().register(model_or_iterable, admin_class, **options)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
+    default = True  # "core" in INSTALLED_APPS means this one, not ShopAdminConfig
+
+
+class ShopAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, with the shop's site as ``admin.site`` (``core.admin.ShopAdminSite``)."""
+
+    default = False
+    default_site = "core.admin.ShopAdminSite"

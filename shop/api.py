@@ -11,6 +11,7 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
 from rest_framework.request import Request
 
 from core.permissions import CatalogPermissions
+from core.search import search_terms_bound
 from shop import selectors, services
 from shop.models import Product
 
@@ -30,18 +31,11 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
 
 
 class BoundedSearchFilter(filters.SearchFilter):
-    """``?search=``: at most ``MAX_TERMS`` words of at most ``MAX_TERM_LENGTH`` characters.
-
-    Each word costs a ``LIKE`` per field and row; a thousand of them overflowed SQLite's
-    expression depth (a 500). Words past the limit are ignored, long ones cut.
-    """
-
-    MAX_TERMS = 10
-    MAX_TERM_LENGTH = 100
+    """``?search=``: within the bounds every search of the shop keeps (``core.search``)."""
 
     def get_search_terms(self, request: Request) -> list[str]:
-        terms = super().get_search_terms(request)[: self.MAX_TERMS]
-        return [term[: self.MAX_TERM_LENGTH] for term in terms]
+        terms, _ = search_terms_bound(super().get_search_terms(request))
+        return terms
 
 
 class StrictBooleanField(forms.Field):
