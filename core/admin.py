@@ -1,12 +1,14 @@
 """Admin pieces shared by the apps, and the admin site every app registers with.
 
-A search in the admin is bounded as the API's is (``core.search``).
+The admin keeps the API's rules (contract §3): the same model permissions grant the same rights
+(``core.permissions``), and a search is bounded as the API's is (``core.search``).
 """
 
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.text import smart_split, unescape_string_literal
@@ -76,7 +78,18 @@ class ShopAdminSite(admin.AdminSite):
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Records that only services change (money, shipments, orders): staff read them, and act
-    through admin actions that call those services."""
+    through admin actions that call those services.
+
+    Reading needs the model's own ``view_`` permission (Django's admin would also take ``change_``,
+    which the API never does: nothing is changed here), and every permission in
+    ``view_also_needs``: a payment or a shipment is part of an order, which needs ``view_order``.
+    """
+
+    view_also_needs: tuple[str, ...] = ()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        own = f"{self.opts.app_label}.{get_permission_codename('view', self.opts)}"
+        return request.user.has_perm(own) and request.user.has_perms(self.view_also_needs)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

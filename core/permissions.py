@@ -1,8 +1,9 @@
 """Who may do what in the API: Django's model permissions, the same ones the admin checks.
 
 One place for every right the API grants beyond "signed in" (contract §3). ``is_staff`` grants
-nothing here: it only opens the admin's door, where these same permissions apply. A superuser
-holds every permission, as in the admin.
+nothing here: it only opens the admin's door, where these same permissions apply, page by page
+and field by field (``core.admin.ReadOnlyAdmin``, ``orders.admin``). A superuser holds every
+permission, as in the admin.
 
 | right | needs |
 |---|---|
@@ -26,6 +27,12 @@ VIEW_PAYMENT_LEDGER = "payments.view_providertransaction"
 
 def can_see_every_order(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and cast(PermissionsMixin, user).has_perm(VIEW_EVERY_ORDER)
+
+
+def can_read_payment_ledger(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """The provider's ledger: its transactions, their references and idempotency keys, and the
+    provider's reference on our payment record; in the API and on every admin page alike."""
+    return user.is_authenticated and cast(PermissionsMixin, user).has_perm(VIEW_PAYMENT_LEDGER)
 
 
 class CatalogPermissions(DjangoModelPermissions):

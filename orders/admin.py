@@ -4,6 +4,12 @@ Orders change only through their services (the status machine, the saga), so eve
 is read-only; what staff can do is the three actions of ``orders.staff``, each behind its own
 permission, offered only where it applies, confirmed on an intermediate page and recorded in the
 order's timeline under their name; and add notes to that timeline.
+
+The rights are the API's (contract §3, ``core.permissions``): every page of an order, its lines
+and journal, every action and note needs ``orders.view_order`` (a staff member who may not see
+the order may not act on it either), and an action its own permission too; the provider's
+ledger (its transactions, and the provider's reference on the payment) needs
+``payments.view_providertransaction``, and is withheld from the page without it.
 """
 
 import re
@@ -26,6 +32,7 @@ from django.views.decorators.http import require_POST
 
 from core.admin import ReadOnlyAdmin
 from core.api import Conflict
+from core.permissions import VIEW_EVERY_ORDER, can_read_payment_ledger
 from core.templatetags.shop_tags import address_lines, order_number
 from orders.journal import journal_entries
 from orders.models import Order, OrderEvent, OrderLine, Status
@@ -67,9 +74,14 @@ class StaffNoteForm(forms.Form):
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    """A part of the order (its lines, its journal): seen with the order, as the API shows it."""
+
     extra = 0
     can_delete = False
     show_change_link = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(VIEW_EVERY_ORDER)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -122,6 +134,11 @@ class OrderEventInline(ReadOnlyInline):
 
 def _at(moment: Any) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+# The order page's fields from the provider's ledger -> what stands in for them without the right.
+LEDGER_FIELDS = {"payment_record": "payment_summary", "provider_ledger": "provider_ledger_withheld"}
+LEDGER_WITHHELD = "Withheld: the payment provider's ledger needs the permission to view provider transactions."
 
 
 @admin.register(Order)
@@ -188,14 +205,33 @@ class OrderAdmin(ReadOnlyAdmin):
     def customer(self, order: Order) -> str:
         return order.user.get_username()
 
+    def get_fields(self, request: HttpRequest, obj: Order | None = None) -> Any:
+        return self._without_ledger_unless_allowed(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> Any:
+        return self._without_ledger_unless_allowed(request, super().get_readonly_fields(request, obj))
+
+    def _without_ledger_unless_allowed(self, request: HttpRequest, fields: Any) -> Any:
+        if can_read_payment_ledger(request.user):
+            return fields
+        return [LEDGER_FIELDS.get(name, name) for name in fields]
+
     @admin.display(description="payment")
     def payment_record(self, order: Order) -> str:
+        """The payment with the provider's reference (``can_read_payment_ledger``)."""
+        payment = order.payment
+        if payment is None or not payment.provider_reference:
+            return self.payment_summary(order)
+        return f"{self.payment_summary(order)} (provider reference {payment.provider_reference})"
+
+    @admin.display(description="payment")
+    def payment_summary(self, order: Order) -> str:
+        """What the API shows of the payment with the order: status and amounts."""
         payment = order.payment
         if payment is None:
             return "None yet"
         refunded = f", {payment.refunded_amount} refunded" if payment.refunded_amount else ""
-        reference = f" (provider reference {payment.provider_reference})" if payment.provider_reference else ""
-        return f"{payment.status}: {payment.amount} {payment.currency}{refunded}{reference}"
+        return f"{payment.status}: {payment.amount} {payment.currency}{refunded}"
 
     @admin.display(description="shipment")
     def shipment_record(self, order: Order) -> str:
@@ -230,7 +266,12 @@ class OrderAdmin(ReadOnlyAdmin):
         return sequence_svg(entries, coordination=order.coordination)
 
     @admin.display(description="payment provider transactions")
+    def provider_ledger_withheld(self, order: Order) -> str:
+        return LEDGER_WITHHELD
+
+    @admin.display(description="payment provider transactions")
     def provider_ledger(self, order: Order) -> SafeString:
+        """The provider's own record of money moved for the order (``can_read_payment_ledger``)."""
         entries = provider_transactions(order_id=str(order.pk))
         if not entries:
             return format_html("<span>{}</span>", "None: the provider has no record for this order.")
@@ -297,11 +338,12 @@ class OrderAdmin(ReadOnlyAdmin):
 
     def order_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         staff_action = STAFF_ACTIONS.get(action)
+        if staff_action is None:
+            raise Http404("No such action.")
+        self._check_may_act(request, staff_action)
         order = self.get_object(request, object_id)
-        if staff_action is None or order is None:
-            raise Http404("No such order or action.")
-        if not request.user.has_perm(f"orders.{staff_action.permission}"):
-            raise PermissionDenied
+        if order is None:
+            raise Http404("No such order.")
         change_url = reverse("admin:orders_order_change", args=[order.pk])
         if request.method == "POST":
             self._run(request, staff_action, [order])
@@ -309,11 +351,11 @@ class OrderAdmin(ReadOnlyAdmin):
         return self._confirmation(request, staff_action, [order], action_field=None, cancel_url=change_url)
 
     def order_note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         order = self.get_object(request, object_id)
         if order is None:
             raise Http404("No such order.")
-        if not self.has_view_permission(request, order):
-            raise PermissionDenied
         form = StaffNoteForm(request.POST)
         if form.is_valid():
             try:
@@ -337,9 +379,17 @@ class OrderAdmin(ReadOnlyAdmin):
 
     # --- shared -------------------------------------------------------------------------------
 
+    def _check_may_act(self, request: HttpRequest, action: StaffAction) -> None:
+        """Acting needs seeing the order (``orders.view_order``, ``ReadOnlyAdmin``; checked before
+        whether it exists, so that a refusal says nothing about which orders there are) and the
+        action's own permission."""
+        if not (self.has_view_permission(request) and request.user.has_perm(f"orders.{action.permission}")):
+            raise PermissionDenied
+
     def _confirm_or_run(
         self, request: HttpRequest, action: StaffAction, queryset: QuerySet[Order], *, action_field: str
     ) -> HttpResponse | None:
+        self._check_may_act(request, action)
         orders = list(queryset)
         if request.POST.get("confirmed") == "yes":
             self._run(request, action, orders)
@@ -371,6 +421,7 @@ class OrderAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/orders/order/action_confirmation.html", context)
 
     def _run(self, request: HttpRequest, action: StaffAction, orders: list[Order]) -> None:
+        self._check_may_act(request, action)  # the one way every action runs, from the list or a page
         actor = request.user.get_username()
         for order in orders:
             try:

@@ -4,6 +4,9 @@ The outbox and the inbox know nothing of orders; their rows name a saga by id (a
 The orders app, which owns those sagas, shows them here: each row links to its order, and
 re-queueing is audited in the order's journal as well as in the admin's own log
 (``orders.staff.parked_messages_requeue``, ``parked_events_requeue``).
+
+A row carries its order's data (the shipping address, the payment token): seeing the rows needs
+``orders.view_order`` besides the model's own view permission, as every page of an order does.
 """
 
 import json
@@ -23,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.admin import ReadOnlyAdmin
+from core.permissions import VIEW_EVERY_ORDER
 from core.templatetags.shop_tags import order_number
 from events.models import InboxEntry
 from orders.models import Order, Status
@@ -30,7 +34,8 @@ from orders.selectors import orders_stuck
 from orders.staff import parked_events_requeue, parked_messages_requeue
 from outbox.models import OutboxMessage
 
-# Re-queueing a parked message drives a saga on, as "Retry saga" does: the same right.
+# Re-queueing a parked message drives a saga on, as "Retry saga" does: the same rights (that
+# one, and seeing the order's rows at all).
 REQUEUE_PERMISSION = "orders.retry_saga"
 
 
@@ -73,6 +78,7 @@ class ParkedRowsAdmin(ReadOnlyAdmin):
     ``REQUEUE_PERMISSION``, audited in the admin's log with the error the row had."""
 
     error_field: str  # the model's field that holds the error
+    view_also_needs = (VIEW_EVERY_ORDER,)
 
     @admin.display(description="error")
     def error_line(self, row: Any) -> str:
@@ -83,7 +89,7 @@ class ParkedRowsAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", getattr(row, self.error_field))
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(REQUEUE_PERMISSION)
+        return self.has_view_permission(request) and request.user.has_perm(REQUEUE_PERMISSION)
 
     def _requeued(self, request: HttpRequest, rows: list[Any], describe: str) -> None:
         for row in rows:
@@ -166,7 +172,7 @@ class InboxEntryAdmin(ParkedRowsAdmin):
 
 def stuck_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:  # type: ignore[type-arg]
     """What is stuck now: every order whose saga has not ended, oldest first, with its step."""
-    if not request.user.has_perm("orders.view_order"):
+    if not request.user.has_perm(VIEW_EVERY_ORDER):
         raise PermissionDenied
     status = request.GET.get("status")
     if status not in {s.value for s in Status}:

@@ -53,7 +53,7 @@ def test_a_parked_message_requeued_from_the_admin_is_published_and_its_order_end
     changelist = "/admin/outbox/outboxmessage/"
 
     # the admin lists them with their error and their order
-    clerk = browser(StaffMemberFactory(permissions=["outbox.view_outboxmessage"]))
+    clerk = browser(StaffMemberFactory(permissions=["orders.view_order", "outbox.view_outboxmessage"]))
     html = clerk.get(changelist + "?state=parked").content.decode()
     assert "EncodeError: cannot encode the message" in html and f"/admin/orders/order/{order_id}/change/" in html
 
@@ -65,7 +65,7 @@ def test_a_parked_message_requeued_from_the_admin_is_published_and_its_order_end
     assert OutboxMessage.objects.filter(pk__in=parked, parked_at__isnull=False).count() == len(parked)
 
     # when staff who may retry sagas re-queue them from the admin
-    operator = StaffMemberFactory(permissions=["outbox.view_outboxmessage", "orders.retry_saga"])
+    operator = StaffMemberFactory(permissions=["orders.view_order", "outbox.view_outboxmessage", "orders.retry_saga"])
     response = requeue(browser(operator), changelist, parked)
     assert response.status_code == 302
 
@@ -101,7 +101,7 @@ def test_a_parked_event_requeued_from_the_admin_is_handled_exactly_once(
     catcher, port = smtp_server
     mailless.stop()
     special_worker(env={"EMAIL_URL": f"smtp://127.0.0.1:{port}"})
-    operator = StaffMemberFactory(permissions=["events.view_inboxentry", "orders.retry_saga"])
+    operator = StaffMemberFactory(permissions=["orders.view_order", "events.view_inboxentry", "orders.retry_saga"])
     changelist = "/admin/events/inboxentry/"
     assert "parked" in browser(operator).get(changelist + "?parked__exact=1").content.decode()
     requeue(browser(operator), changelist, ids)
