@@ -145,6 +145,8 @@ class OrderAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "progressed_at",
+        "reconciled_at",
+        "ledger_mismatch",
         "payment_record",
         "shipment_record",
         "saga_timeline",

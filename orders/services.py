@@ -13,9 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.api import Conflict
+from core.remote import RequestInFlight
 from orders import coordination
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
 from orders.plan import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK
+from orders.reconciliation import order_ledger_mismatches
 from orders.selectors import order_as_placed
 from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
@@ -149,7 +151,9 @@ def order_start_compensation(*, order_id: Any) -> None:
 
 def order_finish_compensation(*, order_id: Any) -> None:
     """``compensating`` → ``cancelled`` when every compensation succeeded (or had nothing to
-    undo), → ``needs_attention`` when one gave up. Raises ``NotYetDone`` while one still runs.
+    undo) and the providers' ledgers agree (no money held, no live parcel), → ``needs_attention``
+    when one gave up or they do not. Raises ``NotYetDone`` while one still runs, or while a
+    provider still works on one of the order's requests.
     """
     with transaction.atomic():
         order = Order.objects.lock(order_id)
@@ -164,6 +168,15 @@ def order_finish_compensation(*, order_id: Any) -> None:
             order_transition(
                 order=order, to=Status.NEEDS_ATTENTION, message=f"Compensation gave up: {', '.join(failed)}"
             )
+            return
+        try:
+            mismatches = order_ledger_mismatches(order)
+        except RequestInFlight as exc:
+            raise NotYetDone("a provider is still working on one of the order's requests") from exc
+        if mismatches:
+            # The rows say every step was undone, the providers say otherwise: they are right.
+            problems = "; ".join(m.detail for m in mismatches)
+            order_transition(order=order, to=Status.NEEDS_ATTENTION, message=f"Not everything was undone: {problems}")
         else:
             order_transition(order=order, to=Status.CANCELLED, message="Every completed step was undone")
 
@@ -182,13 +195,22 @@ def order_retry_saga(*, order_id: Any, actor: str) -> Order:
 
 
 def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
-    """Staff action: run the compensations of a ``needs_attention`` order again."""
+    """Staff action: undo again, from what the providers hold, whatever the rows' last word.
+
+    Every compensation runs again (each asks its provider what it holds for the order and takes
+    back whatever is there; one with nothing to undo is skipped), and the order ends
+    ``cancelled`` only if the providers' ledgers then add up (``order_finish_compensation``),
+    else ``needs_attention`` again.
+    """
     with transaction.atomic():
         order = Order.objects.lock(order_id)
         if order.status != Status.NEEDS_ATTENTION:
             raise Conflict("Only an order that needs attention has a compensation to retry.")
         order_transition(
             order=order, to=Status.COMPENSATING, actor=actor, actor_kind=ActorKind.STAFF, message="Compensation retried"
+        )
+        SagaStep.objects.filter(saga_id=order.pk, kind=SagaStep.Kind.COMPENSATION).update(
+            status=SagaStep.Status.PENDING, error="", finished_at=None
         )
         coordination.compensation_start(order)
     return order

@@ -371,6 +371,12 @@ EVENTS_REDELIVER_AFTER_SECONDS = env.float("EVENTS_REDELIVER_AFTER_SECONDS", def
 # The relay gives up on a broker that is down quickly and tries again on its next round.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
+# The reconciler (orders/reconciliation.py): every RECONCILE_INTERVAL_SECONDS it compares up to
+# RECONCILE_BATCH ended orders with the payment provider's and the carrier's ledgers, those never
+# compared first, then those compared longest ago.
+RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=60.0)
+RECONCILE_BATCH = env.int("RECONCILE_BATCH", default=200)
+
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-sagas": {
         "task": "orders.recover_stalled_sagas",
@@ -378,6 +384,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
     "redeliver-unhandled-events": {"task": "orders.events_redeliver_unhandled", "schedule": 60.0},
+    "reconcile-with-providers": {"task": "orders.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
     # What is kept about users only as long as it serves them (core/tasks.py).
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
     "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},
@@ -390,5 +397,10 @@ SHIPPING_CARRIER = env("SHIPPING_CARRIER", default="shipping.carriers.SimulatedC
 SIMULATED_LATENCY_SECONDS = env.float("SIMULATED_LATENCY_SECONDS", default=0.0)
 # How long a slow call takes (``tok_slow``, postal code ``88888``): longer than any lease.
 SIMULATED_SLOW_SECONDS = env.float("SIMULATED_SLOW_SECONDS", default=10.0)
+# A fault for tests and `make chaos`: the first request for each idempotency key to these simulated
+# services (``payments.charge``, ``payments.refund``, ``shipping.create``) is held up this long on
+# its way, before the provider sees it, as a network stall would (off by default).
+SIMULATED_NETWORK_DELAY_SECONDS = env.float("SIMULATED_NETWORK_DELAY_SECONDS", default=0.0)
+SIMULATED_NETWORK_DELAY_SERVICES = env.list("SIMULATED_NETWORK_DELAY_SERVICES", default=[])
 # The one currency of the shop: every product's price and every order's total are in it.
 SHOP_CURRENCY = "USD"
