@@ -13,6 +13,9 @@ class IdempotencyRecord(models.Model):
     response_body = models.JSONField(null=True)
     response_headers = models.JSONField(default=dict)
     created_at = models.DateTimeField()
+    # Raised each time a replay takes over a claim whose request seems dead: the request holding
+    # an older generation has lost the claim and may not store its answer (core/idempotency.py).
+    generation = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_key_unique_per_user")]

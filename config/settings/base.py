@@ -1,6 +1,7 @@
 """Settings shared by every profile. Configuration comes only from the environment."""
 
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -358,6 +359,13 @@ OUTBOX_MAX_ATTEMPTS = 5
 ORDER_COORDINATION = env.str("ORDER_COORDINATION", default="orchestration")
 if ORDER_COORDINATION not in ("orchestration", "choreography"):
     raise ImproperlyConfigured("ORDER_COORDINATION must be orchestration or choreography")
+# The most one order may cost (contract §3): a dearer one is refused with a 400 (a form error on
+# the checkout) before anything is written. At most what Order.total holds; the orders app's
+# system check refuses more (orders/checks.py).
+try:
+    ORDER_MAX_TOTAL = Decimal(env.str("ORDER_MAX_TOTAL", default="1000000.00"))
+except InvalidOperation:
+    raise ImproperlyConfigured("ORDER_MAX_TOTAL must be an amount such as 1000000.00") from None
 # The aggregate behind a saga, for the step runtime (sagas/ledger.py).
 SAGA_LEDGER = "orders.ledger.OrderLedger"
 # A handler that keeps failing for reasons that are not business decisions (a mail server that

@@ -224,6 +224,38 @@ def test_a_cart_within_stock_is_placed(shopper, customer):
     assert Order.objects.filter(user=customer).count() == 1
 
 
+# --- the most an order may cost (ORDER_MAX_TOTAL) ------------------------------------------------
+
+
+def test_a_cart_dearer_than_order_max_total_is_a_form_error_and_nothing_is_placed(shopper, customer):
+    # given 100 of the dearest product the catalog can hold in the cart
+    dearest = ProductFactory(name="Gold bar", price=Decimal("9999999999.99"), stock=1000)
+    shopper.post(f"/products/{dearest.sku}/", {"quantity": 100})
+
+    # when they place the order
+    response = shopper.post("/checkout/", checkout_form())
+
+    # then the page says what an order may cost; nothing is placed and the cart is kept
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "one order may cost at most 1,000,000.00 USD" in html
+    assert 'data-testid="checkout-problems"' in html
+    assert not Order.objects.exists() and not OutboxMessage.objects.exists()
+    assert shopper.session["cart"] == {dearest.sku: 100}
+
+
+def test_a_cart_of_exactly_order_max_total_is_placed(shopper, customer, settings):
+    settings.ORDER_MAX_TOTAL = Decimal("9999999999.99")
+    dearest = ProductFactory(price=Decimal("9999999999.99"))
+    shopper.post(f"/products/{dearest.sku}/", {"quantity": 1})
+
+    response = shopper.post("/checkout/", checkout_form())
+
+    order = Order.objects.get(user=customer)
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.pk}/"
+    assert order.total == Decimal("9999999999.99")
+
+
 # --- the address of the last order ----------------------------------------------------------
 
 
