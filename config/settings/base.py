@@ -145,6 +145,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# The most pixels a product image may have (shop/validators.py). A PNG of a few kilobytes can
+# declare 100 Mpx and take hundreds of megabytes to decode; 25 Mpx decodes to at most about
+# 100 MB (four bytes a pixel), and is more than any product photo needs.
+PRODUCT_IMAGE_MAX_PIXELS = env.int("PRODUCT_IMAGE_MAX_PIXELS", default=25_000_000)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
