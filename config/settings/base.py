@@ -182,6 +182,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # a mail server that hangs must not hold it open for long.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
+# The shop's public address, for the links in emails (the address verification link): from
+# configuration, never from the Host header a request came with.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Logs and traces (telemetry/) -------------------------------------------------------------
 # Every log line carries the saga (order), step, attempt and service it is about; ``text`` for
