@@ -1,8 +1,8 @@
 """Sign-up, login, logout, the account page and password reset.
 
 Sign-up and password changes go through ``accounts.services``, the email address's proof
-through ``accounts.verification``; password reset is Django's own
-views with the shop's templates (the email goes out through the EMAIL_URL settings).
+through ``accounts.verification``; password reset is Django's own views with the shop's
+templates (the email goes out through the EMAIL_URL settings).
 """
 
 from django.conf import settings
