@@ -10,6 +10,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.usernames import username_refusal
+from accounts.verification import email_verification_send
 
 # Each client (an app, a script, a device) logs in with a token of its own, so logging one out
 # leaves the others alone; a user who keeps logging in without logging out keeps this many.
@@ -18,6 +19,9 @@ MAX_TOKENS_PER_USER = 10
 
 def user_register(*, username: str, email: str, password: str) -> tuple[AbstractUser, str]:
     """Create a customer account and its first API token; returns the user and the token.
+
+    Side effects: the account's address is recorded unverified and a verification link is
+    emailed to it (``accounts.verification``): its order emails wait for the proof.
 
     Raises ``ValidationError`` for a taken, reserved or confusable username (the same message
     for each) and for a password that fails the password rules (too short, too common, all
@@ -38,6 +42,7 @@ def user_register(*, username: str, email: str, password: str) -> tuple[Abstract
         with transaction.atomic():
             user = user_model.objects.create_user(username=username, email=email, password=password)
             token = user_token(user=user)
+            email_verification_send(user=user)  # sent once the account is committed
     except IntegrityError as exc:  # the same username registered concurrently
         raise ValidationError({"username": ["This username is taken."]}) from exc
     return user, token

@@ -1,7 +1,8 @@
 """Sign-up, login, logout, the account page and password reset.
 
-Sign-up and password changes go through ``accounts.services``; password reset is Django's own
-views with the shop's templates (the email goes out through the EMAIL_URL settings).
+Sign-up and password changes go through ``accounts.services``, the email address's proof
+through ``accounts.verification``; password reset is Django's own views with the shop's
+templates (the email goes out through the EMAIL_URL settings).
 """
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from accounts import selectors, services
+from accounts import selectors, services, verification
 from accounts.forms import SignupForm
 from core.ratelimits import rate_limited
 
@@ -43,7 +44,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         else:
             # login() keeps the anonymous session's data, so the cart comes along.
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[arg-type]
-            messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
+            messages.success(
+                request,
+                f"Welcome, {user.get_username()}! Your account is ready. We emailed {user.email} a link"
+                " to confirm the address: your order emails go there once you follow it.",
+            )
             return redirect(next_url)
     return render(request, "accounts/signup.html", {"form": form, "next": next_url})
 
@@ -71,8 +76,32 @@ def account_page(request: HttpRequest) -> HttpResponse:
         update_session_auth_hash(request, user)  # this browser stays signed in; others are not
         messages.success(request, "Your password was changed.")
         return redirect("account")
-    context = {"password_form": form, "summary": selectors.account_summary(user=user)}
+    context = {
+        "password_form": form,
+        "summary": selectors.account_summary(user=user),
+        "email_verified": verification.email_is_verified(user_id=user.pk, email=user.email),
+    }
     return render(request, "accounts/account.html", context)
+
+
+@rate_limited("register")  # it sends mail: the registration's budget, one bucket for both
+@login_required
+@require_http_methods(["POST"])
+def verify_email_resend(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]  # login_required
+    if verification.email_is_verified(user_id=user.pk, email=user.email):
+        messages.info(request, "Your email address is confirmed already.")
+    else:
+        verification.email_verification_send(user=user)
+        messages.success(request, f"We sent a new confirmation link to {user.email}.")
+    return redirect("account")
+
+
+@require_http_methods(["GET"])
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link of the verification email: no sign-in needed, the token is the proof."""
+    user = verification.email_verify(uidb64=uidb64, token=token)
+    return render(request, "accounts/verify_email_done.html", {"verified": user}, status=200 if user else 400)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from shop.validators import validate_image_pixels
+
 
 class Category(models.Model):
     """A shelf of the catalog; its page is the catalog narrowed to it (``/categories/<slug>/``)."""
@@ -30,7 +32,7 @@ class Product(models.Model):
     stock = models.PositiveIntegerField(default=0)
     category = models.ForeignKey(Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="products")
     # The photo as uploaded, and the copy sized for the catalog grid (made by shop.images).
-    image = models.ImageField(upload_to="products/", blank=True)
+    image = models.ImageField(upload_to="products/", blank=True, validators=[validate_image_pixels])
     thumbnail = models.ImageField(upload_to="products/thumbs/", blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

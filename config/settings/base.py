@@ -146,6 +146,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# The most pixels a product image may have (shop/validators.py). A PNG of a few kilobytes can
+# declare 100 Mpx and take hundreds of megabytes to decode; 25 Mpx decodes to at most about
+# 100 MB (four bytes a pixel), and is more than any product photo needs.
+PRODUCT_IMAGE_MAX_PIXELS = env.int("PRODUCT_IMAGE_MAX_PIXELS", default=25_000_000)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -179,6 +183,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # a mail server that hangs must not hold it open for long.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
+# The shop's public address, for the links in emails (the address verification link): from
+# configuration, never from the Host header a request came with.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Logs and traces (telemetry/) -------------------------------------------------------------
 # Every log line carries the saga (order), step, attempt and service it is about; ``text`` for
