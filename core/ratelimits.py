@@ -3,8 +3,9 @@
 The storefront's login, the admin's login, sign-up and checkout count against the same DRF
 throttles as the API's token login, registration and order creation (one bucket per client
 and scope), so a client cannot spend its budget twice by switching from one to the other.
-Failed logins are also counted per username and per client by django-axes, on every path that
-calls ``authenticate()`` (API token, storefront login, admin login).
+Failed logins are also counted per client by django-axes, on every path that calls
+``authenticate()`` (API token, storefront login, admin login): a locked-out client is refused
+for every account, and the accounts stay open to every other client.
 """
 
 import math

@@ -209,15 +209,23 @@ for _network in METRICS_ALLOWED_IPS:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_error}") from None
 
 # django-axes: failed logins, on every path that calls authenticate() (API token, storefront,
-# admin). Ten failures for one username, or from one client, lock it out for 15 minutes.
+# admin). A client (its address as core.clients.client_ip says, like every limit) that fails ten
+# times within 15 minutes is locked out for 15 minutes, whichever usernames it tried; the
+# accounts stay open to every other client. Never per username alone: then anyone could lock
+# anyone out, the superuser included, from anywhere and for ever (docs/security.md).
+# Failures are recorded per (username, client), visible in the admin's access attempts; axes
+# locks when the largest of its counts reaches AXES_FAILURE_LIMIT, and a client's count holds
+# every (username, client) count of it, so a second entry for the pair would never decide.
 AXES_ENABLED = RATE_LIMITS
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_CLIENT_IP_CALLABLE = "core.clients.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.ratelimits.lockout_response"
 # A failure while locked out does not extend the lockout: it ends 15 minutes after it began.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Nor does a success wipe a client's failures: one account of its own would let it guess at others.
+AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are not recorded (nothing would purge them)
 AXES_VERBOSE = False
 
