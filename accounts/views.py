@@ -1,7 +1,7 @@
 """Sign-up, login, logout, the account page and password reset.
 
 Sign-up and password changes go through ``accounts.services``; password reset is Django's own
-views with the shop's templates (the email goes out through the EMAIL_URL settings).
+views with the shop's templates, its email sent by a worker (``services.password_reset_request``).
 """
 
 from django.conf import settings
@@ -9,10 +9,10 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -75,11 +75,20 @@ def account_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account.html", context)
 
 
+def reset_address(request: HttpRequest) -> str:
+    """The address a reset is asked for, as its limit counts it: one address however it is spelled."""
+    return str(request.POST.get("email", "")).strip().casefold()
+
+
+@method_decorator(rate_limited("password_reset"), name="dispatch")  # per client
+@method_decorator(rate_limited("password_reset_address", per=reset_address), name="dispatch")
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        services.password_reset_request(email=form.cleaned_data["email"])
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -4,6 +4,7 @@ from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
@@ -178,6 +179,15 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # a mail server that hangs must not hold it open for long.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
+# The shop's public address, for the links in emails (the password reset's): from configuration,
+# never from the Host header a request came with, which the client writes. `make run` sets it to
+# its own port; the production profile requires it.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme not in ("http", "https") or not _site.hostname or _site.path or _site.query or _site.fragment:
+    raise ImproperlyConfigured(
+        f"SITE_URL must be http(s)://host[:port], e.g. https://shop.example.com, not {SITE_URL!r}"
+    )
 
 # --- Logs and traces (telemetry/) -------------------------------------------------------------
 # Every log line carries the saga (order), step, attempt and service it is about; ``text`` for
@@ -257,6 +267,10 @@ REST_FRAMEWORK = {
         "login": "10/min",
         "register": "20/hour",
         "order_create": "30/min",
+        # Password reset emails: per client, and per address whoever asks (the links already sent
+        # keep working, so someone spending an address's budget keeps no one out of their account).
+        "password_reset": "10/hour",
+        "password_reset_address": "3/hour",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -324,7 +338,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = "orders"
-CELERY_TASK_ROUTES = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
+# Like the order emails, it waits on the mail server: on the workers that do, never an order's.
+CELERY_TASK_ROUTES["accounts.password_reset_email"] = {"queue": "notifications"}
 # Every step is idempotent, so a message is acknowledged only once its task has finished and
 # is handed out again when the worker running it dies.
 CELERY_TASK_ACKS_LATE = True

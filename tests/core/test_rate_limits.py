@@ -28,7 +28,7 @@ def login(path, address, username, password=WRONG, **headers):
     return Client(REMOTE_ADDR=address).post(path, {"username": username, "password": password}, **headers)
 
 
-def signed_in(path, response) -> bool:
+def signed_in(path, response):
     """The API answers a token; the storefront and the admin redirect onwards."""
     return response.status_code == (200 if path.startswith("/api/") else 302)
 
