@@ -1,6 +1,8 @@
 """Every limit holds: a client is who the trusted proxies say it is, the web forms count with
 the API, and failed logins lock out the client that made them, never the account (contract §3)."""
 
+from pathlib import Path
+
 import pytest
 from axes.models import AccessAttempt
 from django.core.cache import cache
@@ -233,3 +235,18 @@ def test_rate_limits_off_lets_every_login_through(settings, customer, path):
     browser = Client()
     statuses = {browser.post(path, {"username": customer.username, "password": WRONG}).status_code for _ in range(25)}
     assert statuses == {200}
+
+
+# --- the page that lists them -------------------------------------------------------------------
+
+PERIODS = {"s": "a second", "m": "a minute", "h": "an hour", "d": "a day"}
+
+
+def test_docs_security_lists_every_limit_with_its_numbers(settings):
+    page = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    for scope, rate in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].items():
+        number, period = rate.split("/")
+        assert f"| `{scope}` | {number} {PERIODS[period[0]]} |" in page, scope
+    assert f"| `AXES_LOCKOUT_PARAMETERS` | `{settings.AXES_LOCKOUT_PARAMETERS}` |".replace("'", '"') in page
+    assert f"| `AXES_FAILURE_LIMIT` | {settings.AXES_FAILURE_LIMIT} |" in page
+    assert f"| `AXES_COOLOFF_TIME` | {settings.AXES_COOLOFF_TIME.total_seconds() / 60:.0f} minutes |" in page
