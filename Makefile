@@ -23,7 +23,8 @@ run: $(INSTALLED)
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Starting web (http://127.0.0.1:$(PORT)), worker and beat; Ctrl-C stops them all"
-	@umask 077 && WEB_PORT=$(PORT) QUEUES=$(QUEUES) exec $(PY) config/supervise.py
+	@umask 077 && WEB_PORT=$(PORT) SITE_URL="$${SITE_URL:-http://127.0.0.1:$(PORT)}" QUEUES=$(QUEUES) \
+		exec $(PY) config/supervise.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

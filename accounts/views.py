@@ -2,7 +2,7 @@
 
 Sign-up and password changes go through ``accounts.services``, the email address's proof
 through ``accounts.verification``; password reset is Django's own views with the shop's
-templates (the email goes out through the EMAIL_URL settings).
+templates, its email sent by a worker (``services.password_reset_request``).
 """
 
 from django.conf import settings
@@ -10,10 +10,10 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -104,11 +104,20 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     return render(request, "accounts/verify_email_done.html", {"verified": user}, status=200 if user else 400)
 
 
+def reset_address(request: HttpRequest) -> str:
+    """The address a reset is asked for, as its limit counts it: one address however it is spelled."""
+    return str(request.POST.get("email", "")).strip().casefold()
+
+
+@method_decorator(rate_limited("password_reset"), name="dispatch")  # per client
+@method_decorator(rate_limited("password_reset_address", per=reset_address), name="dispatch")
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        services.password_reset_request(email=form.cleaned_data["email"])
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

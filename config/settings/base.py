@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
@@ -183,9 +184,15 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # a mail server that hangs must not hold it open for long.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
-# The shop's public address, for the links in emails (the address verification link): from
-# configuration, never from the Host header a request came with.
+# The shop's public address, for the links in emails (the password reset, the address
+# verification): from configuration, never from the Host header a request came with, which the
+# client writes. `make run` sets it to its own port; the production profile requires it.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme not in ("http", "https") or not _site.hostname or _site.path or _site.query or _site.fragment:
+    raise ImproperlyConfigured(
+        f"SITE_URL must be http(s)://host[:port], e.g. https://shop.example.com, not {SITE_URL!r}"
+    )
 
 # --- Logs and traces (telemetry/) -------------------------------------------------------------
 # Every log line carries the saga (order), step, attempt and service it is about; ``text`` for
@@ -217,15 +224,23 @@ for _network in METRICS_ALLOWED_IPS:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_error}") from None
 
 # django-axes: failed logins, on every path that calls authenticate() (API token, storefront,
-# admin). Ten failures for one username, or from one client, lock it out for 15 minutes.
+# admin). A client (its address as core.clients.client_ip says, like every limit) that fails ten
+# times within 15 minutes is locked out for 15 minutes, whichever usernames it tried; the
+# accounts stay open to every other client. Never per username alone: then anyone could lock
+# anyone out, the superuser included, from anywhere and for ever (docs/security.md).
+# Failures are recorded per (username, client), visible in the admin's access attempts; axes
+# locks when the largest of its counts reaches AXES_FAILURE_LIMIT, and a client's count holds
+# every (username, client) count of it, so a second entry for the pair would never decide.
 AXES_ENABLED = RATE_LIMITS
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_CLIENT_IP_CALLABLE = "core.clients.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.ratelimits.lockout_response"
 # A failure while locked out does not extend the lockout: it ends 15 minutes after it began.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Nor does a success wipe a client's failures: one account of its own would let it guess at others.
+AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are not recorded (nothing would purge them)
 AXES_VERBOSE = False
 
@@ -257,6 +272,10 @@ REST_FRAMEWORK = {
         "login": "10/min",
         "register": "20/hour",
         "order_create": "30/min",
+        # Password reset emails: per client, and per address whoever asks (the links already sent
+        # keep working, so someone spending an address's budget keeps no one out of their account).
+        "password_reset": "10/hour",
+        "password_reset_address": "3/hour",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -324,7 +343,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = "orders"
-CELERY_TASK_ROUTES = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
+# Like the order emails, it waits on the mail server: on the workers that do, never an order's.
+CELERY_TASK_ROUTES["accounts.password_reset_email"] = {"queue": "notifications"}
 # Every step is idempotent, so a message is acknowledged only once its task has finished and
 # is handed out again when the worker running it dies.
 CELERY_TASK_ACKS_LATE = True

@@ -112,8 +112,11 @@ def test_catalog_with_pictures_categories_sorting_and_the_stock_filter(device, l
     problems.assert_none()
 
 
-def test_account_page_password_change_and_reset_by_email(device, live_server, problems, shot, quiet_saga):
-    # given a customer with a past order
+def test_account_page_password_change_and_reset_by_email(
+    device, live_server, problems, shot, quiet_saga, settings, run_outbox
+):
+    # given a customer with a past order, on a shop whose emails link to it
+    settings.SITE_URL = live_server.url
     customer = UserFactory(username="ada", email="ada@example.com")
     place(customer, ProductFactory(), city="Berlin", postal_code="10115", country="DE")
 
@@ -142,7 +145,8 @@ def test_account_page_password_change_and_reset_by_email(device, live_server, pr
     device.get_by_role("button", name="Send the reset link").click()
     expect(device.get_by_role("heading", name="Check your email")).to_be_visible()
 
-    # then the email's link lets them choose a new password
+    # then the email (sent by a worker) has a link that lets them choose a new password
+    run_outbox("accounts.password_reset_email")
     assert len(mail.outbox) == 1
     link = re.search(r"https?://\S+/accounts/reset/\S+/", mail.outbox[0].body).group(0)
     device.goto(link)
