@@ -4,7 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PORT ?= 8000
-QUEUES := orders,inventory,payments,shipping,notifications
 
 .PHONY: run test lint typecheck pytest chaos clean
 
@@ -23,7 +22,7 @@ run: $(INSTALLED)
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Starting web (http://127.0.0.1:$(PORT)), worker and beat; Ctrl-C stops them all"
-	@umask 077 && WEB_PORT=$(PORT) QUEUES=$(QUEUES) exec $(PY) config/supervise.py
+	@umask 077 && PORT=$(PORT) exec $(PY) config/supervise.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
