@@ -4,9 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PORT ?= 8000
-QUEUES := orders,inventory,payments,shipping,notifications
 
-.PHONY: run test lint typecheck pytest chaos clean
+.PHONY: run test lint typecheck checks pytest chaos clean
 
 $(INSTALLED): requirements.txt
 	@test -x $(PY) || { echo "Creating $(VENV)"; python3 -m venv $(VENV); }
@@ -23,8 +22,7 @@ run: $(INSTALLED)
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Starting web (http://127.0.0.1:$(PORT)), worker and beat; Ctrl-C stops them all"
-	@umask 077 && WEB_PORT=$(PORT) SITE_URL="$${SITE_URL:-http://127.0.0.1:$(PORT)}" QUEUES=$(QUEUES) \
-		exec $(PY) config/supervise.py
+	@umask 077 && PORT=$(PORT) SITE_URL="$${SITE_URL:-http://127.0.0.1:$(PORT)}" exec $(PY) config/supervise.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -33,10 +31,26 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy .
 
-pytest: $(INSTALLED)
-	$(VENV)/bin/pytest
+# What review misses: a model change without its migration, and a production profile that
+# `check --deploy` finds fault with (any warning fails). The production profile takes its
+# secrets from the environment: these stand-ins serve the check only, which starts nothing,
+# and SQLite is allowed so that it runs on the embedded default too.
+checks: $(INSTALLED)
+	$(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings.production \
+	DJANGO_SECRET_KEY=check-deploy-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz \
+	DJANGO_ALLOWED_HOSTS=shop.example.com ALLOW_SQLITE_IN_PRODUCTION=1 \
+	$(PY) manage.py check --deploy --fail-level WARNING
 
-test: lint typecheck pytest
+# Coverage of the pytest process only (pyproject's [tool.coverage]: the saga tests' Celery
+# workers are not measured, so they run at full speed). The floor fails the run when coverage
+# drops: tests/orders, tests/core and tests/api alone measured 77% (at 6b6558a, embedded default);
+# the floor is 10 points below that, since the whole suite covers at least what that subset does.
+COVERAGE_FLOOR ?= 67
+pytest: $(INSTALLED)
+	$(VENV)/bin/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+
+test: lint typecheck checks pytest
 
 # Fault injection at scale on PostgreSQL + Redis; writes docs/reliability.md.
 CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shop

@@ -59,3 +59,15 @@ class SimulatorInFlight(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.key} until {self.until}"
+
+
+class Heartbeat(models.Model):
+    """When a part of the shop that answers no request was last seen at work: a queue's
+    worker (``queue:<name>``) or beat (``beat``). ``/readyz`` and ``/metrics`` read it
+    (``core.selectors``); being in the database, it is true whichever machine each runs on."""
+
+    name = models.CharField(max_length=100, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.seen_at}"

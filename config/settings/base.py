@@ -427,6 +427,26 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 3600.0},
 }
 
+# --- Readiness (/readyz, core/selectors.py) ------------------------------------------------------
+# Beat sends a ``core.heartbeat`` to every queue this often; the worker that takes it stamps
+# the queue as served. ``/readyz`` answers 503 naming a queue not served for
+# HEALTH_WORKER_STALE_SECONDS, beat when it has not ticked for HEALTH_BEAT_STALE_SECONDS, the
+# outbox when its oldest due, unpublished message has waited HEALTH_OUTBOX_STALE_SECONDS.
+HEALTH_HEARTBEAT_SECONDS = env.float("HEALTH_HEARTBEAT_SECONDS", default=15.0)
+HEALTH_WORKER_STALE_SECONDS = env.float("HEALTH_WORKER_STALE_SECONDS", default=60.0)
+HEALTH_BEAT_STALE_SECONDS = env.float("HEALTH_BEAT_STALE_SECONDS", default=60.0)
+HEALTH_OUTBOX_STALE_SECONDS = env.float("HEALTH_OUTBOX_STALE_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE |= {
+    f"heartbeat-{queue}": {
+        "task": "core.heartbeat",
+        "schedule": HEALTH_HEARTBEAT_SECONDS,
+        "args": (queue,),
+        # A heartbeat older than the threshold proves nothing more than the next one will.
+        "options": {"queue": queue, "expires": HEALTH_WORKER_STALE_SECONDS},
+    }
+    for queue in SHOP_QUEUES
+}
+
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="payments.providers.SimulatedPaymentProvider")
 SHIPPING_CARRIER = env("SHIPPING_CARRIER", default="shipping.carriers.SimulatedCarrier")
 # How long each call to the simulated provider and carrier takes (a real one takes 100+ ms).
