@@ -39,7 +39,7 @@ checks: $(INSTALLED)
 	$(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY=check-deploy-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz \
-	DJANGO_ALLOWED_HOSTS=shop.example.com ALLOW_SQLITE_IN_PRODUCTION=1 \
+	DJANGO_ALLOWED_HOSTS=shop.example.com SITE_URL=https://shop.example.com ALLOW_SQLITE_IN_PRODUCTION=1 \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 # Coverage of the pytest process only (pyproject's [tool.coverage]: the saga tests' Celery
