@@ -62,7 +62,9 @@ def product(db):
 @pytest.fixture
 def run_outbox():
     """Runs the outbox's unsent messages for one task in this process, as a worker would (most
-    tests run no worker), and marks them sent. Returns how many ran."""
+    tests run no worker), and marks them sent. Returns how many ran. A test whose rows commit
+    (``live_server``, ``transactional_db``) also asks for ``no_relay``, or the session's worker
+    may send them first."""
     from celery import signature
     from django.utils import timezone
 

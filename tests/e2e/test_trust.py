@@ -113,7 +113,7 @@ def test_catalog_with_pictures_categories_sorting_and_the_stock_filter(device, l
 
 
 def test_account_page_password_change_and_reset_by_email(
-    device, live_server, problems, shot, quiet_saga, settings, run_outbox
+    device, live_server, problems, shot, quiet_saga, settings, run_outbox, no_relay
 ):
     # given a customer with a past order, on a shop whose emails link to it
     settings.SITE_URL = live_server.url
