@@ -19,8 +19,8 @@ from core.ratelimits import rate_limited
 from orders import selectors, services
 from orders.forms import CheckoutForm
 from orders.models import FORWARD_STATUSES, Order
-from orders.presentation import order_customer_status, order_placed_banner
-from shop.cart import Cart, cart_availability_check, cart_total
+from orders.presentation import PAYMENT_REASONS, order_customer_status, order_placed_banner
+from shop.cart import Cart, cart_availability_check, cart_total, cart_was_restored
 
 CHECKOUT_SCOPE = "checkout"
 # The order just placed from this session: its page opens with a banner saying how checkout
@@ -35,9 +35,9 @@ IN_FLIGHT_WAIT_SECONDS = 5.0
 @rate_limited("order_create")  # the API's order-creation limit, one bucket for both
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
-    cart = Cart(request.session)
+    cart = Cart.of(request)
     # The address of the customer's last order is filled in; they can change any field.
-    last_address = selectors.order_last_shipping_address(user=request.user)
+    last_address = selectors.order_last_shipping_address(user=request.user, order_id=request.GET.get("retry"))
     form = CheckoutForm(request.POST or None, initial=last_address)
     if request.method == "POST" and form.is_valid():
         try:
@@ -53,7 +53,6 @@ def checkout(request: HttpRequest) -> HttpResponse:
             messages.info(request, "Your order is still being placed; it will appear here in a moment.")
             return redirect("orders:list")
         else:
-            cart.clear()
             request.session[JUST_PLACED_KEY] = order_id
             return redirect("orders:detail", order_id=order_id)
     lines = cart.lines()
@@ -89,6 +88,9 @@ def _place_once(request: HttpRequest, form: CheckoutForm, cart: Cart) -> str:
             shipping_address=form.address(),
             payment_token=form.cleaned_data["payment_token"],
         )
+        # Emptied in the order's own transaction: a payment declined a moment later puts the
+        # lines back (shop.handlers), and must find the cart already emptied, not be undone by it.
+        cart.clear()
         return StoredResponse(status=201, body={"order_id": str(order.pk)}, headers={})
 
     deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
@@ -161,4 +163,6 @@ def _order_context(request: HttpRequest, order_id: UUID, *, placed: bool = False
         "customer_status": order_customer_status(order),
         "can_cancel": order.status in FORWARD_STATUSES,
         "placed_banner": order_placed_banner(order) if placed else None,
+        # A failed payment put the lines back into the cart (shop.handlers): another card is one step away.
+        "retry_payment": order.cancellation_reason in PAYMENT_REASONS and cart_was_restored(order_id=order.pk),
     }

@@ -48,7 +48,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     form = AddToCartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            Cart(request.session).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+            Cart.of(request).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
         except CartError as exc:
             messages.error(request, str(exc))
             return redirect("shop:cart")
@@ -59,7 +59,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
 
 @require_GET
 def cart_detail(request: HttpRequest) -> HttpResponse:
-    lines = Cart(request.session).lines()
+    lines = Cart.of(request).lines()
     return render(request, "shop/cart.html", {"lines": lines, "total": cart_total(lines)})
 
 
@@ -69,7 +69,7 @@ def cart_update(request: HttpRequest, sku: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a quantity from 0 to 100.")
         return redirect("shop:cart")
-    if not Cart(request.session).set(sku=sku, quantity=form.cleaned_data["quantity"]):
+    if not Cart.of(request).set(sku=sku, quantity=form.cleaned_data["quantity"]):
         messages.error(request, "That product is not in your cart.")
         return redirect("shop:cart")
     messages.success(request, "Your cart was updated.")
@@ -78,6 +78,6 @@ def cart_update(request: HttpRequest, sku: str) -> HttpResponse:
 
 @require_POST
 def cart_remove(request: HttpRequest, sku: str) -> HttpResponse:
-    Cart(request.session).remove(sku=sku)
+    Cart.of(request).remove(sku=sku)
     messages.success(request, "The item was removed from your cart.")
     return redirect("shop:cart")

@@ -6,6 +6,7 @@ from celery import current_app
 
 from orders.models import Order, Status
 from outbox.models import OutboxMessage
+from shop.models import SavedCart
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_placing_the_order_prices_it_from_the_catalog_and_empties_the_cart(shopp
     assert sorted((line.sku, line.quantity) for line in order.lines.all()) == sorted(
         [(cart[0].sku, 2), (cart[1].sku, 1)]
     )
-    assert shopper.session["cart"] == {}
+    assert SavedCart.objects.get(user=customer).quantities == {}
 
 
 def test_submitting_the_same_form_twice_places_one_order(shopper, customer, cart):
@@ -201,7 +202,7 @@ def test_a_line_the_catalog_cannot_fill_is_named_and_nothing_is_placed(shopper, 
     assert "Espresso cups is sold out" in html
     assert "Please correct the fields marked below" not in html  # the address was fine
     assert not Order.objects.filter(user=customer).exists()
-    assert shopper.session["cart"] == {limited.sku: 5, cups.sku: 1}
+    assert SavedCart.objects.get(user=customer).quantities == {limited.sku: 5, cups.sku: 1}
 
 
 def test_the_checkout_summary_flags_a_short_line_before_submitting(shopper):

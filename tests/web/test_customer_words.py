@@ -102,6 +102,7 @@ def test_a_declined_orders_page_email_my_orders_and_api_agree(shopper, customer,
     for text in (page, listing, email_text):
         assert "Your card issuer declined the payment." in text
     assert "You were not charged." in page and "You were not charged." in email_text
+    assert "We put your items back in your cart: sign in to try another payment method." in email_text
     assert "Cancelled" in listing and "2 \N{MULTIPLICATION SIGN} Enamel mug" in listing and "(2 items)" in listing
 
 
