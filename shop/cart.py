@@ -64,17 +64,23 @@ class Cart:
         """The cart of whoever makes ``request``: saved for a signed-in customer, else in the session."""
         return cls(request.session, getattr(request, "user", None))
 
-    def add(self, *, sku: str, quantity: int) -> None:
-        """Add ``quantity`` of a catalog product. Raises ``CartError`` for an SKU the catalog
-        does not have and for a new line past ``MAX_LINES``: the session keeps only real SKUs,
-        and only as many lines as one order may have."""
-        if sku not in self._quantities:
-            if len(self._quantities) >= MAX_LINES:
-                raise CartError(f"Your cart is full: an order holds at most {MAX_LINES} different products.")
-            if product_get(sku=sku) is None:
-                raise CartError("There is no such product.")
-        self._quantities[sku] = min(self._quantities.get(sku, 0) + quantity, MAX_QUANTITY)
-        self._save()
+    def add(self, *, sku: str, quantity: int) -> int:
+        """Add up to ``quantity`` of a catalog product: never more than it has in stock now, so
+        the cart promises nothing the checkout would refuse. Returns the units added (0 when the
+        line already holds all there is). Raises ``CartError`` for an SKU the catalog does not
+        have and for a new line past ``MAX_LINES``: the cart keeps only real SKUs, and only as
+        many lines as one order may have."""
+        if sku not in self._quantities and len(self._quantities) >= MAX_LINES:
+            raise CartError(f"Your cart is full: an order holds at most {MAX_LINES} different products.")
+        product = product_get(sku=sku)
+        if product is None:
+            raise CartError("There is no such product.")
+        before = self._quantities.get(sku, 0)
+        after = max(before, min(before + quantity, MAX_QUANTITY, product.stock))
+        if after > 0:
+            self._quantities[sku] = after
+            self._save()
+        return after - before
 
     def set(self, *, sku: str, quantity: int) -> bool:
         """Change the quantity of a line of the cart (0 removes it); False when ``sku`` is not in it."""

@@ -47,14 +47,24 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
         raise Http404("No such product.")
     form = AddToCartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        wanted = form.cleaned_data["quantity"]
         try:
-            Cart.of(request).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+            added = Cart.of(request).add(sku=product.sku, quantity=wanted)
         except CartError as exc:
             messages.error(request, str(exc))
             return redirect("shop:cart")
-        messages.success(request, f"Added {product.name} (quantity {form.cleaned_data['quantity']}) to your cart.")
+        messages.add_message(request, *_added_message(product.name, wanted=wanted, added=added, stock=product.stock))
         return redirect("shop:cart")
     return render(request, "shop/product_detail.html", {"product": product, "form": form})
+
+
+def _added_message(name: str, *, wanted: int, added: int, stock: int) -> tuple[int, str]:
+    """What "Add to cart" did, never more than it did: the stock read when adding caps it."""
+    if added == wanted:
+        return messages.SUCCESS, f"Added {name} (quantity {added}) to your cart."
+    if added == 0:
+        return messages.WARNING, f"Your cart already holds all {stock} {name} we have: nothing more was added."
+    return messages.WARNING, f"Only {stock} {name} left: we added {added}, so your cart holds all {stock}."
 
 
 @require_GET

@@ -6,7 +6,7 @@ from celery import current_app
 
 from orders.models import Order, Status
 from outbox.models import OutboxMessage
-from shop.models import SavedCart
+from shop.models import Product, SavedCart
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -184,13 +184,13 @@ def test_checking_out_an_emptied_cart_says_so(shopper, customer):
 
 
 def test_a_line_the_catalog_cannot_fill_is_named_and_nothing_is_placed(shopper, customer):
-    # given a cart asking for 5 of a product with 3 left, and 1 of a sold-out one
-    limited = ProductFactory(name="Limited print", stock=3)
+    # given a cart asking for 5 of a product with 3 left by now, and 1 of one sold out since
+    limited = ProductFactory(name="Limited print", stock=10)
     cups = ProductFactory(name="Espresso cups", stock=10)
     shopper.post(f"/products/{limited.sku}/", {"quantity": 5})
     shopper.post(f"/products/{cups.sku}/", {"quantity": 1})
-    cups.stock = 0
-    cups.save(update_fields=["stock"])
+    Product.objects.filter(pk=limited.pk).update(stock=3)
+    Product.objects.filter(pk=cups.pk).update(stock=0)
 
     # when they place the order
     response = shopper.post("/checkout/", checkout_form())
