@@ -244,3 +244,12 @@ def test_a_first_checkout_starts_empty(shopper, cart):
 
     assert 'value="Ada Lovelace"' not in html
     assert "Filled in from your last order." not in html
+
+
+def test_the_summary_comes_before_the_place_order_button_and_every_test_value_is_named(shopper, cart):
+    html = shopper.get("/checkout/").content.decode()
+
+    # a phone shows the page in one column, in this order
+    assert html.index('id="summary-title"') < html.index("Place order")
+    for value in ("00000", "99999", "88888", "tok_slow"):
+        assert value in html
