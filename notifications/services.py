@@ -149,6 +149,8 @@ def _facts(event: Event, kind: str, customer: Any) -> dict[str, Any]:
         "tracking_number": data.get("tracking_number", ""),
         "reason": REASONS.get(data.get("reason") or "", ""),
         "refunded": _money(refunded, currency) if refunded else "",
+        # The inventory service puts the lines back into the cart for these (shop.handlers).
+        "cart_restored": data.get("reason") in ("payment_declined", "payment_failed"),
         "shop_name": _shop_name(),
     }
 

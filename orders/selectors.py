@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -100,10 +101,19 @@ def order_count_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> int:
     return Order.objects.filter(user_id=cast(int, user.pk)).count()
 
 
-def order_last_shipping_address(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any] | None:
-    """Where the customer's last order went: checkout offers it again."""
-    last = order_last_of_customer(user=user)
-    return dict(last.shipping_address) if last is not None else None
+def order_last_shipping_address(
+    *, user: AbstractBaseUser | AnonymousUser, order_id: str | None = None
+) -> dict[str, Any] | None:
+    """Where the customer's last order went, or the order ``order_id`` of theirs (trying another
+    card for it): checkout offers it again."""
+    order = None
+    if order_id is not None:
+        try:
+            order = order_list_of_customer(user=user).filter(pk=order_id).first()
+        except ValidationError:  # not a UUID: the last order's address will do
+            order = None
+    order = order or order_last_of_customer(user=user)
+    return dict(order.shipping_address) if order is not None else None
 
 
 @dataclass(frozen=True)

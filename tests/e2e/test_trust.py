@@ -247,7 +247,7 @@ def test_the_opened_timeline_stays_open_while_the_page_updates_and_cancel_asks_f
 
     # then it stays open
     expect(device.get_by_test_id("technical-timeline")).to_have_js_property("open", True)
-    expect(device.get_by_text("Order placed")).to_be_visible()
+    expect(device.get_by_text("placed the order")).to_be_visible()
 
     # when they cancel, a confirmation page asks first
     device.get_by_role("link", name="Cancel order").click()
