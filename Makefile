@@ -33,13 +33,15 @@ typecheck: $(INSTALLED)
 
 # What review misses: a model change without its migration, and a production profile that
 # `check --deploy` finds fault with (any warning fails). The production profile takes its
-# secrets from the environment: these stand-ins serve the check only, which starts nothing,
-# and SQLite is allowed so that it runs on the embedded default too.
+# secrets from the environment: these stand-ins serve the check only, which starts nothing
+# and connects to nothing (not even the Redis of CACHE_URL, which the profile requires), and
+# SQLite is allowed so that it runs on the embedded default too.
 checks: $(INSTALLED)
 	$(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY=check-deploy-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz \
 	DJANGO_ALLOWED_HOSTS=shop.example.com SITE_URL=https://shop.example.com ALLOW_SQLITE_IN_PRODUCTION=1 \
+	CACHE_URL=redis://127.0.0.1:6379/9 \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 # Coverage of the pytest process only (pyproject's [tool.coverage]: the saga tests' Celery
