@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shop', '0004_reservation_by_ids'),
+        ('shop', '0005_product_image_pixel_bound'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
