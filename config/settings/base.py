@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.broker import broker_transport
 from core.files import secure_var_dir
+from telemetry.errors import error_reporting_setup
 from telemetry.logs import LOG_FORMATS, logging_config
 
 # Lets generic classes be subscripted at run time (ModelAdmin[Product], QuerySet[Order]).
@@ -208,6 +209,14 @@ TELEMETRY_SAGA_ID = "order_id"
 OTEL_TRACES_URL = env("OTEL_TRACES_URL", default="")
 if OTEL_TRACES_URL and "{trace_id}" not in OTEL_TRACES_URL:
     raise ImproperlyConfigured("OTEL_TRACES_URL must contain {trace_id}, e.g. http://jaeger:16686/trace/{trace_id}")
+
+# --- Error reporting (telemetry/errors.py) ---------------------------------------------------------
+# Off without SENTRY_DSN. On, every process reports its unhandled errors (web requests, tasks),
+# with secrets and personal data scrubbed before they leave it.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+error_reporting_setup(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
 
 # --- Who a client is, and its limits ----------------------------------------------------------
 RATE_LIMITS = env("RATE_LIMITS", default="on").lower() not in {"off", "false", "0", "no"}
