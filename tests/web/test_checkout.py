@@ -242,7 +242,7 @@ def test_a_cart_dearer_than_order_max_total_is_a_form_error_and_nothing_is_place
     assert "one order may cost at most 1,000,000.00 USD" in html
     assert 'data-testid="checkout-problems"' in html
     assert not Order.objects.exists() and not OutboxMessage.objects.exists()
-    assert shopper.session["cart"] == {dearest.sku: 100}
+    assert SavedCart.objects.get(user=customer).quantities == {dearest.sku: 100}
 
 
 def test_a_cart_of_exactly_order_max_total_is_placed(shopper, customer, settings):
