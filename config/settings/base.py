@@ -33,7 +33,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.adminsite.ShopAdminConfig",  # django.contrib.admin, the shop's models first on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
