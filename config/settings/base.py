@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.sites",  # for flatpages
+    "django.contrib.flatpages",  # the shop's contact, shipping and returns, privacy and terms pages
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -392,3 +394,4 @@ SIMULATED_LATENCY_SECONDS = env.float("SIMULATED_LATENCY_SECONDS", default=0.0)
 SIMULATED_SLOW_SECONDS = env.float("SIMULATED_SLOW_SECONDS", default=10.0)
 # The one currency of the shop: every product's price and every order's total are in it.
 SHOP_CURRENCY = "USD"
+SITE_ID = 1  # flatpages belong to a site; the shop is one
