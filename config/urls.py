@@ -60,6 +60,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg")),
     path("accounts/", include("accounts.urls")),
     path("account/", account_page, name="account"),
+    path("pages/", include("django.contrib.flatpages.urls")),  # contact, returns, privacy, terms
     path("", include("orders.urls")),
     path("", include("shop.urls")),
 ]

@@ -36,11 +36,13 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.adminsite.ShopAdminConfig",  # django.contrib.admin, the shop's models first on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.sites",  # for flatpages
+    "django.contrib.flatpages",  # the shop's contact, shipping and returns, privacy and terms pages
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -469,3 +471,4 @@ SIMULATED_NETWORK_DELAY_SECONDS = env.float("SIMULATED_NETWORK_DELAY_SECONDS", d
 SIMULATED_NETWORK_DELAY_SERVICES = env.list("SIMULATED_NETWORK_DELAY_SERVICES", default=[])
 # The one currency of the shop: every product's price and every order's total are in it.
 SHOP_CURRENCY = "USD"
+SITE_ID = 1  # flatpages belong to a site; the shop is one
