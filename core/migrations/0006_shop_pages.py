@@ -66,7 +66,7 @@ def remove_pages(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("core", "0003_forget_saga_chord_counters"),
+        ("core", "0005_heartbeat"),
         ("flatpages", "0001_initial"),
         ("sites", "0002_alter_domain_unique"),
     ]
