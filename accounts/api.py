@@ -85,8 +85,8 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        # django-axes watches authenticate(): failures count per client and per username, and a
-        # locked-out client gets its 429 from the AxesMiddleware (core.ratelimits.lockout_response).
+        # django-axes watches authenticate(): failures count per client, and a locked-out client
+        # gets its 429 from the AxesMiddleware (core.ratelimits.lockout_response).
         user = authenticate(request=request._request, **serializer.validated_data)
         if user is None or not user.is_active:
             raise serializers.ValidationError({"non_field_errors": ["Unable to log in with those credentials."]})

@@ -111,3 +111,18 @@ def export_the_last_spans(**kwargs: Any) -> None:
     from telemetry.tracing import tracing_flush
 
     tracing_flush()
+
+
+@signals.before_task_publish.connect
+def beat_ticks(sender: str | None = None, **kwargs: Any) -> None:
+    """Only beat sends ``core.heartbeat`` (CELERY_BEAT_SCHEDULE): its sending is beat's tick,
+    stamped in the database where ``/readyz`` reads it, whether or not a worker ever takes it."""
+    if sender != "core.heartbeat":
+        return
+    from django.db import close_old_connections, connection
+
+    from core.services import heartbeat_record
+
+    if not connection.in_atomic_block:  # beat runs for months: a connection the database dropped is renewed
+        close_old_connections()
+    heartbeat_record(name="beat")

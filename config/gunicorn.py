@@ -7,6 +7,10 @@ piling onto one of two (measured in ``bench/improvements.md``). ``WEB_CONCURRENC
 """
 
 import os
+from datetime import timedelta
+from typing import Any
+
+from gunicorn.glogging import Logger
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("WEB_THREADS", "2"))
@@ -29,3 +33,41 @@ if os.environ.get("LOG_FORMAT", "text").lower() == "json":
             "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }
+
+
+# Atoms of the access log that carry a URL, and those that are a credential whole (the request's
+# headers as ``{name}i``, the WSGI environ as ``{name}e``, the response's headers as ``{name}o``).
+_URL_ATOMS = ("r", "U", "q", "f", "{referer}i", "{raw_uri}e", "{path_info}e", "{query_string}e", "{http_referer}e")
+_CREDENTIAL_ATOMS = (
+    "{authorization}i",
+    "{proxy-authorization}i",
+    "{cookie}i",
+    "{x-csrftoken}i",
+    "{set-cookie}o",
+    "{http_authorization}e",
+    "{http_proxy_authorization}e",
+    "{http_cookie}e",
+    "{http_x_csrftoken}e",
+)
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with no secret in an access log line whatever ``access_log_format``
+    names: a reset or verification link's token and token-like query parameters are redacted
+    from the request line, path, query and referer (``telemetry.scrub``), and the API token,
+    session cookie and CSRF token headers are replaced whole."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> dict[str, Any]:
+        from telemetry.scrub import REDACTED, secrets_scrubbed  # the app's folder is on the path by now
+
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key in _URL_ATOMS:
+            if isinstance(atoms.get(key), str):
+                atoms[key] = secrets_scrubbed(atoms[key])
+        for key in _CREDENTIAL_ATOMS:
+            if key in atoms:
+                atoms[key] = REDACTED
+        return atoms
+
+
+logger_class = AccessLogger

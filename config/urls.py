@@ -16,7 +16,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import LogoutView, RegisterView, TokenView
 from accounts.views import account_page
 from core.ratelimits import rate_limited
-from core.views import healthz, media, metrics
+from core.views import healthz, media, metrics, readyz
 from orders.api import OrderViewSet
 from payments.api import TransactionListView
 from shop.api import ProductViewSet
@@ -54,11 +54,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     # Browsers ask for /favicon.ico on pages that name none (the admin, the API docs).
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg")),
     path("accounts/", include("accounts.urls")),
     path("account/", account_page, name="account"),
+    path("pages/", include("django.contrib.flatpages.urls")),  # contact, returns, privacy, terms
     path("", include("orders.urls")),
     path("", include("shop.urls")),
 ]

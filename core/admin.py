@@ -57,10 +57,21 @@ class BoundedSearchMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().get_search_results(request, queryset, search_term)
 
 
+# The shop's own apps, in the order staff reach for them; the libraries' (Axes, Celery results,
+# Knox, users and groups...) follow in Django's alphabetical order.
+SHOP_APPS = ["orders", "shop", "payments", "shipping", "notifications", "outbox", "events", "sagas", "core"]
+
+
 class ShopAdminSite(admin.AdminSite):
     """Django's admin site (``admin.site``, through ``core.apps.ShopAdminConfig``), whose every
     ModelAdmin searches within bounds: one mechanism for ours and for Django's own (users, groups)
-    and the third-party apps' (tokens, login attempts, task results), which register themselves."""
+    and the third-party apps' (tokens, login attempts, task results), which register themselves.
+    Its index lists the shop's own models first."""
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        apps = super().get_app_list(request, app_label)
+        rank = {label: i for i, label in enumerate(SHOP_APPS)}
+        return sorted(apps, key=lambda app: rank.get(app["app_label"], len(rank)))
 
     def register(
         self,

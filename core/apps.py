@@ -7,6 +7,12 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
     default = True  # "core" in INSTALLED_APPS means this one, not ShopAdminConfig
 
+    def ready(self) -> None:
+        from core import checks  # noqa: F401 (registers the deploy checks)
+        from core.metrics import HeartbeatCollector, metrics_register
+
+        metrics_register(HeartbeatCollector())
+
 
 class ShopAdminConfig(admin_apps.AdminConfig):
     """Django's admin, with the shop's site as ``admin.site`` (``core.admin.ShopAdminSite``)."""

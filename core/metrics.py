@@ -16,13 +16,17 @@ nothing, as everywhere: contract §3), or a client whose address (as the trusted
 it, ``core.clients``) is in ``METRICS_ALLOWED_IPS`` (loopback by default).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from core.clients import client_in
+from core.selectors import BEAT, heartbeat_ages
 
 # Our own registry: the default one would add this process's own figures (its memory, its
 # garbage collector), which say nothing about the shop and differ from one process to the next.
@@ -53,3 +57,23 @@ def zeroes(*labels: Iterable[str]) -> dict[tuple[str, ...], float]:
     for values in labels:
         combos = [(*combo, value) for combo in combos for value in values]
     return dict.fromkeys(combos, 0.0)
+
+
+class HeartbeatCollector(Collector):
+    """How long ago each queue was last served and beat last ticked (``core.selectors``)."""
+
+    def collect(self) -> Iterator[Metric]:
+        ages = heartbeat_ages(now=timezone.now())
+        served = GaugeMetricFamily(
+            "shop_queue_last_served_seconds",
+            "Seconds since a worker last took a heartbeat from the queue (+Inf: never).",
+            labels=["queue"],
+        )
+        for queue in settings.SHOP_QUEUES:
+            served.add_metric([queue], ages[queue])
+        yield served
+        yield GaugeMetricFamily(
+            "shop_beat_last_tick_seconds",
+            "Seconds since beat last sent the heartbeats (+Inf: never).",
+            value=ages[BEAT],
+        )

@@ -7,6 +7,7 @@ that something else rendered as HTML (Django's 404, the 400 of a suspicious requ
 an unhandled exception) is turned into ``{"detail": …}`` with the same status.
 """
 
+import io
 import re
 from collections.abc import Callable
 from http import HTTPStatus
@@ -32,7 +33,7 @@ class ApiJsonMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
-        refusal = request_refusal(request)
+        refusal = request_refusal(request) or unsized_body_take(request)
         if refusal is not None:
             return refusal
         return as_json(self.get_response(request))
@@ -58,6 +59,24 @@ def request_refusal(request: HttpRequest) -> JsonResponse | None:
         return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
     if limit is not None and length > limit:
         return JsonResponse({"detail": f"The request body is too large (at most {limit} bytes)."}, status=413)
+    return None
+
+
+def unsized_body_take(request: HttpRequest) -> JsonResponse | None:
+    """A body sent without a Content-Length (chunked, which gunicorn dechunks and marks with
+    ``wsgi.input_terminated``) is read here, at most the limit and one byte: larger is a 413.
+    Django reads no body it was not told the length of, so without this such a body of any
+    size would pass the limit, and an order sent this way would arrive empty."""
+    if request.META.get("CONTENT_LENGTH") or not request.META.get("wsgi.input_terminated"):
+        return None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    stream = request.META["wsgi.input"]
+    raw = stream.read() if limit is None else stream.read(limit + 1)
+    if limit is not None and len(raw) > limit:
+        return JsonResponse({"detail": f"The request body is too large (at most {limit} bytes)."}, status=413)
+    if raw:  # from here on, as if its length had been declared
+        request.META["CONTENT_LENGTH"] = str(len(raw))
+        request._stream = io.BytesIO(raw)
     return None
 
 

@@ -13,6 +13,9 @@ class IdempotencyRecord(models.Model):
     response_body = models.JSONField(null=True)
     response_headers = models.JSONField(default=dict)
     created_at = models.DateTimeField()
+    # Raised each time a replay takes over a claim whose request seems dead: the request holding
+    # an older generation has lost the claim and may not store its answer (core/idempotency.py).
+    generation = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_key_unique_per_user")]
@@ -70,3 +73,15 @@ class Metrics(models.Model):
 
     def __str__(self) -> str:
         return "/metrics"
+
+
+class Heartbeat(models.Model):
+    """When a part of the shop that answers no request was last seen at work: a queue's
+    worker (``queue:<name>``) or beat (``beat``). ``/readyz`` and ``/metrics`` read it
+    (``core.selectors``); being in the database, it is true whichever machine each runs on."""
+
+    name = models.CharField(max_length=100, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.seen_at}"

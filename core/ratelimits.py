@@ -3,10 +3,14 @@
 The storefront's login, the admin's login, sign-up and checkout count against the same DRF
 throttles as the API's token login, registration and order creation (one bucket per client
 and scope), so a client cannot spend its budget twice by switching from one to the other.
-Failed logins are also counted per username and per client by django-axes, on every path that
-calls ``authenticate()`` (API token, storefront login, admin login).
+A form can also be limited per something it names, whoever sends it: the password reset, per
+email address. Every limit and its numbers: docs/security.md.
+Failed logins are also counted per client by django-axes, on every path that calls
+``authenticate()`` (API token, storefront login, admin login): a locked-out client is refused
+for every account, and the accounts stay open to every other client.
 """
 
+import hashlib
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -38,14 +42,30 @@ def too_many_requests(request: HttpRequest, *, retry_after: float | None) -> Htt
     return response
 
 
-def rate_limited(scope: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable[[View], View]:
-    """Limit a page's ``methods`` with the API's throttle ``scope`` (``DEFAULT_THROTTLE_RATES``)."""
+class RateThrottlePer(ShopRateThrottle):
+    """A scope counted per what ``counted`` reads from the request (an email address), not per
+    client. The cache holds a digest of it, never the value itself."""
+
+    def __init__(self, counted: Callable[[HttpRequest], str]) -> None:
+        super().__init__()
+        self.counted = counted
+
+    def get_cache_key(self, request: Any, view: APIView) -> str:
+        digest = hashlib.sha256(self.counted(request).encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+def rate_limited(
+    scope: str, *, methods: tuple[str, ...] = ("POST",), per: Callable[[HttpRequest], str] | None = None
+) -> Callable[[View], View]:
+    """Limit a page's ``methods`` with the API's throttle ``scope`` (``DEFAULT_THROTTLE_RATES``):
+    per client, or with ``per``, per what ``per(request)`` names, whoever sends it."""
 
     def decorator(view: View) -> View:
         @wraps(view)
         def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method in methods:
-                throttle = ShopRateThrottle()
+                throttle = ShopRateThrottle() if per is None else RateThrottlePer(per)
                 scoped = APIView()
                 scoped.throttle_scope = scope  # type: ignore[attr-defined]
                 if not throttle.allow_request(request, scoped):  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from importlib import import_module
 from django.conf import settings
 from django.utils import timezone
 
-from core.models import IdempotencyRecord
+from core.models import Heartbeat, IdempotencyRecord
 
 
 def idempotency_records_purge() -> int:
@@ -22,3 +22,14 @@ def sessions_clear_expired() -> None:
     """Delete expired sessions, as ``manage.py clearsessions`` does."""
     engine = import_module(settings.SESSION_ENGINE)
     engine.SessionStore.clear_expired()
+
+
+def heartbeat_record(*, name: str) -> None:
+    """Stamp ``name`` (``queue:<name>`` or ``beat``) as seen now: one upsert, which two
+    machines may race on harmlessly (the later stamp wins). No compensation: it is a fact."""
+    Heartbeat.objects.bulk_create(
+        [Heartbeat(name=name, seen_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["seen_at"],
+    )

@@ -4,10 +4,11 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core.models import SimulatorCall, SimulatorInFlight
@@ -49,12 +50,23 @@ def simulated_call(*, service: str, key: str, slow: bool, in_use: type[RequestIn
     ``SIMULATED_LATENCY_SECONDS``, as a call over the network would. Each call is a span
     (``call payments.charge``...), as a real provider's HTTP client would trace it.
     """
+    _held_up_on_the_way(service=service, key=key)
     with (
         operation(f"call {service}", provider=service, idempotency_key=key),
         _in_flight(service=service, key=key, in_use=in_use),
     ):
         time.sleep(settings.SIMULATED_SLOW_SECONDS if slow else settings.SIMULATED_LATENCY_SECONDS)
         yield
+
+
+def _held_up_on_the_way(*, service: str, key: str) -> None:
+    """The fault ``SIMULATED_NETWORK_DELAY_SECONDS``: the first request for ``key`` reaches the
+    service late. Nothing at the service knows of it meanwhile (its key is not in flight yet), so
+    whoever asks finds nothing; then it lands, after its step may have been given up."""
+    if not settings.SIMULATED_NETWORK_DELAY_SECONDS or service not in settings.SIMULATED_NETWORK_DELAY_SERVICES:
+        return
+    if simulator_attempt(service=f"{service} on the way", key=key) == 1:
+        time.sleep(settings.SIMULATED_NETWORK_DELAY_SECONDS)
 
 
 @contextmanager
@@ -92,5 +104,28 @@ def _take_key(*, service: str, key: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def simulated_in_flight(*, service: str, key: str) -> bool:
-    return SimulatorInFlight.objects.filter(service=service, key=key, until__gte=timezone.now()).exists()
+def simulated_lookup(
+    rows: QuerySet[Any, tuple[Any, ...]], *, service: str, key: str, in_use: type[RequestInFlight]
+) -> tuple[Any, ...] | None:
+    """The first of ``rows`` (a ``values_list``) of a simulator's ledger, or ``None``; raises
+    ``in_use`` while a call of ``service`` holds ``key`` and has recorded nothing yet.
+
+    Both come from one statement, so from one snapshot: read one after the other, a call that
+    records its row and lets go of its key between the two reads would be missed by both (a
+    compensation would then settle a step that succeeded as never done).
+    """
+    inner, inner_params = rows[:1].query.sql_with_params()
+    in_flight = SimulatorInFlight._meta.db_table
+    sql = (
+        f"SELECT found.*, EXISTS(SELECT 1 FROM {in_flight} WHERE service = %s AND key = %s AND until >= %s) "
+        f"FROM (SELECT 1 AS one) AS base LEFT JOIN ({inner}) AS found ON 1 = 1"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [service, key, now, *inner_params])  # in the order they appear
+        *found, held = cursor.fetchone()
+    if found[0] is not None:
+        return tuple(found)
+    if held:
+        raise in_use(f"a request with idempotency key {key} is still in flight")
+    return None

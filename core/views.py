@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from config.celery import app as celery_app
 from core.metrics import REGISTRY, metrics_allowed
 from core.middleware import API_PREFIX, json_error
+from core.selectors import readiness
 
 
 def _database_ok() -> bool:
@@ -35,6 +36,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     parts = {"database": _database_ok(), "broker": _broker_ok()}
     body = {name: "ok" if ok else "unavailable" for name, ok in parts.items()}
     return JsonResponse(body, status=200 if all(parts.values()) else 503)
+
+
+# django-health-check (not installed) checks what one process can reach: its database, cache
+# and broker, and a Celery ping (a broadcast that waits for replies, slow and unreliable on the
+# filesystem broker). What readiness needs here is whether every queue is served and beat
+# ticks, on whatever machines they run: heartbeats kept in the database (core.selectors) answer
+# that with one read, so a small view of our own does it.
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready for orders: ``200`` when every queue was served, beat ticked and the outbox drained
+    within their thresholds (``HEALTH_*_SECONDS``); ``503`` naming what is not."""
+    try:
+        state = readiness()
+    except Exception:
+        return JsonResponse({"database": "unavailable"}, status=503)
+    body = {
+        "queues": {queue: "ok" if ok else "stale" for queue, ok in state.queues.items()},
+        "beat": "ok" if state.beat else "stale",
+        "outbox": "ok" if state.outbox else "stale",
+    }
+    return JsonResponse(body, status=200 if state.ready else 503)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -19,6 +19,7 @@ class Notification(models.Model):
     class Status(models.TextChoices):
         SENT = "sent"  # the mail server accepted it
         SKIPPED = "skipped"  # nobody to send it to (no such customer, or no email address)
+        UNVERIFIED = "unverified", "not sent: address not verified"  # the customer never proved it theirs
 
     event_id = models.UUIDField(unique=True)
     order_id = models.UUIDField(db_index=True)

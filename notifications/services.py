@@ -39,6 +39,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.verification import email_is_verified
 from core.templatetags.shop_tags import order_number
 from events.registry import Event
 from notifications.models import Notification
@@ -79,9 +80,10 @@ def notification_send(*, event: Event) -> Notification:
 
     Side effects: one email through Django's email backend (``EMAIL_URL``), one
     ``Notification`` row, one line in the order's journal. A customer who is gone or has no
-    email address gets nothing: the row says ``skipped``. Call it inside the transaction that
-    records the event in the inbox (see the module's docstring for the window between the mail
-    server accepting and that commit). Nothing to compensate: an email cannot be unsent.
+    email address gets nothing: the row says ``skipped``; one who signed up and has not proven
+    the address theirs (``accounts.verification``) gets nothing either: ``unverified``. Call it
+    inside the transaction that records the event in the inbox (see the module's docstring for
+    the window between the mail server accepting and that commit). Nothing to compensate: an email cannot be unsent.
     """
     kind = KINDS[event.name]
     order_id = event.context["order_id"]
@@ -89,6 +91,13 @@ def notification_send(*, event: Event) -> Notification:
     subject = SUBJECTS[kind].format(number=order_number(order_id))
     customer = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
     recipient = (getattr(customer, "email", "") or "") if customer is not None else ""
+    if customer is None or not recipient:
+        status = Notification.Status.SKIPPED
+    elif not email_is_verified(user_id=customer.pk, email=recipient):
+        status = Notification.Status.UNVERIFIED  # anyone can sign up with anyone's address
+    else:
+        status = Notification.Status.SENT
+    sending = status == Notification.Status.SENT
     # ``sent_at`` is written with the row, before the send: the row commits only if the send
     # succeeds (one transaction), so it never says sent for an email that was not.
     notification = Notification.objects.create(
@@ -96,12 +105,12 @@ def notification_send(*, event: Event) -> Notification:
         order_id=order_id,
         user_id=user_id,
         kind=kind,
-        status=Notification.Status.SENT if recipient else Notification.Status.SKIPPED,
+        status=status,
         recipient=recipient,
         subject=subject,
-        sent_at=timezone.now() if recipient else None,
+        sent_at=timezone.now() if sending else None,
     )
-    if recipient:
+    if sending:
         facts = _facts(event, kind, customer)
         message = EmailMultiAlternatives(
             subject=subject,
@@ -111,12 +120,16 @@ def notification_send(*, event: Event) -> Notification:
         )
         message.attach_alternative(render_to_string(f"notifications/{kind}.html", facts), "text/html")
         message.send()
-    _journal(
-        order_id,
-        name=f"email.{notification.status}",
-        detail=f"{kind.label} to {recipient}" if recipient else f"{kind.label}: no email address to send it to",
-    )
+    _journal(order_id, name=f"email.{notification.status}", detail=_journal_detail(kind, status, recipient))
     return notification
+
+
+def _journal_detail(kind: Notification.Kind, status: str, recipient: str) -> str:
+    if status == Notification.Status.SKIPPED:
+        return f"{kind.label}: no email address to send it to"
+    if status == Notification.Status.UNVERIFIED:
+        return f"{kind.label}: not sent, {recipient} is not verified yet"
+    return f"{kind.label} to {recipient}"
 
 
 def _facts(event: Event, kind: str, customer: Any) -> dict[str, Any]:
@@ -136,6 +149,8 @@ def _facts(event: Event, kind: str, customer: Any) -> dict[str, Any]:
         "tracking_number": data.get("tracking_number", ""),
         "reason": REASONS.get(data.get("reason") or "", ""),
         "refunded": _money(refunded, currency) if refunded else "",
+        # The inventory service puts the lines back into the cart for these (shop.handlers).
+        "cart_restored": data.get("reason") in ("payment_declined", "payment_failed"),
         "shop_name": _shop_name(),
     }
 

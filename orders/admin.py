@@ -145,7 +145,9 @@ LEDGER_WITHHELD = "Withheld: the payment provider's ledger needs the permission 
 class OrderAdmin(ReadOnlyAdmin):
     """Orders are placed by customers and changed by their saga; the admin reads and acts."""
 
-    list_display = ["id", "number", "customer", "status", "cancellation_reason", "coordination", "total", "created_at"]
+    # The short number customers quote, not the 36-character id (searchable, and on the order's page).
+    list_display = ["number", "customer", "status", "cancellation_reason", "coordination", "total", "created_at"]
+    list_display_links = ["number"]
     list_filter = ["status", "cancellation_reason", "coordination", "created_at"]
     search_fields = ["=id", "user__username", "user__email", "lines__sku"]
     list_select_related = ["user"]
@@ -162,6 +164,8 @@ class OrderAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "progressed_at",
+        "reconciled_at",
+        "ledger_mismatch",
         "payment_record",
         "shipment_record",
         "saga_timeline",
@@ -172,6 +176,9 @@ class OrderAdmin(ReadOnlyAdmin):
     inlines = [OrderLineInline, OrderEventInline]
     actions = ["cancel_orders", "retry_sagas", "retry_compensations"]
     change_form_template = "admin/orders/order/change_form.html"
+
+    class Media:
+        css = {"all": ["css/admin-orders.css"]}
 
     @admin.display(description="number")
     def number(self, order: Order) -> str:

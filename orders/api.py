@@ -38,7 +38,7 @@ MAX_ORDER_LINES = 50  # contract §3: 1..50 lines; each line queues its own rese
 @extend_schema_serializer(component_name="OrderItem")
 class OrderItemInput(serializers.Serializer[Any]):
     sku = serializers.CharField(max_length=40)
-    quantity = serializers.IntegerField(min_value=1, max_value=100)
+    quantity = serializers.IntegerField(min_value=1, max_value=services.MAX_LINE_QUANTITY)
 
 
 @extend_schema_serializer(component_name="Address")

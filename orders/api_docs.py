@@ -19,7 +19,10 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "Optional, 1..255 characters, scoped to the caller and remembered 24 hours. A replay with the "
         "same body answers the first answer again (with `Idempotent-Replayed: true`) and creates "
         "nothing; the same key with another body is a `422`; a replay while the first request is "
-        "still being processed is a `409`. A refused request (`400`) frees its key."
+        "still being processed is a `409`. A refused request (`400`) frees its key. A request still "
+        "unanswered after a minute may be taken over by its replay: then the slower of the two creates "
+        "nothing and answers with the other's answer (or a `409` while that one runs), so a key never "
+        "places two orders."
     ),
     examples=[OpenApiExample("key", value="checkout-2f6c1d0e")],
 )
@@ -43,7 +46,8 @@ IDEMPOTENT_REPLAYED = OpenApiParameter(
 _TERMINAL = ", ".join(f"`{status}`" for status in (Status.COMPLETED, Status.CANCELLED, Status.NEEDS_ATTENTION))
 
 CREATE_DESCRIPTION = f"""Place an order. Prices come from the catalog: `total`, `status`, `user` or a `price`
-in the body are ignored.
+in the body are ignored. An order whose total is above the shop's maximum (`ORDER_MAX_TOTAL`,
+1,000,000.00 unless the shop sets another) is a `400` naming `items`, and nothing is created.
 
 The answer is `201` with the order, still `pending`, and its URL in `Location`: the saga (reserve
 stock, charge, ship) runs after the answer. To follow the order, `GET` that URL every second or

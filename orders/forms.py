@@ -14,6 +14,7 @@ TEST_TOKENS = [
     ("tok_timeout", "Lost reply: charged once, found again by its idempotency key."),
     ("tok_down", "Provider down: every attempt fails; the order is cancelled."),
     ("tok_refund_fails", "Charges work, refunds never do: a cancelled order needs staff attention."),
+    ("tok_slow", "Slow provider: each charge takes a while to answer, then succeeds."),
 ]
 
 
@@ -34,7 +35,10 @@ class CheckoutForm(forms.Form):
     postal_code = forms.CharField(
         label="Postal code",
         max_length=20,
-        help_text="00000: the carrier rejects the address. 99999: the carrier fails twice, then accepts.",
+        help_text=(
+            "Test values: 00000, the carrier rejects the address; 99999, the carrier fails twice, then "
+            "accepts; 88888, the carrier is slow to answer, then accepts."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
     )
     country = forms.ChoiceField(

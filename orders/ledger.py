@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from orders import coordination
 from orders.models import FORWARD_STATUSES, Coordination, Order, OrderEvent, Reason, Status
 from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
@@ -62,10 +63,17 @@ class OrderSaga:
         order_transition(order=self.order, to=Status.COMPENSATING, reason=Reason(reason), message=message)
 
     def escalate(self, *, message: str) -> None:
-        """A late charge or shipment that could not be undone: staff must act. Only an order
-        that is turning back or has been cancelled needs that; a completed one keeps it."""
+        """An effect that nothing can undo landed: staff must act. Only an order that is turning
+        back or has been cancelled needs that; a completed one keeps it."""
         if self.order.status in (Status.COMPENSATING, Status.CANCELLED):
             order_transition(order=self.order, to=Status.NEEDS_ATTENTION, message=message)
+
+    def reopen(self, *, message: str) -> None:
+        """A cancelled order (or one waiting for staff) is compensating again while what landed
+        late is taken back: its status says so, and ``cancelled`` comes only once it is undone."""
+        if self.order.status != Status.COMPENSATING:
+            order_transition(order=self.order, to=Status.COMPENSATING, message=message)
+        coordination.compensation_start(self.order)
 
     def record(self, *, service: str, kind: str, name: str, detail: str = "") -> None:
         order_record_action(

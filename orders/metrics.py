@@ -9,6 +9,8 @@
   (retries after an error, a wait for a call in flight, a take-over after a lease).
 - ``shop_saga_redrives_total{coordination}``: sagas the sweeper drove on after they stalled
   (its journal lines, ``orders.services.saga_recover_stalled``).
+- ``shop_orders_ledger_mismatch{coordination}``: ended orders that the reconciler found not
+  adding up with the providers' ledgers and could not repair (``orders/reconciliation.py``).
 
 A per-line step (``reserve_stock:<sku>``) counts under its step's name, so the number of
 series does not grow with the catalog. The orders' figure reads the status index; the step and
@@ -56,6 +58,7 @@ class OrderCollector(Collector):
         yield from self.steps()
         yield self.retries()
         yield self.redrives()
+        yield self.ledger_mismatches()
 
     def orders(self) -> Metric:
         counts = zeroes([str(s) for s in Status.values], MODES)
@@ -138,6 +141,20 @@ class OrderCollector(Collector):
             counts[(mode,)] = n
         family = CounterMetricFamily(
             "shop_saga_redrives", "Stalled sagas the sweeper drove on again.", labels=["coordination"]
+        )
+        for labels, n in counts.items():
+            family.add_metric(list(labels), n)
+        return family
+
+    def ledger_mismatches(self) -> Metric:
+        counts = zeroes(MODES)
+        rows = Order.objects.exclude(ledger_mismatch="").values_list("coordination").annotate(n=Count("pk"))
+        for mode, n in rows:
+            counts[(mode,)] = n
+        family = GaugeMetricFamily(
+            "shop_orders_ledger_mismatch",
+            "Orders whose money or shipment does not add up with the providers' ledgers, for staff.",
+            labels=["coordination"],
         )
         for labels, n in counts.items():
             family.add_metric(list(labels), n)

@@ -119,12 +119,19 @@ class Order(models.Model):
     progressed_at = models.DateTimeField(default=timezone.now)
     # How often the sweeper re-drove this saga; each time it waits twice as long before the next.
     recoveries = models.PositiveSmallIntegerField(default=0)
+    # When the reconciler last compared the providers' ledgers with this order, and what did not
+    # add up that it could not repair by the saga's own rules (staff look at it; empty: nothing).
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    ledger_mismatch = models.CharField(max_length=500, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "progressed_at"], name="order_status_progress")]
+        indexes = [
+            models.Index(fields=["status", "progressed_at"], name="order_status_progress"),
+            models.Index(fields=["status", "reconciled_at"], name="order_status_reconciled"),
+        ]
         # The staff actions of the admin; each is granted on its own (superusers have them all).
         permissions = [
             ("cancel_order", "Can cancel an order and compensate it"),

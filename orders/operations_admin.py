@@ -190,6 +190,8 @@ def stuck_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
             for stuck in orders_stuck(status=status)
         ],
         "counts": [(Status(s), n) for s, n in counts.items()],
+        # Ended, but waiting for a person: counted beside the list, never in it.
+        "waiting_for_staff": counts[Status.NEEDS_ATTENTION],
         "status": status,
         "stall": _span(timedelta(seconds=settings.SAGA_STALL_SECONDS)),
     }

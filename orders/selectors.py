@@ -4,13 +4,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from core.permissions import can_see_every_order
+from events.models import InboxEntry
 from orders.journal import CUSTOMER_KINDS, JournalEntry, journal_entries
-from orders.models import TERMINAL_STATUSES, Order, OrderEvent, OrderLine, Status
+from orders.models import FORWARD_STATUSES, TERMINAL_STATUSES, Order, OrderEvent, OrderLine, Status
+from outbox.models import OutboxMessage
 from sagas.models import SagaStep
 
 
@@ -100,10 +104,19 @@ def order_count_of_customer(*, user: AbstractBaseUser | AnonymousUser) -> int:
     return Order.objects.filter(user_id=cast(int, user.pk)).count()
 
 
-def order_last_shipping_address(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any] | None:
-    """Where the customer's last order went: checkout offers it again."""
-    last = order_last_of_customer(user=user)
-    return dict(last.shipping_address) if last is not None else None
+def order_last_shipping_address(
+    *, user: AbstractBaseUser | AnonymousUser, order_id: str | None = None
+) -> dict[str, Any] | None:
+    """Where the customer's last order went, or the order ``order_id`` of theirs (trying another
+    card for it): checkout offers it again."""
+    order = None
+    if order_id is not None:
+        try:
+            order = order_list_of_customer(user=user).filter(pk=order_id).first()
+        except ValidationError:  # not a UUID: the last order's address will do
+            order = None
+    order = order or order_last_of_customer(user=user)
+    return dict(order.shipping_address) if order is not None else None
 
 
 @dataclass(frozen=True)
@@ -145,3 +158,72 @@ def order_waiting_on(order: Order) -> SagaStep | None:
         (s for s in order.saga_steps if s.kind == SagaStep.Kind.FORWARD and s.status != SagaStep.Status.SUCCEEDED),
         None,
     )
+
+
+@dataclass(frozen=True)
+class StalledOrder:
+    """An order ``orders.services.saga_recover_stalled`` would act on now: re-drive its saga,
+    or cancel it as ``expired`` (pending for longer than ``ORDER_PENDING_EXPIRY_SECONDS``)."""
+
+    order: Order
+    idle: timedelta
+    expires: bool
+
+
+def orders_stalled(*, limit: int = 500) -> list[StalledOrder]:
+    """What the sweeper would recover if it ran now, oldest progress first, without acting.
+
+    The same criteria as ``saga_recover_stalled``: no progress for ``SAGA_STALL_SECONDS``,
+    doubled for each earlier re-drive (up to 32 times), read without locks (a sweeper running
+    meanwhile may take some first).
+    """
+    now = timezone.now()
+    stall = timedelta(seconds=settings.SAGA_STALL_SECONDS)
+    expired_before = now - timedelta(seconds=settings.ORDER_PENDING_EXPIRY_SECONDS)
+    candidates = Order.objects.filter(
+        status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=now - stall
+    ).order_by("progressed_at")[:limit]
+    return [
+        StalledOrder(
+            order=order,
+            idle=now - order.progressed_at,
+            expires=order.status == Status.PENDING and order.created_at < expired_before,
+        )
+        for order in candidates
+        if order.progressed_at < now - stall * 2 ** min(order.recoveries, 5)
+    ]
+
+
+@dataclass(frozen=True)
+class OrderSaga:
+    """One order's saga as an operator reads it: its steps, its journal and its outbox rows."""
+
+    order: Order
+    steps: list[SagaStep]
+    journal: list[JournalEntry]
+    outbox: list[OutboxMessage]
+    parked_events: list[InboxEntry]
+
+
+def order_saga(*, order_id: Any) -> OrderSaga:
+    """The saga of one order (raises ``Order.DoesNotExist``); the journal oldest first, whole."""
+    order = Order.objects.with_saga_steps().get(pk=order_id)
+    return OrderSaga(
+        order=order,
+        steps=list(order.saga_steps),
+        journal=journal_entries(order_timeline(order=order)),
+        outbox=list(OutboxMessage.objects.filter(shard=str(order.pk)).order_by("id")),
+        parked_events=list(InboxEntry.objects.filter(saga_id=str(order.pk), parked=True).order_by("id")),
+    )
+
+
+def parked_messages(*, ids: list[int] | None = None) -> list[OutboxMessage]:
+    """Outbox messages parked for staff (``ids``: only those), oldest first."""
+    rows = OutboxMessage.objects.filter(parked_at__isnull=False).order_by("id")
+    return list(rows if ids is None else rows.filter(pk__in=ids))
+
+
+def parked_events(*, ids: list[int] | None = None) -> list[InboxEntry]:
+    """Events parked by their consumer for staff (``ids``: only those), oldest first."""
+    entries = InboxEntry.objects.filter(parked=True).order_by("id")
+    return list(entries if ids is None else entries.filter(pk__in=ids))

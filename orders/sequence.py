@@ -25,7 +25,7 @@ LANE_WIDTH = 150
 ROW_HEIGHT = 24
 HEAD_HEIGHT = 40
 TIME_WIDTH = 64  # the left column: seconds since the first line
-LABEL_CHARS = 30  # longer texts are cut on the drawing; the tooltip has them whole
+CHAR_WIDTH = 6.5  # about the width of one character at font-size 11, to leave room for labels whole
 
 COLOURS = {
     "command": "#1f5fa8",
@@ -140,7 +140,10 @@ def sequence_svg(lines: Sequence[Line], *, coordination: str, receivers: Receive
     rows = sequence_rows(lines, coordination=coordination, receivers=receivers)
     lanes = lanes_of(rows)
     x = {service: TIME_WIDTH + LANE_WIDTH * i + LANE_WIDTH // 2 for i, service in enumerate(lanes)}
-    width = TIME_WIDTH + LANE_WIDTH * max(len(lanes), 1) + LANE_WIDTH  # room for the last lane's labels
+    # Room on the right for the last lane's labels, whole: the drawing scales to its column.
+    last = lanes[-1] if lanes else ""
+    longest = max((len(item.label) for _, item in rows if isinstance(item, Mark) and item.service == last), default=0)
+    width = TIME_WIDTH + LANE_WIDTH * max(len(lanes), 1) + max(LANE_WIDTH // 2, int(longest * CHAR_WIDTH) + 20)
     height = HEAD_HEIGHT + ROW_HEIGHT * (len(rows) + 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="sequence-diagram" width="{width}" height="{height}" '
@@ -186,7 +189,7 @@ def _arrow(arrow: Arrow, x: dict[str, int], y: int) -> str:
         f'<g class="arrow arrow--{escape(arrow.kind)}" data-kind="{escape(arrow.kind)}" '
         f'data-from="{escape(arrow.source)}" data-to="{escape(arrow.target)}" data-name="{escape(arrow.label)}">'
         f"<title>{escape(arrow.tooltip)}</title>{shape}"
-        f'<text x="{label_x}" y="{y - 4}" text-anchor="{anchor}" fill="{colour}">{escape(_cut(arrow.label))}</text></g>'
+        f'<text x="{label_x}" y="{y - 4}" text-anchor="{anchor}" fill="{colour}">{escape(arrow.label)}</text></g>'
     )
 
 
@@ -197,9 +200,5 @@ def _mark(mark: Mark, x: dict[str, int], y: int) -> str:
         f'<g class="mark mark--{escape(mark.kind)}" data-kind="{escape(mark.kind)}" '
         f'data-service="{escape(mark.service)}"><title>{escape(mark.tooltip)}</title>'
         f'<rect x="{cx - 5}" y="{y - 5}" width="10" height="10" rx="2" fill="{colour}"/>'
-        f'<text x="{cx + 9}" y="{y + 4}" fill="{colour}">{escape(_cut(mark.label))}</text></g>'
+        f'<text x="{cx + 9}" y="{y + 4}" fill="{colour}">{escape(mark.label)}</text></g>'
     )
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"

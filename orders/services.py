@@ -13,9 +13,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.api import Conflict
+from core.bounds import decimal_column_max
+from core.remote import RequestInFlight
 from orders import coordination
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
 from orders.plan import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK
+from orders.reconciliation import order_ledger_mismatches
 from orders.selectors import order_as_placed
 from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
@@ -24,6 +27,9 @@ from sagas.runtime import NotYetDone
 from shop.selectors import products_by_sku
 
 logger = logging.getLogger(__name__)
+
+
+MAX_LINE_QUANTITY = 100  # contract §3: 1..100 units per line
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,10 @@ def order_place(
     """Create a ``pending`` order priced from the catalog and start its saga once it commits.
 
     ``coordination_mode`` picks how its saga runs (default: ``ORDER_COORDINATION``).
-    Raises ``ValidationError`` (nothing is created) for an empty order, a SKU twice or an
-    unknown SKU. Side effects: the order, its lines and its planned saga steps; after commit,
-    the saga's first messages. Compensation: ``order_cancel``.
+    Raises ``ValidationError`` (nothing is created) for an empty order, a SKU twice, an
+    unknown SKU, a quantity outside 1..``MAX_LINE_QUANTITY`` or a total above
+    ``order_total_limit()``. Side effects: the order, its lines and its planned saga steps;
+    after commit, the saga's first messages. Compensation: ``order_cancel``.
     """
     if not items:
         raise ValidationError({"items": ["An order needs at least one item."]})
@@ -56,8 +63,7 @@ def order_place(
     unknown = [sku for sku in skus if sku not in products]
     if unknown:
         raise ValidationError({"items": [f"Unknown SKU: {sku}." for sku in unknown]})
-
-    total = sum((products[item.sku].price * item.quantity for item in items), Decimal("0"))
+    total = _order_total_check(items, {sku: product.price for sku, product in products.items()})
     with transaction.atomic():
         order = Order.objects.create(
             user=user,
@@ -90,6 +96,39 @@ def order_place(
         )
         coordination.saga_start(order, lines)
     return order_as_placed(order, lines=lines, steps=steps)
+
+
+def order_total_limit() -> Decimal:
+    """The most one order may cost: ``ORDER_MAX_TOTAL``, and never more than ``Order.total`` holds
+    (the system check of ``orders/checks.py`` refuses a setting above it)."""
+    return min(settings.ORDER_MAX_TOTAL, decimal_column_max(Order, "total"))
+
+
+def _order_total_check(items: list[OrderItem], prices: dict[str, Decimal]) -> Decimal:
+    """The order's total, once every quantity and the total are known to fit what the shop takes
+    and the database holds. A unit price is a catalog price, whose column is the size of the
+    line's; each line's total is at most the order's, so bounding the order bounds every line."""
+    out_of_range = [item for item in items if not 1 <= item.quantity <= MAX_LINE_QUANTITY]
+    if out_of_range:
+        raise ValidationError(
+            {
+                "items": [
+                    f"{item.sku}: order 1 to {MAX_LINE_QUANTITY} units, not {item.quantity}." for item in out_of_range
+                ]
+            }
+        )
+    total = sum((prices[item.sku] * item.quantity for item in items), Decimal("0"))
+    limit = order_total_limit()
+    if total > limit:
+        raise ValidationError(
+            {
+                "items": [
+                    f"This order comes to {total:,.2f} {settings.SHOP_CURRENCY}; one order may cost at most "
+                    f"{limit:,.2f} {settings.SHOP_CURRENCY}. Order fewer units or split it into several orders."
+                ]
+            }
+        )
+    return total
 
 
 def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_REQUEST) -> Order:
@@ -149,7 +188,9 @@ def order_start_compensation(*, order_id: Any) -> None:
 
 def order_finish_compensation(*, order_id: Any) -> None:
     """``compensating`` → ``cancelled`` when every compensation succeeded (or had nothing to
-    undo), → ``needs_attention`` when one gave up. Raises ``NotYetDone`` while one still runs.
+    undo) and the providers' ledgers agree (no money held, no live parcel), → ``needs_attention``
+    when one gave up or they do not. Raises ``NotYetDone`` while one still runs, or while a
+    provider still works on one of the order's requests.
     """
     with transaction.atomic():
         order = Order.objects.lock(order_id)
@@ -164,6 +205,15 @@ def order_finish_compensation(*, order_id: Any) -> None:
             order_transition(
                 order=order, to=Status.NEEDS_ATTENTION, message=f"Compensation gave up: {', '.join(failed)}"
             )
+            return
+        try:
+            mismatches = order_ledger_mismatches(order)
+        except RequestInFlight as exc:
+            raise NotYetDone("a provider is still working on one of the order's requests") from exc
+        if mismatches:
+            # The rows say every step was undone, the providers say otherwise: they are right.
+            problems = "; ".join(m.detail for m in mismatches)
+            order_transition(order=order, to=Status.NEEDS_ATTENTION, message=f"Not everything was undone: {problems}")
         else:
             order_transition(order=order, to=Status.CANCELLED, message="Every completed step was undone")
 
@@ -182,13 +232,22 @@ def order_retry_saga(*, order_id: Any, actor: str) -> Order:
 
 
 def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
-    """Staff action: run the compensations of a ``needs_attention`` order again."""
+    """Staff action: undo again, from what the providers hold, whatever the rows' last word.
+
+    Every compensation runs again (each asks its provider what it holds for the order and takes
+    back whatever is there; one with nothing to undo is skipped), and the order ends
+    ``cancelled`` only if the providers' ledgers then add up (``order_finish_compensation``),
+    else ``needs_attention`` again.
+    """
     with transaction.atomic():
         order = Order.objects.lock(order_id)
         if order.status != Status.NEEDS_ATTENTION:
             raise Conflict("Only an order that needs attention has a compensation to retry.")
         order_transition(
             order=order, to=Status.COMPENSATING, actor=actor, actor_kind=ActorKind.STAFF, message="Compensation retried"
+        )
+        SagaStep.objects.filter(saga_id=order.pk, kind=SagaStep.Kind.COMPENSATION).update(
+            status=SagaStep.Status.PENDING, error="", finished_at=None
         )
         coordination.compensation_start(order)
     return order

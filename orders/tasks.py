@@ -6,6 +6,7 @@ from celery import Task, shared_task
 from django.db import transaction
 
 from orders import services
+from orders.reconciliation import orders_reconcile
 from sagas.hops import CanvasHops
 from sagas.runtime import NotYetDone, wait_seconds
 
@@ -34,3 +35,9 @@ def finish_compensation(self: Task[Any, Any], order_id: str) -> None:
 def recover_stalled_sagas() -> dict[str, int]:
     report = services.saga_recover_stalled()
     return {"redriven": len(report.redriven), "expired": len(report.expired)}
+
+
+@shared_task(name="orders.reconcile")
+def reconcile() -> dict[str, int]:
+    report = orders_reconcile()
+    return {"checked": report.checked, "repaired": len(report.repaired), "mismatched": len(report.mismatched)}

@@ -15,8 +15,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.COMPENSATING: frozenset({Status.CANCELLED, Status.NEEDS_ATTENTION}),
     Status.NEEDS_ATTENTION: frozenset({Status.COMPENSATING}),
     Status.COMPLETED: frozenset(),
-    # Only if a charge or shipment lands after the order was cancelled and cannot be undone.
-    Status.CANCELLED: frozenset({Status.NEEDS_ATTENTION}),
+    # A charge or shipment that landed after the order was cancelled (or that the reconciler
+    # found at the provider) is taken back: the order is compensating again until it is.
+    Status.CANCELLED: frozenset({Status.COMPENSATING, Status.NEEDS_ATTENTION}),
 }
 
 _COMPENSATION_POSITION = 100

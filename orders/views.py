@@ -19,10 +19,13 @@ from core.ratelimits import rate_limited
 from orders import selectors, services
 from orders.forms import CheckoutForm
 from orders.models import FORWARD_STATUSES, Order
-from orders.presentation import order_customer_status
-from shop.cart import Cart, cart_availability_check, cart_total
+from orders.presentation import PAYMENT_REASONS, order_customer_status, order_placed_banner
+from shop.cart import Cart, cart_availability_check, cart_total, cart_was_restored
 
 CHECKOUT_SCOPE = "checkout"
+# The order just placed from this session: its page opens with a banner saying how checkout
+# went, worded from the order's state when shown (a declined card is known within a second).
+JUST_PLACED_KEY = "orders_just_placed"
 # A second submit of the same form while the first is still placing the order waits this long
 # for the first to finish, then shows its order, so a double click lands on one order page.
 IN_FLIGHT_WAIT_SECONDS = 5.0
@@ -32,9 +35,9 @@ IN_FLIGHT_WAIT_SECONDS = 5.0
 @rate_limited("order_create")  # the API's order-creation limit, one bucket for both
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
-    cart = Cart(request.session)
+    cart = Cart.of(request)
     # The address of the customer's last order is filled in; they can change any field.
-    last_address = selectors.order_last_shipping_address(user=request.user)
+    last_address = selectors.order_last_shipping_address(user=request.user, order_id=request.GET.get("retry"))
     form = CheckoutForm(request.POST or None, initial=last_address)
     if request.method == "POST" and form.is_valid():
         try:
@@ -50,8 +53,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             messages.info(request, "Your order is still being placed; it will appear here in a moment.")
             return redirect("orders:list")
         else:
-            cart.clear()
-            messages.success(request, "Thank you! Your order is placed; watch it progress below.")
+            request.session[JUST_PLACED_KEY] = order_id
             return redirect("orders:detail", order_id=order_id)
     lines = cart.lines()
     if not lines and not form.is_bound:
@@ -86,6 +88,9 @@ def _place_once(request: HttpRequest, form: CheckoutForm, cart: Cart) -> str:
             shipping_address=form.address(),
             payment_token=form.cleaned_data["payment_token"],
         )
+        # Emptied in the order's own transaction: a payment declined a moment later puts the
+        # lines back (shop.handlers), and must find the cart already emptied, not be undone by it.
+        cart.clear()
         return StoredResponse(status=201, body={"order_id": str(order.pk)}, headers={})
 
     deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
@@ -111,7 +116,11 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    return render(request, "orders/order_detail.html", _order_context(request, order_id))
+    # The banner shows once, on the first view after checkout; the live updates keep it (``placed``).
+    just_placed = request.session.get(JUST_PLACED_KEY) == str(order_id)
+    if just_placed:
+        del request.session[JUST_PLACED_KEY]
+    return render(request, "orders/order_detail.html", _order_context(request, order_id, placed=just_placed))
 
 
 @login_required
@@ -122,7 +131,8 @@ def order_live(request: HttpRequest, order_id: UUID) -> HttpResponse:
     The status panel is swapped in place; the technical timeline comes along out of band, into
     its folded ``<details>``, which stays as the customer left it (open or closed).
     """
-    return render(request, "orders/_order_live_response.html", _order_context(request, order_id))
+    placed = request.GET.get("placed") == "1"
+    return render(request, "orders/_order_live_response.html", _order_context(request, order_id, placed=placed))
 
 
 @login_required
@@ -140,11 +150,11 @@ def order_cancel(request: HttpRequest, order_id: UUID) -> HttpResponse:
     except Conflict as exc:
         messages.error(request, str(exc.detail))
     else:
-        messages.success(request, "Cancelling: whatever was done is being undone.")
+        messages.success(request, "We are cancelling your order: anything charged will be refunded.")
     return redirect("orders:detail", order_id=order.pk)
 
 
-def _order_context(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
+def _order_context(request: HttpRequest, order_id: UUID, *, placed: bool = False) -> dict[str, Any]:
     # Another customer's order is a 404, as in the API: its existence is not revealed.
     order: Order = get_object_or_404(selectors.order_list_of_customer(user=request.user), pk=order_id)
     return {
@@ -152,4 +162,7 @@ def _order_context(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
         "events": selectors.order_timeline_for_order_page(order=order),
         "customer_status": order_customer_status(order),
         "can_cancel": order.status in FORWARD_STATUSES,
+        "placed_banner": order_placed_banner(order) if placed else None,
+        # A failed payment put the lines back into the cart (shop.handlers): another card is one step away.
+        "retry_payment": order.cancellation_reason in PAYMENT_REASONS and cart_was_restored(order_id=order.pk),
     }

@@ -17,7 +17,7 @@ from django.db import IntegrityError
 from django.utils.module_loading import import_string
 
 from core.remote import RequestInFlight
-from core.simulation import may_conflict, simulated_call, simulated_in_flight, simulator_attempt
+from core.simulation import may_conflict, simulated_call, simulated_lookup, simulator_attempt
 from payments.models import ProviderTransaction
 from telemetry.context import operation
 
@@ -63,6 +63,7 @@ class LedgerEntry:
     reference: str
     idempotency_key: str
     created_at: datetime
+    charge_reference: str = ""  # a refund's: the charge it gives back
 
 
 class PaymentProvider(Protocol):
@@ -75,7 +76,15 @@ class PaymentProvider(Protocol):
 
     def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str: ...
 
-    def transactions(self, *, order_ref: str) -> list[LedgerEntry]: ...
+    def transactions(self, *, order_ref: str) -> list[LedgerEntry]:
+        """Every charge and refund the provider holds for the order (the merchant's ``order_ref``
+        metadata), whatever the shop recorded: what refunds and the reconciler go by."""
+        ...
+
+
+def money(value: object) -> Decimal:
+    """An amount as the database answered it (SQLite may give a float), in cents."""
+    return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 @cache
@@ -127,14 +136,19 @@ class SimulatedPaymentProvider:
 
     def find_charge(self, *, idempotency_key: str) -> Charge | None:
         with operation("call payments.find_charge", provider="payments.find_charge", idempotency_key=idempotency_key):
-            entry = ProviderTransaction.objects.filter(
+            succeeded = ProviderTransaction.objects.filter(
                 kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key
-            ).first()
-            if entry is not None:
-                return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
-            if simulated_in_flight(service=self.service, key=idempotency_key):
-                raise KeyInUse(f"a charge with idempotency key {idempotency_key} is still in flight")
-            return None
+            )
+            found = simulated_lookup(
+                succeeded.values_list("reference", "amount", "currency"),
+                service=self.service,
+                key=idempotency_key,
+                in_use=KeyInUse,
+            )
+            if found is None:
+                return None
+            reference, amount, currency = found
+            return Charge(reference=reference, amount=money(amount), currency=currency)
 
     def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str:
         with simulated_call(service="payments.refund", key=idempotency_key, slow=False, in_use=KeyInUse):
@@ -172,8 +186,9 @@ class SimulatedPaymentProvider:
                 reference=t.reference,
                 idempotency_key=t.idempotency_key,
                 created_at=t.created_at,
+                charge_reference=t.charge.reference if t.charge is not None else "",
             )
-            for t in ProviderTransaction.objects.filter(order_ref=order_ref)
+            for t in ProviderTransaction.objects.filter(order_ref=order_ref).select_related("charge")
         ]
 
     @staticmethod

@@ -13,8 +13,8 @@ def charge_key(order_id: Any) -> str:
     return f"order:{order_id}:charge"
 
 
-def refund_key(order_id: Any) -> str:
-    return f"order:{order_id}:refund"
+def refund_key(order_id: Any, charge_reference: str) -> str:
+    return f"order:{order_id}:refund:{charge_reference}"
 
 
 def payment_open(*, order_id: Any, amount: Decimal) -> None:
@@ -58,32 +58,42 @@ def payment_charge(*, order_id: Any, token: str) -> Payment:
 
 
 def payment_refund(*, order_id: Any) -> bool:
-    """Give back all that was charged for the order, once (idempotency key ``order:<id>:refund``).
+    """Give back every charge the provider holds for the order, each once (idempotency key
+    ``order:<id>:refund:<charge>``).
 
-    Asks the provider, not our record, whether a charge exists, so a charge whose reply was
-    lost is refunded too. Returns whether there was a charge (now refunded); ``False`` when
-    nothing was charged. Raises ``KeyInUse`` while a charge attempt is still in flight (the
-    refund must wait for it) and ``RefundFailed`` (worth retrying).
+    Asks the provider, not our record, what was charged: a charge whose reply was lost, one
+    that landed after its step was given up, or one the reconciler found, is refunded too.
+    Returns whether anything was charged (now all refunded); ``False`` when nothing was.
+    Raises ``KeyInUse`` while a charge attempt is still in flight (the refund must wait for
+    it) and ``RefundFailed`` (worth retrying).
     """
     payment = Payment.objects.filter(order_id=order_id).first()
-    if payment is None:
-        return False  # the row is written before any call: no row, no call
-    if payment.status == Payment.Status.REFUNDED:
-        return True
     provider = get_payment_provider()
-    charge = provider.find_charge(idempotency_key=charge_key(order_id))
-    if charge is None:
-        if payment.status == Payment.Status.PENDING:
+    provider.find_charge(idempotency_key=charge_key(order_id))  # raises while a charge is in flight
+    ledger = provider.transactions(order_ref=str(order_id))
+    charges = [e for e in ledger if e.kind == "charge" and e.status == "succeeded"]
+    if not charges:
+        if payment is not None and payment.status == Payment.Status.PENDING:
             _set_status(payment, Payment.Status.FAILED)
         return False
+    refunded = {e.charge_reference for e in ledger if e.kind == "refund" and e.status == "succeeded"}
     try:
-        provider.refund(charge_reference=charge.reference, amount=charge.amount, idempotency_key=refund_key(order_id))
+        for charge in charges:
+            if charge.reference not in refunded:
+                provider.refund(
+                    charge_reference=charge.reference,
+                    amount=charge.amount,
+                    idempotency_key=refund_key(order_id, charge.reference),
+                )
     except RefundFailed:
-        _set_status(payment, Payment.Status.REFUND_FAILED)
+        if payment is not None:
+            _set_status(payment, Payment.Status.REFUND_FAILED)
         raise
+    if payment is None:
+        return True  # charged under the order's name without our asking (the reconciler found it)
     payment.status = Payment.Status.REFUNDED
-    payment.refunded_amount = charge.amount
-    payment.provider_reference = charge.reference
+    payment.refunded_amount = sum((charge.amount for charge in charges), Decimal("0"))
+    payment.provider_reference = charges[0].reference
     payment.save(update_fields=["status", "refunded_amount", "provider_reference", "updated_at"])
     return True
 

@@ -23,7 +23,6 @@ def charge(*, order_id: str, amount: str, token: str, hops: Hops) -> None:
         hops=hops,
         prepare=lambda: services.payment_open(order_id=order_id, amount=Decimal(amount)),
         action=lambda: _charged(order_id, token),
-        undo=lambda: services.payment_refund(order_id=order_id),
         refusals=(PaymentDeclined,),
     )
 

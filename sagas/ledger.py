@@ -40,6 +40,11 @@ class Saga(Protocol):
     def escalate(self, *, message: str) -> None:
         """Something could not be undone: people must act."""
 
+    def reopen(self, *, message: str) -> None:
+        """A compensation was re-opened (a late success, or a provider found holding an effect):
+        turn back again if the saga had ended, and send its compensations (each finished one is
+        a no-op), in the caller's transaction."""
+
     def record(self, *, service: str, kind: str, name: str, detail: str = "") -> None:
         """Write a line of the saga's journal."""
 

@@ -6,9 +6,11 @@ what is sent afterwards differs (``sagas.hops``). The step's row, read under the
 twice, a retry and a re-drive by the sweeper all have the effect of one run.
 
 **One owner per attempt.** A remote step records a new attempt (``attempts`` is its number)
-before it calls out, and only that attempt may record the outcome: a result that comes back
-after another attempt took over, or after the saga turned to compensation, is never simply
-recorded or dropped (see ``_late_success``). A lease only tells that an attempt *may* be dead;
+before it calls out, and only that attempt moves the saga on in the ordinary way. A success
+that comes back after another attempt took over, or after the saga turned back, is a fact
+about the provider all the same: it is written down in the transaction that learns of it, and
+what follows is an ordinary step (the saga goes on, or the step's compensation runs again, see
+``_landed_late``), never an undo that lives in one worker's memory. A lease only tells that an attempt *may* be dead;
 whether its call happened is asked of the provider by the step's idempotency key, and a
 provider still working on that key ("in flight") means "unknown yet": the compensation waits.
 Between attempts a step is ``waiting``, not ``running``, so a cancel never waits for a retry.
@@ -23,7 +25,6 @@ committed.
 """
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,7 +59,6 @@ def run_step(
     step_name: str,
     hops: Hops,
     action: Callable[[], Result],
-    undo: Callable[[], object] | None = None,
     refusals: tuple[type[Exception], ...] = (),
     prepare: Callable[[], object] | None = None,
 ) -> bool:
@@ -84,7 +84,7 @@ def run_step(
         "mode": hops.mode,
     }
     with operation(step.name, keep=True, kind="step", **fields):
-        done = _run_step(saga_id, step_name, step, hops, action, undo, refusals, prepare)
+        done = _run_step(saga_id, step_name, step, hops, action, refusals, prepare)
         if done:
             annotate(outcome="succeeded")
         return done
@@ -96,7 +96,6 @@ def _run_step(
     step: ForwardStep,
     hops: Hops,
     action: Callable[[], Result],
-    undo: Callable[[], object] | None,
     refusals: tuple[type[Exception], ...],
     prepare: Callable[[], object] | None,
 ) -> bool:
@@ -131,25 +130,12 @@ def _run_step(
     except Exception as exc:
         _record_failure(saga_id, step_name, step, attempt, exc, refusals, hops)
         return False
-    late = False
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
         if saga.may_run(step) and _end_attempt(saga_id, step_name, attempt):
             _succeed(saga, step_name, step, hops, result)
             return True
-        current = SagaStep.objects.get(saga_id=saga_id, name=step_name)
-        if current.status == SagaStep.Status.RUNNING and current.attempts == attempt:
-            # the saga turned back mid-call: the compensation, waiting on us, undoes it
-            _finish(saga, step_name, SagaStep.Status.SUCCEEDED)
-            saga.record(service=step.service, kind="step", name=step_name, detail="landed after compensation began")
-        elif current.status in (SagaStep.Status.RUNNING, SagaStep.Status.WAITING, SagaStep.Status.SUCCEEDED):
-            # Another attempt owns the step: it finds this result under the same idempotency key.
-            logger.info("%s of %s: attempt %s superseded by attempt %s", step_name, saga_id, attempt, current.attempts)
-        elif not _handed_to_compensation(saga, step_name, step):
-            late = True  # the compensation settled the step as never done: take it back ourselves
-    if late:
-        _late_success(saga_id, step_name, step, attempt, undo)
-    return False
+        return _landed_late(saga, step_name, step, attempt, hops, result)
 
 
 def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> tuple[Saga, int] | None:
@@ -286,64 +272,76 @@ def wait_seconds() -> float:
     return float(settings.SAGA_RETRY_MAX_SECONDS) / 2
 
 
-LATE_UNDO_MAX_WAITS = 120
+def _landed_late(saga: Saga, name: str, step: ForwardStep, attempt: int, hops: Hops, result: Result) -> bool:
+    """Under the saga's lock: ``attempt`` succeeded but no longer owns the step (another attempt
+    took over or waits for its retry, the step was given up, or the saga turned back).
 
-
-def _late_success(saga_id: str, name: str, step: ForwardStep, attempt: int, undo: Callable[[], object] | None) -> None:
-    """An attempt the compensation settled as never done succeeded after all: take it back.
-
-    The compensation settles a step as never done only when its attempt outlived the lease and
-    the provider had nothing under the step's key, and it has finished; this is that attempt,
-    alive after all, whose call landed later. It undoes its own success (waiting while the
-    provider is busy with the key, retrying errors a few times); if it cannot, people must act.
+    The provider holds the effect whatever the row says, so the row says it too, in this
+    transaction: from here on it is a fact any worker and the sweeper act on. A saga still
+    going forward goes on (the waiting retry finds the step done); a saga that turned back has
+    the step's compensation run again (``_undo_again``). Returns whether the saga went on.
     """
-    errors = waits = 0
-    while undo is not None:
-        try:
-            undo()
-            break
-        except RequestInFlight:
-            waits += 1
-            if waits > LATE_UNDO_MAX_WAITS:
-                _late_success_stuck(saga_id, name, step, attempt, "the provider kept the key in flight")
-                return
-            time.sleep(wait_seconds())
-        except Exception as exc:
-            errors += 1
-            if errors > settings.SAGA_MAX_RETRIES:
-                _late_success_stuck(saga_id, name, step, attempt, describe(exc))
-                return
-            time.sleep(backoff_seconds(errors))
-    with transaction.atomic():
-        saga = get_ledger().lock(saga_id)
-        saga.record(
-            service=step.service, kind="compensation", name=name, detail=f"attempt {attempt} landed late; undone"
-        )
-
-
-def _late_success_stuck(saga_id: str, name: str, step: ForwardStep, attempt: int, error: str) -> None:
-    with transaction.atomic():
-        saga = get_ledger().lock(saga_id)
-        message = f"{name} attempt {attempt} landed late and could not be undone: {error}"
-        saga.record(service=step.service, kind="compensation", name=name, detail=message)
-        saga.escalate(message=message)
-
-
-def _handed_to_compensation(saga: Saga, name: str, step: ForwardStep) -> bool:
-    """Under the saga's lock: let the compensation of ``name`` undo a late success, if it can.
-
-    While that compensation has not finished, marking the step succeeded is enough: the
-    compensation asks the provider by key, and if it found nothing just before, it runs again
-    (``_finish_compensation``). Once it has finished, the late attempt must undo itself.
-    """
-    undoing = compensation_of(name)
-    if not saga.compensating or undoing is None:
-        return False
-    unfinished = (SagaStep.Status.PENDING, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
-    if not SagaStep.objects.filter(saga_id=saga.id, name=undoing.name, status__in=unfinished).exists():
+    current = SagaStep.objects.get(saga_id=saga.id, name=name)
+    if current.status == SagaStep.Status.SUCCEEDED:
+        # Another attempt recorded this effect already: the same key, so the same charge or parcel.
+        logger.info("%s of %s: attempt %s landed after attempt %s", name, saga.id, attempt, current.attempts)
         return False
     _finish(saga, name, SagaStep.Status.SUCCEEDED)
-    saga.record(service=step.service, kind="step", name=name, detail=f"landed late; {undoing.name} undoes it")
+    if saga.may_run(step):
+        saga.record(service=step.service, kind="step", name=name, detail=f"attempt {attempt} landed after a retry")
+        _succeed(saga, name, step, hops, result)
+        return True
+    _undo_again(saga, name, step, detail=f"attempt {attempt} landed after the order turned back")
+    return False
+
+
+def step_landed(*, saga_id: str, step_name: str, detail: str) -> bool:
+    """What a provider holds, written down: the step's effect exists (the reconciler found it),
+    whatever its rows said. For a saga that turned back, its compensation runs again, durably,
+    even one that succeeded: the provider says it did not take everything back.
+
+    Returns whether anything is to be undone again (``False`` for a saga still going forward,
+    or whose compensation is still to run). Side effects, in one transaction: the step's row,
+    the compensation's row, the saga re-opened, a journal line.
+    """
+    step = forward_step(step_name)
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        if saga.forward:
+            return False
+        SagaStep.objects.filter(saga_id=saga_id, name=step_name).exclude(status=SagaStep.Status.SUCCEEDED).update(
+            status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now()
+        )
+        return _undo_again(saga, step_name, step, detail=detail, settled=SETTLED)
+
+
+# A compensation that finished; one that succeeded took back what was under the step's key.
+SETTLED = (SagaStep.Status.SUCCEEDED, SagaStep.Status.SKIPPED, SagaStep.Status.FAILED)
+
+
+def _undo_again(
+    saga: Saga, name: str, step: ForwardStep, *, detail: str, settled: tuple[str, ...] = SETTLED[1:]
+) -> bool:
+    """The step's effect exists and the saga turned back: make sure its compensation takes it back.
+
+    A compensation still to run (or running: it asks the provider again when it found nothing,
+    ``_finish_compensation``) has it in hand; one that succeeded took back this very effect
+    (one idempotency key, one charge), unless ``settled`` says otherwise (the reconciler found
+    the provider holding more). One that was skipped or gave up is re-opened, and the
+    saga with it (a cancelled order is compensating again until the undo is done): from then
+    on it is an ordinary compensation, with its retries, fencing, parking and journal lines.
+    """
+    undoing = compensation_of(name)
+    saga.record(service=step.service, kind="step", name=name, detail=detail)
+    if undoing is None:
+        saga.escalate(message=f"{name} {detail}, and nothing undoes it")
+        return True
+    reopened = SagaStep.objects.filter(saga_id=saga.id, name=undoing.name, status__in=settled).update(
+        status=SagaStep.Status.PENDING, error="", finished_at=None
+    )
+    if not reopened:
+        return False
+    saga.reopen(message=f"{name} {detail}; {undoing.name} takes it back")
     return True
 
 
@@ -426,7 +424,8 @@ def _compensation_begin(saga: Saga, comp: Compensation, hops: Hops) -> int:
         # copies would meet at the provider ("key in use"), wait, and come back, for ever.
         return 0
     undone = _undone_steps(saga, comp)
-    if all(s.attempts == 0 for s in undone):
+    if all(s.attempts == 0 and s.status != SagaStep.Status.SUCCEEDED for s in undone):
+        # never called out, and no provider was found holding its effect (``step_landed``)
         _settle(saga, step, comp, SagaStep.Status.SKIPPED, hops)
         return 0
     if any(s.status == SagaStep.Status.RUNNING and s.started_at and s.started_at >= lease_start for s in undone):
@@ -474,14 +473,16 @@ def _finish_compensation(
 
     An attempt of the undone step that outlived its lease is presumed dead once ``undo`` has
     asked the provider what it did: it is settled here (``failed``, abandoned), so that if it
-    was alive after all it finds its step settled and undoes its own success. An attempt that
-    landed while ``undo`` found nothing is undone by running ``undo`` again.
+    was alive after all it finds its step settled and re-opens this compensation
+    (``_landed_late``). An attempt that landed while ``undo`` found nothing is undone by running
+    ``undo`` again.
     """
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
         undone = _undone_steps(saga, comp)
         if status != SagaStep.Status.FAILED:
-            if not did_something and any(s.status == SagaStep.Status.SUCCEEDED for s in undone):
+            began = SagaStep.objects.values_list("started_at", flat=True).get(saga_id=saga_id, name=comp.name)
+            if not did_something and any(_landed_since(s, began) for s in undone):
                 SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING)
                 hops.send_again(delay=0, retries=hops.retries)
                 return
@@ -493,6 +494,13 @@ def _finish_compensation(
         _finish(saga, comp.name, status, error=error)
         saga.record(service=comp.service, kind="compensation", name=comp.name, detail=error or status)
         hops.send_next(saga, {"outcome": status})
+
+
+def _landed_since(step: SagaStep, moment: datetime | None) -> bool:
+    """Whether ``step`` succeeded after ``moment`` (while its compensation was looking)."""
+    if step.status != SagaStep.Status.SUCCEEDED:
+        return False
+    return moment is None or (step.finished_at is not None and step.finished_at >= moment)
 
 
 def _undone_steps(saga: Saga, comp: Compensation) -> list[SagaStep]:

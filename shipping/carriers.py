@@ -14,7 +14,7 @@ from django.db import IntegrityError
 from django.utils.module_loading import import_string
 
 from core.remote import RequestInFlight
-from core.simulation import may_conflict, simulated_call, simulated_in_flight, simulator_attempt
+from core.simulation import may_conflict, simulated_call, simulated_lookup, simulator_attempt
 from shipping.models import CarrierShipment
 from telemetry.context import operation
 
@@ -39,6 +39,7 @@ class KeyInUse(CarrierError, RequestInFlight):
 class CarrierReceipt:
     carrier: str
     tracking_number: str
+    live: bool = True  # False once cancelled at the carrier
 
 
 class Carrier(Protocol):
@@ -47,8 +48,8 @@ class Carrier(Protocol):
     def create_shipment(self, *, address: dict[str, Any], idempotency_key: str) -> CarrierReceipt: ...
 
     def find_shipment(self, *, idempotency_key: str) -> CarrierReceipt | None:
-        """The live shipment made under ``idempotency_key``, or ``None``; raises ``KeyInUse``
-        while a request with that key is still in flight."""
+        """The shipment made under ``idempotency_key`` (``live`` until it is cancelled), or
+        ``None``; raises ``KeyInUse`` while a request with that key is still in flight."""
         ...
 
     def cancel_shipment(self, *, tracking_number: str) -> None: ...
@@ -93,12 +94,19 @@ class SimulatedCarrier:
 
     def find_shipment(self, *, idempotency_key: str) -> CarrierReceipt | None:
         with operation("call shipping.find", provider="shipping.find", idempotency_key=idempotency_key):
-            shipment = CarrierShipment.objects.filter(idempotency_key=idempotency_key).first()
-            if shipment is not None:
-                return CarrierReceipt(carrier=self.name, tracking_number=shipment.tracking_number)
-            if simulated_in_flight(service=self.service, key=idempotency_key):
-                raise KeyInUse(f"a shipment with idempotency key {idempotency_key} is still in flight")
-            return None
+            shipments = CarrierShipment.objects.filter(idempotency_key=idempotency_key)
+            found = simulated_lookup(
+                shipments.values_list("tracking_number", "status"),
+                service=self.service,
+                key=idempotency_key,
+                in_use=KeyInUse,
+            )
+            if found is None:
+                return None
+            tracking_number, status = found
+            return CarrierReceipt(
+                carrier=self.name, tracking_number=tracking_number, live=status != CarrierShipment.Status.CANCELLED
+            )
 
     def cancel_shipment(self, *, tracking_number: str) -> None:
         with operation("call shipping.cancel", provider="shipping.cancel", tracking_number=tracking_number):

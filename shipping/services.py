@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.utils import timezone
+
 from shipping.carriers import AddressRejected, get_carrier
 from shipping.models import Shipment
 
@@ -45,19 +47,18 @@ def shipment_create(*, order_id: Any, address: dict[str, Any]) -> Shipment:
 def shipment_cancel(*, order_id: Any) -> bool:
     """Cancel the order's shipment at the carrier, if the carrier has one. Idempotent.
 
-    Returns whether there was a shipment (now cancelled). Raises ``KeyInUse`` while a create
-    attempt is still in flight: the cancel must wait for it.
+    Asks the carrier, not our record, so a shipment created after its step was given up (or
+    one the reconciler found) is cancelled too. Returns whether there was a shipment (now
+    cancelled). Raises ``KeyInUse`` while a create attempt is still in flight: the cancel must
+    wait for it.
     """
-    shipment = Shipment.objects.filter(order_id=order_id).first()
-    if shipment is None:
-        return False  # the row is written before any call: no row, no call
-    if shipment.status == Shipment.Status.CANCELLED:
-        return True
-    receipt = get_carrier().find_shipment(idempotency_key=shipment_key(order_id))
+    carrier = get_carrier()
+    receipt = carrier.find_shipment(idempotency_key=shipment_key(order_id))
     if receipt is None:
         return False  # the carrier never accepted it: nothing to cancel
-    get_carrier().cancel_shipment(tracking_number=receipt.tracking_number)
-    shipment.status = Shipment.Status.CANCELLED
-    shipment.tracking_number = receipt.tracking_number
-    shipment.save(update_fields=["status", "tracking_number", "updated_at"])
+    if receipt.live:
+        carrier.cancel_shipment(tracking_number=receipt.tracking_number)
+    Shipment.objects.filter(order_id=order_id).update(
+        status=Shipment.Status.CANCELLED, tracking_number=receipt.tracking_number, updated_at=timezone.now()
+    )
     return True

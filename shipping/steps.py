@@ -22,7 +22,6 @@ def ship(*, order_id: str, address: dict[str, Any], hops: Hops) -> None:
         hops=hops,
         prepare=lambda: services.shipment_open(order_id=order_id),
         action=lambda: _shipped(order_id, address),
-        undo=lambda: services.shipment_cancel(order_id=order_id),
         refusals=(AddressRejected,),
     )
 

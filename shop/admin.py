@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from core.bounds import integer_column_max
 from shop import services
 from shop.images import product_thumbnail_refresh
 from shop.models import Category, Product, StockReservation
@@ -46,7 +47,10 @@ class StockField(forms.MultiValueField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("max_value", None)
         kwargs.pop("min_value", None)
-        super().__init__(fields=[forms.IntegerField(min_value=0), forms.IntegerField(min_value=0)], **kwargs)
+        # The column's largest value: more would fail at the database, a 500 instead of a form error.
+        most = integer_column_max(Product, "stock")
+        counts = [forms.IntegerField(min_value=0, max_value=most), forms.IntegerField(min_value=0, max_value=most)]
+        super().__init__(fields=counts, **kwargs)
 
     def compress(self, data_list: list[Any]) -> tuple[int, int] | None:
         return (data_list[0], data_list[1]) if data_list else None

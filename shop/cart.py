@@ -1,18 +1,22 @@
-"""The shopping cart, kept in the session: it works before login and survives it.
+"""The shopping cart: in the session before login, server-side (``SavedCart``) once signed in.
 
-The session holds only ``{sku: quantity}``; names and prices are read from the catalog each
-time, so the cart always shows what the order will cost (``order_place`` prices the same way).
+Either holds only ``{sku: quantity}``; names and prices are read from the catalog each time, so
+the cart always shows what the order will cost (``order_place`` prices the same way). A signed-in
+customer's cart follows them to any browser; the cart they filled before signing in is added to
+it on the first request after login, and leaves the session.
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from shop.models import Product
+from shop.models import CartRestoration, Product, SavedCart, StockReservation
 from shop.selectors import product_get, products_by_sku
 
 SESSION_KEY = "cart"
@@ -39,21 +43,44 @@ class CartLine:
 
 
 class Cart:
-    def __init__(self, session: SessionBase) -> None:
+    def __init__(self, session: SessionBase, user: AbstractBaseUser | AnonymousUser | None = None) -> None:
         self.session = session
-        self._quantities: dict[str, int] = dict(session.get(SESSION_KEY, {}))
+        self.user_id: int | None = user.pk if user is not None and user.is_authenticated else None
+        if self.user_id is None:
+            self._quantities: dict[str, int] = dict(session.get(SESSION_KEY, {}))
+            return
+        saved = SavedCart.objects.filter(user_id=self.user_id).values_list("quantities", flat=True).first()
+        self._quantities = dict(saved or {})
+        anonymous: dict[str, int] = session.get(SESSION_KEY) or {}
+        if anonymous:  # filled before signing in: added to the saved cart, once
+            for sku, quantity in anonymous.items():
+                if sku in self._quantities or len(self._quantities) < MAX_LINES:
+                    self._quantities[sku] = min(self._quantities.get(sku, 0) + quantity, MAX_QUANTITY)
+            del session[SESSION_KEY]
+            self._save()
 
-    def add(self, *, sku: str, quantity: int) -> None:
-        """Add ``quantity`` of a catalog product. Raises ``CartError`` for an SKU the catalog
-        does not have and for a new line past ``MAX_LINES``: the session keeps only real SKUs,
-        and only as many lines as one order may have."""
-        if sku not in self._quantities:
-            if len(self._quantities) >= MAX_LINES:
-                raise CartError(f"Your cart is full: an order holds at most {MAX_LINES} different products.")
-            if product_get(sku=sku) is None:
-                raise CartError("There is no such product.")
-        self._quantities[sku] = min(self._quantities.get(sku, 0) + quantity, MAX_QUANTITY)
-        self._save()
+    @classmethod
+    def of(cls, request: HttpRequest) -> "Cart":
+        """The cart of whoever makes ``request``: saved for a signed-in customer, else in the session."""
+        return cls(request.session, getattr(request, "user", None))
+
+    def add(self, *, sku: str, quantity: int) -> int:
+        """Add up to ``quantity`` of a catalog product: never more than it has in stock now, so
+        the cart promises nothing the checkout would refuse. Returns the units added (0 when the
+        line already holds all there is). Raises ``CartError`` for an SKU the catalog does not
+        have and for a new line past ``MAX_LINES``: the cart keeps only real SKUs, and only as
+        many lines as one order may have."""
+        if sku not in self._quantities and len(self._quantities) >= MAX_LINES:
+            raise CartError(f"Your cart is full: an order holds at most {MAX_LINES} different products.")
+        product = product_get(sku=sku)
+        if product is None:
+            raise CartError("There is no such product.")
+        before = self._quantities.get(sku, 0)
+        after = max(before, min(before + quantity, MAX_QUANTITY, product.stock))
+        if after > 0:
+            self._quantities[sku] = after
+            self._save()
+        return after - before
 
     def set(self, *, sku: str, quantity: int) -> bool:
         """Change the quantity of a line of the cart (0 removes it); False when ``sku`` is not in it."""
@@ -84,8 +111,43 @@ class Cart:
         return sum(self._quantities.values())
 
     def _save(self) -> None:
+        if self.user_id is not None:
+            SavedCart.objects.update_or_create(user_id=self.user_id, defaults={"quantities": self._quantities})
+            return
         self.session[SESSION_KEY] = self._quantities
         self.session.modified = True
+
+
+def cart_restore_order(*, user_id: int, order_id: str) -> None:
+    """Put a cancelled order's lines back into its customer's saved cart, once per order.
+
+    For an order whose payment failed: the customer's next move is another card, without
+    finding every product again. Quantities are what the catalog can sell now (a line sold
+    out meanwhile is left out); prices are the catalog's, as always in the cart. Side effects:
+    the customer's ``SavedCart`` and a ``CartRestoration`` row; nothing to compensate.
+    """
+    lines = StockReservation.objects.filter(order_id=order_id).select_related("product").order_by("line_id")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                CartRestoration.objects.create(order_id=order_id)
+        except IntegrityError:
+            return  # already back in the cart: a second announcement changes nothing
+        saved, _ = SavedCart.objects.select_for_update().get_or_create(user_id=user_id)
+        quantities: dict[str, int] = dict(saved.quantities)
+        for line in lines:
+            sku, stock = line.product.sku, line.product.stock
+            if sku not in quantities and len(quantities) >= MAX_LINES:
+                continue
+            quantity = min(max(quantities.get(sku, 0), line.quantity), stock, MAX_QUANTITY)
+            if quantity > 0:
+                quantities[sku] = quantity
+        saved.quantities = quantities
+        saved.save(update_fields=["quantities", "updated_at"])
+
+
+def cart_was_restored(*, order_id: Any) -> bool:
+    return CartRestoration.objects.filter(order_id=order_id).exists()
 
 
 def cart_availability_check(*, lines: list[CartLine]) -> None:
@@ -115,4 +177,4 @@ def cart_total(lines: list[CartLine]) -> Decimal:
 
 def cart_summary(request: HttpRequest) -> dict[str, Any]:
     """Context processor: the number of items in the cart, for the header on every page."""
-    return {"cart_count": Cart(request.session).count if hasattr(request, "session") else 0}
+    return {"cart_count": Cart.of(request).count if hasattr(request, "session") else 0}

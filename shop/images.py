@@ -33,6 +33,9 @@ def product_thumbnail_refresh(*, product: Product) -> None:
         return
     product.image.open("rb")
     with Image.open(product.image) as original:
+        # A JPEG decodes straight at a fraction of its size (at least the grid's, either way
+        # up): a fraction of the memory. The pixel bound (shop/validators.py) caps the rest.
+        original.draft("RGB", (max(THUMBNAIL_SIZE), max(THUMBNAIL_SIZE)))
         # Crop to the grid's 4:3 around the centre, so every card's picture lines up.
         picture = ImageOps.fit(ImageOps.exif_transpose(original).convert("RGB"), THUMBNAIL_SIZE)
     product.image.close()

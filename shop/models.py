@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from shop.validators import validate_image_pixels
+
 
 class Category(models.Model):
     """A shelf of the catalog; its page is the catalog narrowed to it (``/categories/<slug>/``)."""
@@ -30,7 +32,7 @@ class Product(models.Model):
     stock = models.PositiveIntegerField(default=0)
     category = models.ForeignKey(Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="products")
     # The photo as uploaded, and the copy sized for the catalog grid (made by shop.images).
-    image = models.ImageField(upload_to="products/", blank=True)
+    image = models.ImageField(upload_to="products/", blank=True, validators=[validate_image_pixels])
     thumbnail = models.ImageField(upload_to="products/thumbs/", blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -69,3 +71,29 @@ class StockReservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id} ({self.status})"
+
+
+class SavedCart(models.Model):
+    """A signed-in customer's cart, kept server-side so that it follows them across browsers.
+
+    ``quantities`` is ``{sku: quantity}`` as in the session of an anonymous visitor: names and
+    prices are read from the catalog each time.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_cart")
+    quantities = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cart of {self.user_id}"
+
+
+class CartRestoration(models.Model):
+    """An order whose lines went back into its customer's cart after its payment failed: once per
+    order, though the order may be announced cancelled twice (a late charge refunded after it)."""
+
+    order_id = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.order_id)

@@ -6,9 +6,10 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
+from core.bounds import integer_column_max
 from shop.models import Product, StockReservation
 
 
@@ -33,7 +34,8 @@ def product_update(*, product: Product, changes: dict[str, Any], stock_seen: int
     Stock moves only by deltas: reservations and releases change it concurrently, so writing
     back a number read earlier would undo them. A new ``stock`` in ``changes`` is applied as
     the difference from ``stock_seen`` (what the editor saw; the value just read by default)
-    to the current count, and refused (``ValidationError``) if that would go below zero.
+    to the current count, and refused (``ValidationError``) if that would go below zero or
+    above what the column holds.
     """
     new_stock = changes.pop("stock", None)
     fields = list(changes)
@@ -45,12 +47,17 @@ def product_update(*, product: Product, changes: dict[str, Any], stock_seen: int
             product.save(update_fields=[*fields, "updated_at"])
         if new_stock is not None:
             delta = int(new_stock) - (product.stock if stock_seen is None else stock_seen)
-            if delta and not Product.objects.filter(pk=product.pk, stock__gte=-delta).update(
+            most = integer_column_max(Product, "stock")  # more fails at the database
+            fits = Q(stock__lte=most - delta) if delta > 0 else Q(stock__gte=-delta)
+            if delta and not Product.objects.filter(fits, pk=product.pk).update(
                 stock=F("stock") + delta, updated_at=timezone.now()
             ):
-                raise ValidationError(
-                    {"stock": ["Units were reserved meanwhile; this change would make stock negative."]}
+                problem = (
+                    f"Stock can be at most {most:,}; this change would make it more."
+                    if delta > 0
+                    else "Units were reserved meanwhile; this change would make stock negative."
                 )
+                raise ValidationError({"stock": [problem]})
     product.refresh_from_db(fields=["stock", "updated_at"])
     return product
 

@@ -47,19 +47,29 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
         raise Http404("No such product.")
     form = AddToCartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        wanted = form.cleaned_data["quantity"]
         try:
-            Cart(request.session).add(sku=product.sku, quantity=form.cleaned_data["quantity"])
+            added = Cart.of(request).add(sku=product.sku, quantity=wanted)
         except CartError as exc:
             messages.error(request, str(exc))
             return redirect("shop:cart")
-        messages.success(request, f"Added {product.name} (quantity {form.cleaned_data['quantity']}) to your cart.")
+        messages.add_message(request, *_added_message(product.name, wanted=wanted, added=added, stock=product.stock))
         return redirect("shop:cart")
     return render(request, "shop/product_detail.html", {"product": product, "form": form})
 
 
+def _added_message(name: str, *, wanted: int, added: int, stock: int) -> tuple[int, str]:
+    """What "Add to cart" did, never more than it did: the stock read when adding caps it."""
+    if added == wanted:
+        return messages.SUCCESS, f"Added {name} (quantity {added}) to your cart."
+    if added == 0:
+        return messages.WARNING, f"Your cart already holds all {stock} {name} we have: nothing more was added."
+    return messages.WARNING, f"Only {stock} {name} left: we added {added}, so your cart holds all {stock}."
+
+
 @require_GET
 def cart_detail(request: HttpRequest) -> HttpResponse:
-    lines = Cart(request.session).lines()
+    lines = Cart.of(request).lines()
     return render(request, "shop/cart.html", {"lines": lines, "total": cart_total(lines)})
 
 
@@ -69,7 +79,7 @@ def cart_update(request: HttpRequest, sku: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a quantity from 0 to 100.")
         return redirect("shop:cart")
-    if not Cart(request.session).set(sku=sku, quantity=form.cleaned_data["quantity"]):
+    if not Cart.of(request).set(sku=sku, quantity=form.cleaned_data["quantity"]):
         messages.error(request, "That product is not in your cart.")
         return redirect("shop:cart")
     messages.success(request, "Your cart was updated.")
@@ -78,6 +88,6 @@ def cart_update(request: HttpRequest, sku: str) -> HttpResponse:
 
 @require_POST
 def cart_remove(request: HttpRequest, sku: str) -> HttpResponse:
-    Cart(request.session).remove(sku=sku)
+    Cart.of(request).remove(sku=sku)
     messages.success(request, "The item was removed from your cart.")
     return redirect("shop:cart")

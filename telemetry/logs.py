@@ -14,6 +14,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from telemetry.context import current_fields, field_name
+from telemetry.scrub import secrets_scrubbed
 
 _KEYS = "telemetry_keys"  # the record's attribute listing the fields the filter added
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
@@ -31,6 +32,18 @@ class ContextFilter(logging.Filter):
             if key not in record.__dict__:  # what the call passed in ``extra`` wins
                 setattr(record, key, value)
         setattr(record, _KEYS, list(fields))
+        return True
+
+
+class SecretsFilter(logging.Filter):
+    """Redacts what a URL may carry (``telemetry.scrub``): a reset link's token in a request
+    line of runserver's ``django.server`` or in a warning of ``django.request``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = secrets_scrubbed(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
         return True
 
 
@@ -68,13 +81,22 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "telemetry.logs.ContextFilter"}},
+        "filters": {
+            "context": {"()": "telemetry.logs.ContextFilter"},
+            "secrets": {"()": "telemetry.logs.SecretsFilter"},
+        },
         "formatters": {
             "text": {"()": "telemetry.logs.TextFormatter"},
             "json": {"()": "telemetry.logs.JsonFormatter"},
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": formatter}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "filters": ["context", "secrets"], "formatter": formatter}
+        },
         "root": {"handlers": ["console"], "level": level},
         # django-axes reports every failed login at INFO; lockouts come at WARNING.
-        "loggers": {"axes": {"level": "WARNING"}},
+        "loggers": {
+            "axes": {"level": "WARNING"},
+            # runserver's request lines, through the console handler (Django's own has no filter).
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        },
     }

@@ -8,8 +8,9 @@ exporter) or printed (``console``); the exporter reads the rest of its ``OTEL_EX
 variables itself, and the resource its ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES``.
 ``OTEL_SDK_DISABLED=true`` turns it off whatever else is set.
 
-Instrumented: Django's requests, Celery's publishes and task runs (the trace context travels
-in the message headers), and the database driver's queries (psycopg, or sqlite3).
+Instrumented: Django's requests (their URLs' secrets redacted, ``telemetry.scrub``), Celery's
+publishes and task runs (the trace context travels in the message headers), and the database
+driver's queries (psycopg, or sqlite3).
 
 Who calls it: ``config/wsgi.py`` and ``manage.py`` for the web; the worker's main process on
 ``worker_init`` (its relay thread publishes the outbox) and beat on ``beat_init``
@@ -23,8 +24,12 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
 
+from telemetry.scrub import SECRET_HEADERS, secrets_scrubbed
+
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Span
 
 EXPORTERS = ("otlp", "console", "none")
 _installed = False
@@ -98,9 +103,8 @@ def _otlp_exporter() -> "SpanExporter":
 def _instrument() -> None:
     from django.conf import settings
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-    DjangoInstrumentor().instrument()
+    django_instrument()
     CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
@@ -110,6 +114,26 @@ def _instrument() -> None:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
         PsycopgInstrumentor().instrument()
+
+
+def django_instrument(tracer_provider: "TracerProvider | None" = None) -> None:
+    """Trace Django's requests, with the secrets of their URLs redacted (``telemetry.scrub``):
+    a reset or verification link's token and token-like query parameters never reach
+    ``http.target``, ``http.url`` (``url.path``, ``url.query``) or any other attribute."""
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+    # Headers are captured only if OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST names
+    # them; should it name these, their values are redacted unless the operator chose a list.
+    os.environ.setdefault("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", ",".join(sorted(SECRET_HEADERS)))
+    DjangoInstrumentor().instrument(tracer_provider=tracer_provider, request_hook=_request_span_scrub)
+
+
+def _request_span_scrub(span: "Span", request: object) -> None:
+    """The instrumentation's ``request_hook``: runs once the request's attributes are set."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key, value in list(attributes.items()):
+        if isinstance(value, str) and (scrubbed := secrets_scrubbed(value)) != value:
+            span.set_attribute(key, scrubbed)
 
 
 def tracing_flush() -> None:

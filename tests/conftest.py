@@ -57,3 +57,27 @@ def rate_limits(settings):
 @pytest.fixture
 def product(db):
     return ProductFactory()
+
+
+@pytest.fixture
+def run_outbox():
+    """Runs the outbox's unsent messages for one task in this process, as a worker would (most
+    tests run no worker), and marks them sent. Returns how many ran. A test whose rows commit
+    (``live_server``, ``transactional_db``) also asks for ``no_relay``, or the session's worker
+    may send them first."""
+    from celery import signature
+    from django.utils import timezone
+
+    from config.celery import app
+    from outbox.models import OutboxMessage
+
+    app.loader.import_default_modules()  # every app's tasks, as a worker registers them
+
+    def run(task: str) -> int:
+        rows = list(OutboxMessage.objects.filter(name=task, sent_at=None).order_by("id"))
+        for row in rows:
+            signature(row.message).apply().get()
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).update(sent_at=timezone.now())
+        return len(rows)
+
+    return run

@@ -21,6 +21,7 @@ from django.db.models import Sum
 from orders.models import TERMINAL_STATUSES, Order, Status
 from payments.models import ProviderTransaction
 from sagas.models import SagaStep
+from shipping.models import CarrierShipment
 from shop.models import Product
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -374,5 +375,9 @@ def assert_invariants(orders: Iterable[Order], initial_stock: dict[str, int]) ->
                 sold[line.sku] += line.quantity
         elif order.status == Status.CANCELLED:
             assert sum(charges, Decimal("0")) - refunded == 0, f"{order.pk}: cancelled but not refunded"
+            live = CarrierShipment.objects.filter(idempotency_key=f"order:{order.pk}:shipment").exclude(
+                status=CarrierShipment.Status.CANCELLED
+            )
+            assert not live.exists(), f"{order.pk}: cancelled with a live shipment at the carrier"
     for sku, initial in initial_stock.items():
         assert Product.objects.get(sku=sku).stock == initial - sold[sku], f"stock of {sku} does not add up"

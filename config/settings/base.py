@@ -1,9 +1,11 @@
 """Settings shared by every profile. Configuration comes only from the environment."""
 
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
@@ -12,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.broker import broker_transport
 from core.files import secure_var_dir
+from telemetry.errors import error_reporting_setup
 from telemetry.logs import LOG_FORMATS, logging_config
 
 # Lets generic classes be subscripted at run time (ModelAdmin[Product], QuerySet[Order]).
@@ -33,11 +36,13 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "core.apps.ShopAdminConfig",  # django.contrib.admin, with its searches bounded (core/admin.py)
+    "core.apps.ShopAdminConfig",  # django.contrib.admin: searches bounded, the shop's models first
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.sites",  # for flatpages
+    "django.contrib.flatpages",  # the shop's contact, shipping and returns, privacy and terms pages
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -145,6 +150,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# The most pixels a product image may have (shop/validators.py). A PNG of a few kilobytes can
+# declare 100 Mpx and take hundreds of megabytes to decode; 25 Mpx decodes to at most about
+# 100 MB (four bytes a pixel), and is more than any product photo needs.
+PRODUCT_IMAGE_MAX_PIXELS = env.int("PRODUCT_IMAGE_MAX_PIXELS", default=25_000_000)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -178,6 +187,15 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # a mail server that hangs must not hold it open for long.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Northwind Supply <shop@localhost>")
+# The shop's public address, for the links in emails (the password reset, the address
+# verification): from configuration, never from the Host header a request came with, which the
+# client writes. `make run` sets it to its own port; the production profile requires it.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme not in ("http", "https") or not _site.hostname or _site.path or _site.query or _site.fragment:
+    raise ImproperlyConfigured(
+        f"SITE_URL must be http(s)://host[:port], e.g. https://shop.example.com, not {SITE_URL!r}"
+    )
 
 # --- Logs and traces (telemetry/) -------------------------------------------------------------
 # Every log line carries the saga (order), step, attempt and service it is about; ``text`` for
@@ -193,6 +211,14 @@ TELEMETRY_SAGA_ID = "order_id"
 OTEL_TRACES_URL = env("OTEL_TRACES_URL", default="")
 if OTEL_TRACES_URL and "{trace_id}" not in OTEL_TRACES_URL:
     raise ImproperlyConfigured("OTEL_TRACES_URL must contain {trace_id}, e.g. http://jaeger:16686/trace/{trace_id}")
+
+# --- Error reporting (telemetry/errors.py) ---------------------------------------------------------
+# Off without SENTRY_DSN. On, every process reports its unhandled errors (web requests, tasks),
+# with secrets and personal data scrubbed before they leave it.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+error_reporting_setup(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
 
 # --- Who a client is, and its limits ----------------------------------------------------------
 RATE_LIMITS = env("RATE_LIMITS", default="on").lower() not in {"off", "false", "0", "no"}
@@ -210,15 +236,23 @@ for _network in METRICS_ALLOWED_IPS:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_error}") from None
 
 # django-axes: failed logins, on every path that calls authenticate() (API token, storefront,
-# admin). Ten failures for one username, or from one client, lock it out for 15 minutes.
+# admin). A client (its address as core.clients.client_ip says, like every limit) that fails ten
+# times within 15 minutes is locked out for 15 minutes, whichever usernames it tried; the
+# accounts stay open to every other client. Never per username alone: then anyone could lock
+# anyone out, the superuser included, from anywhere and for ever (docs/security.md).
+# Failures are recorded per (username, client), visible in the admin's access attempts; axes
+# locks when the largest of its counts reaches AXES_FAILURE_LIMIT, and a client's count holds
+# every (username, client) count of it, so a second entry for the pair would never decide.
 AXES_ENABLED = RATE_LIMITS
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_CLIENT_IP_CALLABLE = "core.clients.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.ratelimits.lockout_response"
 # A failure while locked out does not extend the lockout: it ends 15 minutes after it began.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Nor does a success wipe a client's failures: one account of its own would let it guess at others.
+AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are not recorded (nothing would purge them)
 AXES_VERBOSE = False
 
@@ -250,6 +284,10 @@ REST_FRAMEWORK = {
         "login": "10/min",
         "register": "20/hour",
         "order_create": "30/min",
+        # Password reset emails: per client, and per address whoever asks (the links already sent
+        # keep working, so someone spending an address's budget keeps no one out of their account).
+        "password_reset": "10/hour",
+        "password_reset_address": "3/hour",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -317,7 +355,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = "orders"
-CELERY_TASK_ROUTES = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
+# Like the order emails, it waits on the mail server: on the workers that do, never an order's.
+CELERY_TASK_ROUTES["accounts.password_reset_email"] = {"queue": "notifications"}
 # Every step is idempotent, so a message is acknowledged only once its task has finished and
 # is handed out again when the worker running it dies.
 CELERY_TASK_ACKS_LATE = True
@@ -359,6 +399,13 @@ OUTBOX_MAX_ATTEMPTS = 5
 ORDER_COORDINATION = env.str("ORDER_COORDINATION", default="orchestration")
 if ORDER_COORDINATION not in ("orchestration", "choreography"):
     raise ImproperlyConfigured("ORDER_COORDINATION must be orchestration or choreography")
+# The most one order may cost (contract §3): a dearer one is refused with a 400 (a form error on
+# the checkout) before anything is written. At most what Order.total holds; the orders app's
+# system check refuses more (orders/checks.py).
+try:
+    ORDER_MAX_TOTAL = Decimal(env.str("ORDER_MAX_TOTAL", default="1000000.00"))
+except InvalidOperation:
+    raise ImproperlyConfigured("ORDER_MAX_TOTAL must be an amount such as 1000000.00") from None
 # The aggregate behind a saga, for the step runtime (sagas/ledger.py).
 SAGA_LEDGER = "orders.ledger.OrderLedger"
 # A handler that keeps failing for reasons that are not business decisions (a mail server that
@@ -372,6 +419,12 @@ EVENTS_REDELIVER_AFTER_SECONDS = env.float("EVENTS_REDELIVER_AFTER_SECONDS", def
 # The relay gives up on a broker that is down quickly and tries again on its next round.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
+# The reconciler (orders/reconciliation.py): every RECONCILE_INTERVAL_SECONDS it compares up to
+# RECONCILE_BATCH ended orders with the payment provider's and the carrier's ledgers, those never
+# compared first, then those compared longest ago.
+RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=60.0)
+RECONCILE_BATCH = env.int("RECONCILE_BATCH", default=200)
+
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-sagas": {
         "task": "orders.recover_stalled_sagas",
@@ -379,10 +432,31 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
     "redeliver-unhandled-events": {"task": "orders.events_redeliver_unhandled", "schedule": 60.0},
+    "reconcile-with-providers": {"task": "orders.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
     # What is kept about users only as long as it serves them (core/tasks.py).
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
     "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},
     "purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 3600.0},
+}
+
+# --- Readiness (/readyz, core/selectors.py) ------------------------------------------------------
+# Beat sends a ``core.heartbeat`` to every queue this often; the worker that takes it stamps
+# the queue as served. ``/readyz`` answers 503 naming a queue not served for
+# HEALTH_WORKER_STALE_SECONDS, beat when it has not ticked for HEALTH_BEAT_STALE_SECONDS, the
+# outbox when its oldest due, unpublished message has waited HEALTH_OUTBOX_STALE_SECONDS.
+HEALTH_HEARTBEAT_SECONDS = env.float("HEALTH_HEARTBEAT_SECONDS", default=15.0)
+HEALTH_WORKER_STALE_SECONDS = env.float("HEALTH_WORKER_STALE_SECONDS", default=60.0)
+HEALTH_BEAT_STALE_SECONDS = env.float("HEALTH_BEAT_STALE_SECONDS", default=60.0)
+HEALTH_OUTBOX_STALE_SECONDS = env.float("HEALTH_OUTBOX_STALE_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE |= {
+    f"heartbeat-{queue}": {
+        "task": "core.heartbeat",
+        "schedule": HEALTH_HEARTBEAT_SECONDS,
+        "args": (queue,),
+        # A heartbeat older than the threshold proves nothing more than the next one will.
+        "options": {"queue": queue, "expires": HEALTH_WORKER_STALE_SECONDS},
+    }
+    for queue in SHOP_QUEUES
 }
 
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="payments.providers.SimulatedPaymentProvider")
@@ -391,5 +465,11 @@ SHIPPING_CARRIER = env("SHIPPING_CARRIER", default="shipping.carriers.SimulatedC
 SIMULATED_LATENCY_SECONDS = env.float("SIMULATED_LATENCY_SECONDS", default=0.0)
 # How long a slow call takes (``tok_slow``, postal code ``88888``): longer than any lease.
 SIMULATED_SLOW_SECONDS = env.float("SIMULATED_SLOW_SECONDS", default=10.0)
+# A fault for tests and `make chaos`: the first request for each idempotency key to these simulated
+# services (``payments.charge``, ``payments.refund``, ``shipping.create``) is held up this long on
+# its way, before the provider sees it, as a network stall would (off by default).
+SIMULATED_NETWORK_DELAY_SECONDS = env.float("SIMULATED_NETWORK_DELAY_SECONDS", default=0.0)
+SIMULATED_NETWORK_DELAY_SERVICES = env.list("SIMULATED_NETWORK_DELAY_SERVICES", default=[])
 # The one currency of the shop: every product's price and every order's total are in it.
 SHOP_CURRENCY = "USD"
+SITE_ID = 1  # flatpages belong to a site; the shop is one

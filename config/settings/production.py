@@ -8,6 +8,12 @@ from config.settings.base import DATABASES, env
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # required: no default here
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# The links in emails point here (base checks its form): the developer's default would send
+# every customer to 127.0.0.1.
+if not env.str("SITE_URL", default=""):
+    raise ImproperlyConfigured(
+        "The production profile needs SITE_URL, the shop's public address: https://shop.example.com"
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from django import template
 
-from orders import journal
-from orders.models import Coordination, OrderEvent
+from orders import presentation
+from orders.models import Coordination
 from orders.plan import COMPENSATIONS
 from sagas.models import SagaStep
 
@@ -70,54 +70,43 @@ def _row(step: SagaStep, undone: set[str], stopped: bool) -> StepRow:
     return StepRow(label, state, compensation, step.attempts, step.started_at, duration, step.error)
 
 
-@register.filter
-def service_label(service: str) -> str:
-    """Which service acted, as the customer reads it: ``payments`` → ``Payments``."""
-    return journal.service_label(service)
-
-
-_EVENT_WORDS = {
-    "order.placed": "announced the order",
-    "order.completed": "announced the order completed",
-    "order.cancelled": "announced the order cancelled",
-    "order.needs_attention": "asked staff to step in",
-    "order.compensating": "asked every service to undo its part",
-    "order.redriven": "woke the order's services again",
+# The same, on the customer's page: how the services worked together, without the jargon.
+_COORDINATION_FOR_CUSTOMER = {
+    Coordination.ORCHESTRATION.value: "The orders service directed each step of this order",
+    Coordination.CHOREOGRAPHY.value: "Each service acted on the others' news for this order, with no one directing",
+}
+# A step's state in the folded timeline, in a customer's words (``data-state`` keeps the code).
+_STEP_STATE_WORDS = {
+    "waiting": "waiting",
+    "running": "in progress",
+    "retrying": "trying again",
+    "done": "done",
+    "failed": "did not work",
+    "compensated": "undone",
+    "skipped": "not needed",
 }
 
 
 @register.filter
-def journal_what(event: OrderEvent) -> str:
-    """What a journal line says happened, after the name of the service that acted."""
-    detail = f" · {event.message}" if event.message else ""
-    if event.kind == OrderEvent.Kind.STATUS:
-        before = f"{humanize_status(event.from_status)} → " if event.from_status else ""
-        return f"{before}{humanize_status(event.to_status)}{detail}"
-    if event.kind == OrderEvent.Kind.EVENT:
-        return _EVENT_WORDS.get(event.name, f"announced {event.name}") + detail
-    if event.kind == OrderEvent.Kind.COMPENSATION:
-        label = _LABELS.get(event.name, humanize_status(event.name))
-        return f"{label.lower()}: {event.message}" if event.message else label.lower()
-    if event.kind == OrderEvent.Kind.COMMAND:
-        return f"sent {event.name}{detail}"
-    return event.message or humanize_status(event.name)
-
-
-_COORDINATION = {
-    Coordination.ORCHESTRATION.value: "Orchestrated: the orders service directs each step",
-    Coordination.CHOREOGRAPHY.value: "Choreographed: each service reacts to the others' events",
-}
+def coordination_for_customer(value: str) -> str:
+    """How the order's services worked together, for the customer's folded timeline (contract §7)."""
+    return _COORDINATION_FOR_CUSTOMER.get(value, "")
 
 
 @register.filter
-def coordination_label(value: str) -> str:
-    """How the order's saga is coordinated, in a sentence (contract §7)."""
-    return _COORDINATION.get(value, value)
+def step_state_words(state: str) -> str:
+    return _STEP_STATE_WORDS.get(state, state)
 
 
-@register.filter
-def humanize_status(value: str | None) -> str:
-    return (value or "").replace("_", " ")
+# The order in the customer's words (orders/presentation.py), for the storefront's templates.
+register.filter("status_label", presentation.order_status_label)
+register.filter("status_tone", presentation.order_status_tone)
+register.filter("payment_words", presentation.payment_label)
+register.filter("shipment_words", presentation.shipment_label)
+register.filter("lines_summary", presentation.order_lines_summary)
+register.filter("units", presentation.order_units)
+register.filter("cancellation_words", presentation.order_cancellation_words)
+register.filter("journal_line", presentation.order_journal_line)
 
 
 @register.filter

@@ -46,7 +46,11 @@ def test_reserved_and_look_alike_usernames_are_refused_by_the_api(db, username):
 
 @pytest.mark.parametrize("username", ALLOWED)
 def test_ordinary_usernames_in_any_one_script_are_welcome(db, username):
-    assert register(username).status_code == 201
+    response = register(username)
+    assert response.status_code == 201, response.content
+    # the account is theirs, under the name they chose, and they can sign in with it
+    assert response.json()["username"] == username
+    assert Client().login(username=username, password=PASSWORD)
 
 
 def test_the_signup_page_refuses_them_too(db):

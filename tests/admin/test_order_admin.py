@@ -58,8 +58,13 @@ def test_orders_can_be_found_by_id_customer_email_and_sku(admin_client_, place_o
     assert str(other.pk) not in html
 
 
-def test_a_search_that_is_not_an_id_does_not_crash(admin_client_, order):
-    assert admin_client_.get("/admin/orders/order/", {"q": "not-a-uuid"}).status_code == 200
+def test_a_search_that_is_not_an_id_finds_no_order_and_says_so(admin_client_, order):
+    response = admin_client_.get("/admin/orders/order/", {"q": "not-a-uuid"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert str(order.pk) not in html
+    assert "0 results" in html
 
 
 @pytest.mark.parametrize(

@@ -198,3 +198,50 @@ def test_categories_are_managed_in_the_admin(admin_browser):
     admin_browser.post("/admin/shop/category/add/", {"name": "Kitchen", "slug": "kitchen"})
 
     assert Category.objects.filter(slug="kitchen", name="Kitchen").exists()
+
+
+def huge_png_upload(width=10_000, height=10_000):
+    """A PNG of a few kilobytes that declares ``width`` by ``height`` pixels (one bit each)."""
+    from io import BytesIO
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("1", (width, height)).save(buffer, format="PNG", optimize=True)
+    return SimpleUploadedFile("huge.png", buffer.getvalue(), content_type="image/png")
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_any_thumbnail(admin_browser):
+    # given a 100-megapixel PNG of a few kilobytes (decoding it for the grid takes ~300 MB)
+    product = ProductFactory()
+    upload = huge_png_upload()
+    assert upload.size < 50_000
+
+    # when staff upload it as the product's picture
+    response = admin_browser.post(f"/admin/shop/product/{product.pk}/change/", product_form(product, image=upload))
+
+    # then the form says why, and nothing was stored or decoded into a thumbnail
+    product.refresh_from_db()
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "This image is too large: 10000x10000 pixels" in page
+    assert "at most 25 megapixels" in page
+    assert not product.image and not product.thumbnail
+
+
+def test_the_pixel_bound_is_a_setting(admin_browser, settings):
+    settings.PRODUCT_IMAGE_MAX_PIXELS = 1_000_000
+    product = ProductFactory()
+
+    refused = admin_browser.post(
+        f"/admin/shop/product/{product.pk}/change/", product_form(product, image=jpeg_upload(size=(1600, 1000)))
+    )
+    accepted = admin_browser.post(
+        f"/admin/shop/product/{product.pk}/change/", product_form(product, image=jpeg_upload(size=(1000, 1000)))
+    )
+
+    assert "at most 1 megapixels" in refused.content.decode()
+    assert accepted.status_code == 302
+    product.refresh_from_db()
+    assert product.image and product.thumbnail

@@ -1,5 +1,7 @@
 """Every answer under /api/ is JSON and none is a 500, whatever the request (contract §3)."""
 
+import io
+import json
 from typing import Any
 
 import pytest
@@ -8,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order
-from tests.factories import order_body
+from tests.factories import ProductFactory, order_body
 
 
 @pytest.fixture
@@ -43,16 +45,37 @@ def test_a_body_over_the_upload_limit_is_a_413(api, product, settings):
     assert "too large" in assert_json_error(response, 413)["detail"]
 
 
+def chunked(body: bytes) -> dict[str, Any]:
+    """The WSGI environment of a body sent without a Content-Length, as gunicorn dechunks one."""
+    return {"CONTENT_LENGTH": "", "wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True}
+
+
 def test_a_body_over_the_limit_without_a_content_length_is_a_413(api, product, settings):
     # given a body whose size is only known once it is read (chunked transfer)
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = json.dumps(order_body(product) | {"payment_token": "x" * 20_000}).encode()
+    # when it is posted
+    response = api.generic("POST", "/api/orders/", content_type="application/json", **chunked(body))
+    # then it is refused as too large, and nothing is created
+    assert "too large" in assert_json_error(response, 413)["detail"]
+    assert not Order.objects.exists()
+
+
+def test_a_body_within_the_limit_without_a_content_length_is_read(api, product, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = json.dumps(order_body(product)).encode()
+    response = api.generic("POST", "/api/orders/", content_type="application/json", **chunked(body))
+    assert response.status_code == 201, response.content
+    assert [item["sku"] for item in response.json()["items"]] == [product.sku]
+
+
+def test_a_body_longer_than_its_content_length_is_cut_there(api, product):
+    # given a Content-Length that ends the body inside its JSON
     body = ('{"payment_token": "' + "x" * 20_000 + '"}').encode()
     response = api.generic("POST", "/api/orders/", body, content_type="application/json", CONTENT_LENGTH="100")
-    # then the parser stops at the limit: the declared length cut the body, which is not JSON
-    assert_json_error(response, 400)
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50
-    response = api.generic("POST", "/api/orders/", body, content_type="application/json", CONTENT_LENGTH=str(len(body)))
-    assert_json_error(response, 413)
+    # then what was declared is read, which is not JSON
+    assert "JSON parse error" in assert_json_error(response, 400)["detail"]
+    assert not Order.objects.exists()
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x85"])
@@ -96,10 +119,15 @@ def test_control_characters_in_a_path_or_query_are_a_400_before_any_database_que
 
 
 def test_text_beyond_ascii_in_a_query_is_not_a_control_character(anonymous, db):
+    # given products whose names hold "…" and "é"
+    ProductFactory(sku="ELLIPSIS", name="Wait for it…")
+    ProductFactory(sku="CAFE", name="Café cup")
     # "…" is E2 80 A6 in UTF-8: read as ISO-8859-1, as WSGI passes it, 0x80 would look like a control
-    for url in ("/api/products/?search=%E2%80%A6", "/api/products/?search=caf%C3%A9"):
+    for url, sku in (("/api/products/?search=%E2%80%A6", "ELLIPSIS"), ("/api/products/?search=caf%C3%A9", "CAFE")):
         response = anonymous.get(url)
+        # then the search is run on the text as sent, and finds its product
         assert response.status_code == 200, response.content
+        assert [product["sku"] for product in response.json()["results"]] == [sku]
 
 
 def test_a_control_character_in_a_header_is_a_400(api, product):

@@ -126,6 +126,8 @@ def test_everyone_cancels_their_own_order(who, mug):
     user = make_user(who)
     mine = order_place(user=user, items=[OrderItem(mug.sku, 1)], shipping_address=address(), payment_token="tok_visa")
     assert client_of(user).post(f"/api/orders/{mine.pk}/cancel/").status_code == 202
+    mine.refresh_from_db()
+    assert (mine.status, mine.cancellation_reason) == (Status.COMPENSATING, "customer_request")
 
 
 @pytest.mark.parametrize("who", WHO)

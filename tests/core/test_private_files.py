@@ -16,6 +16,7 @@ PRODUCTION = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "DJANGO_SECRET_KEY": "x7#kQ!2vLr9@pZ4mW8^sT1&nB6*eY3%hU5(jD0)fG-cV+aR=oI~lK" * 2,
     "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "SITE_URL": "https://shop.example.com",
 }
 
 

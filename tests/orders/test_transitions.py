@@ -38,10 +38,11 @@ def test_only_allowed_transitions_happen_and_each_is_in_the_timeline(order, star
         assert OrderEvent.objects.filter(order=order).count() == before
 
 
-def test_terminal_statuses_have_no_way_out_but_staff_retry():
+def test_terminal_statuses_have_no_way_out_but_a_late_success_or_staff_retry():
     assert ALLOWED_TRANSITIONS[Status.COMPLETED] == frozenset()
-    # a charge that lands after the order was cancelled and cannot be refunded: staff must act
-    assert ALLOWED_TRANSITIONS[Status.CANCELLED] == {Status.NEEDS_ATTENTION}
+    # a charge or parcel that lands after the order was cancelled is taken back (compensating
+    # again), or, when nothing can undo it, waits for staff
+    assert ALLOWED_TRANSITIONS[Status.CANCELLED] == {Status.COMPENSATING, Status.NEEDS_ATTENTION}
     assert ALLOWED_TRANSITIONS[Status.NEEDS_ATTENTION] == {Status.COMPENSATING}
 
 

@@ -123,3 +123,18 @@ def test_the_header_counts_the_items_in_the_cart(client, mug):
     html = client.get("/").content.decode()
 
     assert 'aria-label="3 items"' in html
+
+
+def test_add_to_cart_caps_at_the_stock_and_says_so(client):
+    # given a product with 3 left
+    lamp = ProductFactory(name="Desk lamp", stock=3)
+
+    # when a shopper asks for 5, then for 1 more
+    first = client.post(f"/products/{lamp.sku}/", {"quantity": 5}, follow=True).content.decode()
+    second = client.post(f"/products/{lamp.sku}/", {"quantity": 1}, follow=True).content.decode()
+
+    # then the cart holds the 3 there are, and the page never claims more was added
+    assert client.session["cart"] == {lamp.sku: 3}
+    assert "Only 3 Desk lamp left: we added 3, so your cart holds all 3." in first
+    assert "quantity 5" not in first
+    assert "Your cart already holds all 3 Desk lamp we have: nothing more was added." in second

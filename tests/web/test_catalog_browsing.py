@@ -173,4 +173,10 @@ def test_a_catalog_page_reads_the_database_three_times_however_many_cards(client
 
     # then the page costs a count, the page of products (with their shelves) and the shelf links
     with django_assert_num_queries(3):
-        client.get("/")
+        response = client.get("/")
+    # and every card is on it, with its shelf
+    html = response.content.decode()
+    assert response.status_code == 200
+    for product in Product.objects.select_related("category"):
+        assert product.name in html
+        assert product.category.name in html

@@ -6,6 +6,7 @@ from celery import current_app
 
 from orders.models import Order, Status
 from outbox.models import OutboxMessage
+from shop.models import Product, SavedCart
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_placing_the_order_prices_it_from_the_catalog_and_empties_the_cart(shopp
     assert sorted((line.sku, line.quantity) for line in order.lines.all()) == sorted(
         [(cart[0].sku, 2), (cart[1].sku, 1)]
     )
-    assert shopper.session["cart"] == {}
+    assert SavedCart.objects.get(user=customer).quantities == {}
 
 
 def test_submitting_the_same_form_twice_places_one_order(shopper, customer, cart):
@@ -183,13 +184,13 @@ def test_checking_out_an_emptied_cart_says_so(shopper, customer):
 
 
 def test_a_line_the_catalog_cannot_fill_is_named_and_nothing_is_placed(shopper, customer):
-    # given a cart asking for 5 of a product with 3 left, and 1 of a sold-out one
-    limited = ProductFactory(name="Limited print", stock=3)
+    # given a cart asking for 5 of a product with 3 left by now, and 1 of one sold out since
+    limited = ProductFactory(name="Limited print", stock=10)
     cups = ProductFactory(name="Espresso cups", stock=10)
     shopper.post(f"/products/{limited.sku}/", {"quantity": 5})
     shopper.post(f"/products/{cups.sku}/", {"quantity": 1})
-    cups.stock = 0
-    cups.save(update_fields=["stock"])
+    Product.objects.filter(pk=limited.pk).update(stock=3)
+    Product.objects.filter(pk=cups.pk).update(stock=0)
 
     # when they place the order
     response = shopper.post("/checkout/", checkout_form())
@@ -201,7 +202,7 @@ def test_a_line_the_catalog_cannot_fill_is_named_and_nothing_is_placed(shopper, 
     assert "Espresso cups is sold out" in html
     assert "Please correct the fields marked below" not in html  # the address was fine
     assert not Order.objects.filter(user=customer).exists()
-    assert shopper.session["cart"] == {limited.sku: 5, cups.sku: 1}
+    assert SavedCart.objects.get(user=customer).quantities == {limited.sku: 5, cups.sku: 1}
 
 
 def test_the_checkout_summary_flags_a_short_line_before_submitting(shopper):
@@ -224,6 +225,38 @@ def test_a_cart_within_stock_is_placed(shopper, customer):
     assert Order.objects.filter(user=customer).count() == 1
 
 
+# --- the most an order may cost (ORDER_MAX_TOTAL) ------------------------------------------------
+
+
+def test_a_cart_dearer_than_order_max_total_is_a_form_error_and_nothing_is_placed(shopper, customer):
+    # given 100 of the dearest product the catalog can hold in the cart
+    dearest = ProductFactory(name="Gold bar", price=Decimal("9999999999.99"), stock=1000)
+    shopper.post(f"/products/{dearest.sku}/", {"quantity": 100})
+
+    # when they place the order
+    response = shopper.post("/checkout/", checkout_form())
+
+    # then the page says what an order may cost; nothing is placed and the cart is kept
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "one order may cost at most 1,000,000.00 USD" in html
+    assert 'data-testid="checkout-problems"' in html
+    assert not Order.objects.exists() and not OutboxMessage.objects.exists()
+    assert SavedCart.objects.get(user=customer).quantities == {dearest.sku: 100}
+
+
+def test_a_cart_of_exactly_order_max_total_is_placed(shopper, customer, settings):
+    settings.ORDER_MAX_TOTAL = Decimal("9999999999.99")
+    dearest = ProductFactory(price=Decimal("9999999999.99"))
+    shopper.post(f"/products/{dearest.sku}/", {"quantity": 1})
+
+    response = shopper.post("/checkout/", checkout_form())
+
+    order = Order.objects.get(user=customer)
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.pk}/"
+    assert order.total == Decimal("9999999999.99")
+
+
 # --- the address of the last order ----------------------------------------------------------
 
 
@@ -243,3 +276,12 @@ def test_a_first_checkout_starts_empty(shopper, cart):
 
     assert 'value="Ada Lovelace"' not in html
     assert "Filled in from your last order." not in html
+
+
+def test_the_summary_comes_before_the_place_order_button_and_every_test_value_is_named(shopper, cart):
+    html = shopper.get("/checkout/").content.decode()
+
+    # a phone shows the page in one column, in this order
+    assert html.index('id="summary-title"') < html.index("Place order")
+    for value in ("00000", "99999", "88888", "tok_slow"):
+        assert value in html

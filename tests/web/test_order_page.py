@@ -104,7 +104,7 @@ def test_the_technical_timeline_is_folded_and_holds_the_steps(shopper, order):
     assert '<details class="card technical" data-testid="technical-timeline">' in html  # closed
     main = main_text(html)
     assert "reserve_stock" not in main and "Reserve stock" not in main
-    assert "Reserve stock" in html and "Order placed" in html
+    assert "Reserve stock" in html and "You</strong> placed the order" in html
 
 
 def test_the_live_update_refreshes_the_timeline_out_of_band(shopper, order):
@@ -140,7 +140,7 @@ def test_staff_notes_are_not_shown_to_the_customer(shopper, order):
     html = shopper.get(f"/orders/{order.pk}/").content.decode()
 
     assert "Customer phoned" not in html
-    assert "Order placed" in html
+    assert "You</strong> placed the order" in html
 
 
 def test_my_orders_shows_the_short_number(shopper, order):
@@ -181,10 +181,10 @@ def test_the_history_names_the_service_that_acted_and_the_page_the_coordination(
 
     html = shopper.get(f"/orders/{order.pk}/").content.decode()
 
-    assert '<strong class="journal-service">Payments</strong> announced payment.charged · amount: 25.00' in html
-    assert '<strong class="journal-service">Orders</strong> Order placed' in html
-    assert 'data-testid="order-coordination"' in html and ">Choreography</span>" in html
-    assert "Choreographed: each service reacts to the others" in html
+    assert '<strong class="journal-service">Payments</strong> took the payment' in html
+    assert '<strong class="journal-service">You</strong> placed the order' in html
+    assert "payment.charged" not in html
+    assert "Each service acted on the others&#x27; news for this order, with no one directing" in html
 
 
 def test_the_history_leaves_the_machinery_to_staff(shopper, order):
@@ -200,7 +200,7 @@ def test_the_history_leaves_the_machinery_to_staff(shopper, order):
     lines = history(shopper.get(f"/orders/{order.pk}/").content.decode())
 
     # then the customer reads the compensation, not the commands, retries or failures
-    assert '<strong class="journal-service">Payments</strong> release stock: succeeded' in lines
+    assert '<strong class="journal-service">Payments</strong> put your items back on the shelf' in lines
     assert 'data-kind="command"' not in lines and "ProviderUnavailable" not in lines
     assert "failed: PaymentDeclined" not in lines
 
@@ -211,5 +211,5 @@ def test_the_live_update_keeps_the_services_and_leaves_out_staff_notes(shopper, 
 
     html = shopper.get(f"/orders/{order.pk}/live/").content.decode()
 
-    assert '<strong class="journal-service">Inventory</strong> announced stock.reserved' in html
+    assert '<strong class="journal-service">Inventory</strong> set your items aside' in html
     assert "Customer phoned" not in html

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("core", "0003_forget_saga_chord_counters"),
+        ("core", "0006_shop_pages"),
     ]
 
     operations = [

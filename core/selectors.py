@@ -1,0 +1,51 @@
+"""What ``/readyz`` and ``/metrics`` read about the parts of the shop that answer no request."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from core.models import Heartbeat
+from outbox.selectors import outbox_oldest_due_at
+
+BEAT = "beat"
+QUEUE_PREFIX = "queue:"
+
+
+def heartbeat_ages(*, now: datetime) -> dict[str, float]:
+    """Seconds since each queue was last served and since beat last ticked, by name (``beat``,
+    and each queue of ``SHOP_QUEUES``); infinite for one never seen."""
+    seen = dict(Heartbeat.objects.values_list("name", "seen_at"))
+    names = [BEAT, *(f"{QUEUE_PREFIX}{queue}" for queue in settings.SHOP_QUEUES)]
+    return {
+        name.removeprefix(QUEUE_PREFIX): (now - seen[name]).total_seconds() if name in seen else float("inf")
+        for name in names
+    }
+
+
+@dataclass(frozen=True)
+class Readiness:
+    queues: dict[str, bool]  # queue -> served within HEALTH_WORKER_STALE_SECONDS
+    beat: bool
+    outbox: bool
+
+    @property
+    def ready(self) -> bool:
+        return self.beat and self.outbox and all(self.queues.values())
+
+
+def readiness() -> Readiness:
+    """Is every queue served, does beat tick, does the outbox drain, each within its threshold.
+
+    Beat's tick is stamped by beat itself as it sends the heartbeats (config/celery.py) and each
+    queue's by the worker that consumes one (``core.heartbeat``): a queue with no worker goes
+    stale while beat stays fresh, and with beat stopped the queues go stale after it."""
+    now = timezone.now()
+    ages = heartbeat_ages(now=now)
+    oldest = outbox_oldest_due_at()
+    return Readiness(
+        queues={queue: ages[queue] <= settings.HEALTH_WORKER_STALE_SECONDS for queue in settings.SHOP_QUEUES},
+        beat=ages[BEAT] <= settings.HEALTH_BEAT_STALE_SECONDS,
+        outbox=oldest is None or (now - oldest).total_seconds() <= settings.HEALTH_OUTBOX_STALE_SECONDS,
+    )
