@@ -130,7 +130,9 @@ def orders_reconcile(*, limit: int | None = None, dry_run: bool = False) -> Reco
                     report.mismatched.append(str(order.pk))
                 continue
             order.reconciled_at = timezone.now()
-            order.save(update_fields=["reconciled_at"])
+            if not mismatches:
+                order.ledger_mismatch = ""  # it adds up (again: staff may have settled it by hand)
+            order.save(update_fields=["reconciled_at", "ledger_mismatch"])
             if mismatches:
                 _act_on(order, mismatches, report)
     return report

@@ -622,7 +622,7 @@ def test_sigkill_while_the_worker_undoes_a_late_charge(special_worker, settings)
     worker = special_worker(env=held_up("payments.charge", "payments.refund"), concurrency=8)
     batch = Batch(ORDERS)
     batch.place(ORDERS)
-    batch.cancel_some_at_random(share=1.0, within=1.0).join()
+    cancel_while_charging(batch)
     # when the worker is killed while it refunds a charge that landed after its order was cancelled
     undoing = SagaStep.objects.filter(saga_id__in=batch.ids, name="refund_payment", status="running", attempts__gte=2)
     deadline = time.monotonic() + 120
@@ -632,6 +632,19 @@ def test_sigkill_while_the_worker_undoes_a_late_charge(special_worker, settings)
     worker.kill()
     worker.start()
     batch.check("SIGKILL of the worker while it undoes a late charge")
+
+
+def cancel_while_charging(batch: Batch, seconds: float = 5.0) -> None:
+    """Each order's customer cancels it while its charge request is on its way (held up)."""
+    charging = SagaStep.objects.filter(saga_id__in=batch.ids, name="charge_payment", status="running")
+    cancelled: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(cancelled) < len(batch.ids):
+        for order_id in {str(i) for i in charging.values_list("saga_id", flat=True)} - cancelled:
+            with contextlib.suppress(Exception):  # a declined card: turned back already
+                order_cancel(order_id=order_id, actor="customer")
+            cancelled.add(order_id)
+        time.sleep(0.01)
 
 
 def test_a_late_charge_on_a_step_waiting_after_a_redrive(special_worker, settings):
@@ -668,7 +681,7 @@ def test_staff_retrying_the_compensation_of_a_late_charge_whose_refund_failed(sp
         assert response.status_code == 201, response.content
         batch.ids.append(response.json()["id"])
         batch.owner[batch.ids[-1]] = client
-    batch.cancel_some_at_random(share=1.0, within=1.0).join()
+    cancel_while_charging(batch)
     # when staff retry the compensation of each order that waits for them, more than once
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
