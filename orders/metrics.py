@@ -10,7 +10,8 @@
 - ``shop_saga_redrives_total{coordination}``: sagas the sweeper drove on after they stalled
   (its journal lines, ``orders.services.saga_recover_stalled``).
 - ``shop_orders_ledger_mismatch{coordination}``: ended orders that the reconciler found not
-  adding up with the providers' ledgers and could not repair (``orders/reconciliation.py``).
+  adding up with the providers' ledgers and could not repair (``orders/reconciliation.py``);
+  ``shop_reconciler_repairs_total{coordination}``: the repairs it made.
 
 A per-line step (``reserve_stock:<sku>``) counts under its step's name, so the number of
 series does not grow with the catalog. The orders' figure reads the status index; the step and
@@ -59,6 +60,7 @@ class OrderCollector(Collector):
         yield self.retries()
         yield self.redrives()
         yield self.ledger_mismatches()
+        yield self.reconciler_repairs()
 
     def orders(self) -> Metric:
         counts = zeroes([str(s) for s in Status.values], MODES)
@@ -154,6 +156,20 @@ class OrderCollector(Collector):
         family = GaugeMetricFamily(
             "shop_orders_ledger_mismatch",
             "Orders whose money or shipment does not add up with the providers' ledgers, for staff.",
+            labels=["coordination"],
+        )
+        for labels, n in counts.items():
+            family.add_metric(list(labels), n)
+        return family
+
+    def reconciler_repairs(self) -> Metric:
+        counts = zeroes(MODES)
+        rows = Order.objects.filter(reconcile_repairs__gt=0).values_list("coordination")
+        for mode, n in rows.annotate(n=Sum("reconcile_repairs")):
+            counts[(mode,)] = n
+        family = CounterMetricFamily(
+            "shop_reconciler_repairs",
+            "Orders the reconciler found holding money or a parcel the providers kept, and had undone.",
             labels=["coordination"],
         )
         for labels, n in counts.items():

@@ -75,6 +75,7 @@ def test_a_clean_run_finds_nothing_and_a_planted_charge_on_a_cancelled_order_is_
     assert order.cancellation_reason == "payment_declined"
     assert money_moved(order) == ([Decimal("12.34")], Decimal("12.34"))
     assert OrderEvent.objects.filter(order=order, message__contains="found by the reconciler").exists()
+    assert order.reconcile_repairs == 1
     assert_invariants([order, Order.objects.get(pk=done)], {product.sku: 5})
 
     # and the next run finds both orders adding up
