@@ -21,7 +21,7 @@ journal lines), and grows with the history; a shop with millions of orders would
 less often, or keep running totals.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Q, Sum, Value, When
@@ -133,45 +133,44 @@ class OrderCollector(Collector):
         return family
 
     def redrives(self) -> Metric:
-        counts = zeroes(MODES)
         rows = (
             OrderEvent.objects.filter(actor="sweeper", actor_kind=ActorKind.SYSTEM, kind=OrderEvent.Kind.ACTION)
             .values_list("order__coordination")
             .annotate(n=Count("id"))
         )
-        for mode, n in rows:
-            counts[(mode,)] = n
         family = CounterMetricFamily(
             "shop_saga_redrives", "Stalled sagas the sweeper drove on again.", labels=["coordination"]
         )
-        for labels, n in counts.items():
-            family.add_metric(list(labels), n)
-        return family
+        return _per_mode(family, rows)
 
     def ledger_mismatches(self) -> Metric:
-        counts = zeroes(MODES)
         rows = Order.objects.exclude(ledger_mismatch="").values_list("coordination").annotate(n=Count("pk"))
-        for mode, n in rows:
-            counts[(mode,)] = n
         family = GaugeMetricFamily(
             "shop_orders_ledger_mismatch",
             "Orders whose money or shipment does not add up with the providers' ledgers, for staff.",
             labels=["coordination"],
         )
-        for labels, n in counts.items():
-            family.add_metric(list(labels), n)
-        return family
+        return _per_mode(family, rows)
 
     def reconciler_repairs(self) -> Metric:
-        counts = zeroes(MODES)
-        rows = Order.objects.filter(reconcile_repairs__gt=0).values_list("coordination")
-        for mode, n in rows.annotate(n=Sum("reconcile_repairs")):
-            counts[(mode,)] = n
+        rows = (
+            Order.objects.filter(reconcile_repairs__gt=0)
+            .values_list("coordination")
+            .annotate(n=Sum("reconcile_repairs"))
+        )
         family = CounterMetricFamily(
             "shop_reconciler_repairs",
             "Orders the reconciler found holding money or a parcel the providers kept, and had undone.",
             labels=["coordination"],
         )
-        for labels, n in counts.items():
-            family.add_metric(list(labels), n)
-        return family
+        return _per_mode(family, rows)
+
+
+def _per_mode(family: GaugeMetricFamily | CounterMetricFamily, rows: Iterable[tuple[str, float]]) -> Metric:
+    """``family`` with one sample per coordination mode (0 for a mode with no rows)."""
+    counts = zeroes(MODES)
+    for mode, n in rows:
+        counts[(mode,)] = n
+    for labels, n in counts.items():
+        family.add_metric(list(labels), n)
+    return family
