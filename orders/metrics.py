@@ -10,7 +10,8 @@
 - ``shop_saga_redrives_total{coordination}``: sagas the sweeper drove on after they stalled
   (its journal lines, ``orders.services.saga_recover_stalled``).
 - ``shop_orders_ledger_mismatch{coordination}``: ended orders that the reconciler found not
-  adding up with the providers' ledgers and could not repair (``orders/reconciliation.py``).
+  adding up with the providers' ledgers and could not repair (``orders/reconciliation.py``);
+  ``shop_reconciler_repairs_total{coordination}``: the repairs it made.
 
 A per-line step (``reserve_stock:<sku>``) counts under its step's name, so the number of
 series does not grow with the catalog. The orders' figure reads the status index; the step and
@@ -20,7 +21,7 @@ journal lines), and grows with the history; a shop with millions of orders would
 less often, or keep running totals.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Q, Sum, Value, When
@@ -59,6 +60,7 @@ class OrderCollector(Collector):
         yield self.retries()
         yield self.redrives()
         yield self.ledger_mismatches()
+        yield self.reconciler_repairs()
 
     def orders(self) -> Metric:
         counts = zeroes([str(s) for s in Status.values], MODES)
@@ -131,31 +133,44 @@ class OrderCollector(Collector):
         return family
 
     def redrives(self) -> Metric:
-        counts = zeroes(MODES)
         rows = (
             OrderEvent.objects.filter(actor="sweeper", actor_kind=ActorKind.SYSTEM, kind=OrderEvent.Kind.ACTION)
             .values_list("order__coordination")
             .annotate(n=Count("id"))
         )
-        for mode, n in rows:
-            counts[(mode,)] = n
         family = CounterMetricFamily(
             "shop_saga_redrives", "Stalled sagas the sweeper drove on again.", labels=["coordination"]
         )
-        for labels, n in counts.items():
-            family.add_metric(list(labels), n)
-        return family
+        return _per_mode(family, rows)
 
     def ledger_mismatches(self) -> Metric:
-        counts = zeroes(MODES)
         rows = Order.objects.exclude(ledger_mismatch="").values_list("coordination").annotate(n=Count("pk"))
-        for mode, n in rows:
-            counts[(mode,)] = n
         family = GaugeMetricFamily(
             "shop_orders_ledger_mismatch",
             "Orders whose money or shipment does not add up with the providers' ledgers, for staff.",
             labels=["coordination"],
         )
-        for labels, n in counts.items():
-            family.add_metric(list(labels), n)
-        return family
+        return _per_mode(family, rows)
+
+    def reconciler_repairs(self) -> Metric:
+        rows = (
+            Order.objects.filter(reconcile_repairs__gt=0)
+            .values_list("coordination")
+            .annotate(n=Sum("reconcile_repairs"))
+        )
+        family = CounterMetricFamily(
+            "shop_reconciler_repairs",
+            "Orders the reconciler found holding money or a parcel the providers kept, and had undone.",
+            labels=["coordination"],
+        )
+        return _per_mode(family, rows)
+
+
+def _per_mode(family: GaugeMetricFamily | CounterMetricFamily, rows: Iterable[tuple[str, float]]) -> Metric:
+    """``family`` with one sample per coordination mode (0 for a mode with no rows)."""
+    counts = zeroes(MODES)
+    for mode, n in rows:
+        counts[(mode,)] = n
+    for labels, n in counts.items():
+        family.add_metric(list(labels), n)
+    return family

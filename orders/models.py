@@ -123,6 +123,7 @@ class Order(models.Model):
     # add up that it could not repair by the saga's own rules (staff look at it; empty: nothing).
     reconciled_at = models.DateTimeField(null=True, blank=True)
     ledger_mismatch = models.CharField(max_length=500, blank=True)
+    reconcile_repairs = models.PositiveSmallIntegerField(default=0)  # how often it repaired this order
 
     objects = OrderQuerySet.as_manager()
 

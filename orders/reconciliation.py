@@ -13,7 +13,8 @@ A cancelled order that still holds money or a live parcel is repaired by the sag
 the step is written down as done (``sagas.runtime.step_landed``) and its compensation runs
 again, durably, as any other. What no rule can repair (two charges on a completed order, a
 refund larger than the charge) is shown to staff: ``Order.ledger_mismatch``, a journal line, a
-metric (``shop_orders_ledger_mismatch``) and a warning in the log.
+metric (``shop_orders_ledger_mismatch``) and a warning in the log. Each repair is counted too
+(``Order.reconcile_repairs``, ``shop_reconciler_repairs_total``), with its journal lines and a warning.
 """
 
 import logging
@@ -130,7 +131,9 @@ def orders_reconcile(*, limit: int | None = None, dry_run: bool = False) -> Reco
                     report.mismatched.append(str(order.pk))
                 continue
             order.reconciled_at = timezone.now()
-            order.save(update_fields=["reconciled_at"])
+            if not mismatches:
+                order.ledger_mismatch = ""  # it adds up (again: staff may have settled it by hand)
+            order.save(update_fields=["reconciled_at", "ledger_mismatch"])
             if mismatches:
                 _act_on(order, mismatches, report)
     return report
@@ -141,6 +144,7 @@ def _act_on(order: Order, mismatches: list[Mismatch], report: ReconcileReport) -
     message = "; ".join(m.detail for m in mismatches)
     logger.warning("Order %s does not add up with the providers' ledgers: %s", order.pk, message)
     if order.status == Status.CANCELLED and all(m.repairable for m in mismatches):
+        Order.objects.filter(pk=order.pk).update(reconcile_repairs=F("reconcile_repairs") + 1)
         for mismatch in mismatches:
             detail = f"found by the reconciler: {mismatch.detail}"
             step_landed(saga_id=str(order.pk), step_name=mismatch.step, detail=detail)

@@ -29,12 +29,16 @@ from tests.sagas import (
 
 pytestmark = pytest.mark.saga
 
-DELAY = 5.0  # longer than the lease below: the request lands after its step was given up
-HELD_UP = {"SIMULATED_NETWORK_DELAY_SECONDS": str(DELAY), "SAGA_STEP_LEASE_SECONDS": "1"}
+DELAY = 3.0  # longer than the lease below: the request lands after its step was given up
+LEASE = 1.0
 
 
-def held_up(*services: str, **env: str) -> dict[str, str]:
-    return HELD_UP | {"SIMULATED_NETWORK_DELAY_SERVICES": ",".join(services)} | env
+def held_up(*services: str, delay: float = DELAY, **env: str) -> dict[str, str]:
+    return {
+        "SIMULATED_NETWORK_DELAY_SECONDS": str(delay),
+        "SIMULATED_NETWORK_DELAY_SERVICES": ",".join(services),
+        "SAGA_STEP_LEASE_SECONDS": str(LEASE),
+    } | env
 
 
 def landed(order_id: str, step: str) -> bool:
@@ -44,7 +48,7 @@ def landed(order_id: str, step: str) -> bool:
 
 def cancelled_for_good(order_id: str) -> Order:
     """Once the late success landed, until the order has ended again."""
-    wait_until(lambda: landed(order_id, "charge_payment"), timeout=DELAY + 20, what="the late charge")
+    wait_until(lambda: landed(order_id, "charge_payment"), timeout=30, what="the late charge")
     return wait_for_terminal([order_id], timeout=60)[order_id]
 
 
@@ -122,13 +126,14 @@ def test_a_shipment_that_lands_after_the_order_was_cancelled_is_cancelled_at_the
 def test_a_late_success_on_a_step_waiting_for_its_retry_is_refunded(special_worker, api, settings):
     # given tok_flaky (the provider fails its first two calls), attempt 1 held up on its way,
     # and two re-drives whose attempts reach the provider first, fail, and leave the step waiting
-    special_worker(env=held_up("payments.charge", SAGA_RETRY_BASE_SECONDS="60", SAGA_RETRY_MAX_SECONDS="60"))
+    # (attempt 1 is held up long enough for two re-drives past their leases and a cancel)
+    special_worker(env=held_up("payments.charge", delay=6, SAGA_RETRY_BASE_SECONDS="60", SAGA_RETRY_MAX_SECONDS="60"))
     settings.SAGA_STALL_SECONDS = 0
     product = ProductFactory(stock=5)
     order_id = place(api, order_body(product, token="tok_flaky"))
     wait_for_step(order_id, "charge_payment", "running")
     for attempt in (2, 3):
-        time.sleep(1.1)  # past the lease of the attempt that holds the step
+        time.sleep(LEASE + 0.1)  # past the lease of the attempt that holds the step
         saga_recover_stalled()
         step = SagaStep.objects.filter(saga_id=order_id, name="charge_payment", status="waiting", attempts=attempt)
         wait_until(step.exists, timeout=10, what=f"attempt {attempt} to fail and wait")
