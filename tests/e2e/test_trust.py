@@ -17,6 +17,7 @@ from orders.models import Order, Status
 from orders.services import OrderItem, order_place
 from payments.models import Payment
 from sagas.models import SagaStep
+from shop.models import Product
 from tests.factories import PASSWORD, CategoryFactory, ProductFactory, StaffFactory, UserFactory, address, with_image
 
 DEVICES = ["laptop", "phone"]
@@ -160,16 +161,18 @@ def test_account_page_password_change_and_reset_by_email(
 
 
 def test_checkout_names_the_short_line_and_keeps_the_cart(device, live_server, problems, shot, quiet_saga):
-    # given a returning customer and a print with 3 left
+    # given a returning customer with 5 prints in the cart, of which only 3 are left by now
     customer = UserFactory()
     place(customer, ProductFactory(), city="Berlin", postal_code="10115", country="DE")
-    limited = ProductFactory(name="Limited print", stock=3)
+    limited = ProductFactory(name="Limited print", stock=10)
     log_in(device, customer)
-
-    # when they put 5 in the cart and check out
     device.goto(f"/products/{limited.sku}/")
     device.get_by_label("Quantity").fill("5")
     device.get_by_role("button", name="Add to cart").click()
+    expect(device.get_by_test_id("cart-link")).to_contain_text("5")
+    Product.objects.filter(pk=limited.pk).update(stock=3)
+
+    # when they check out
     device.get_by_role("link", name="Checkout").click()
 
     # then the address of their last order is filled in, and the summary lines up with the form
