@@ -41,7 +41,7 @@ def screen(request, browser, live_server, problems):
 @pytest.fixture
 def shop_pages():
     """The pages the data migration wrote: a live server's database is emptied between tests."""
-    migration = importlib.import_module("core.migrations.0004_shop_pages")
+    migration = importlib.import_module("core.migrations.0006_shop_pages")
     migration.create_pages(django_apps, None)
 
 
