@@ -15,7 +15,6 @@ import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
 from bench.load import HOST, build_request, request_once
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOP_QUEUES = "orders,inventory,payments,shipping,notifications"
 
 
 class Service:

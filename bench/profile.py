@@ -17,10 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from pyinstrument import Profiler  # type: ignore[import-not-found,unused-ignore]
 from rest_framework.test import APIClient
 
+from config.celery import app
+from orders.events import order_context
 from orders.models import Order
-from payments import tasks as payment_tasks
-from shipping import tasks as shipping_tasks
-from shop import tasks as inventory_tasks
+from orders.plan import ORDER_SAGA
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("accounts", "core", "orders", "payments", "shipping", "shop", "config", "bench")
@@ -126,19 +126,23 @@ def run(*, token: str, config: str, out_dir: Path) -> dict[str, Any]:
     # One saga, step by step, eagerly: the task bodies without the broker.
     def saga_steps(order_id: str, capture: bool) -> None:
         order = Order.objects.get(pk=order_id)
-        steps: list[tuple[str, Any, tuple[Any, ...]]] = [
-            (f"reserve_line ({line_id})", inventory_tasks.reserve_line, (order_id, line_id, sku, quantity))
-            for line_id, sku, quantity in order.lines.values_list("id", "sku", "quantity")
-        ]
-        steps += [
-            ("charge", payment_tasks.charge, (order_id, str(order.total), order.payment_token)),
-            ("create_shipment", shipping_tasks.create_shipment, (order_id, order.shipping_address)),
-        ]
+        lines = list(order.lines.order_by("id"))
+        context = order_context(order, lines)
+        steps: list[tuple[str, Any, tuple[Any, ...]]] = []
+        for step in ORDER_SAGA.steps:  # the saga's plan: a step added there is profiled here too
+            task = app.tasks[step.task]
+            if step.per_line:
+                steps += [
+                    (f"{step.name} ({line.pk})", task, (order_id, context | {"lines": context["lines"][i : i + 1]}))
+                    for i, line in enumerate(lines)
+                ]
+            else:
+                steps.append((step.name, task, (order_id, context)))
         for name, task, args in steps:
             if capture:
                 with CaptureQueriesContext(connection) as ctx:
                     task.apply(args=args, throw=True)
-                key = "reserve_line (per line)" if name.startswith("reserve_line") else name
+                key = f"{name.partition(' (')[0]} (per line)" if " (" in name else name
                 result["step_queries"][key] = {
                     "total": len(ctx.captured_queries),
                     **_queries_summary(ctx.captured_queries),

@@ -33,12 +33,14 @@ from django.utils import timezone  # noqa: E402
 from accounts.services import user_token  # noqa: E402
 from bench import bare, floor  # noqa: E402
 from bench.load import build_request, percentile_ms, request_once, run_load, run_paced  # noqa: E402
-from bench.procs import SHOP_QUEUES, RssSampler, SupervisedWorker, gunicorn  # noqa: E402
+from bench.procs import RssSampler, SupervisedWorker, gunicorn  # noqa: E402
 from bench.settings import BENCH_DIR  # noqa: E402
 from orders.models import TERMINAL_STATUSES, Order, OrderEvent, Reason, Status  # noqa: E402
 from sagas.models import SagaStep  # noqa: E402
 from shop.models import Product  # noqa: E402
 
+# Every queue the shop serves (the settings' list, which a system check holds to the saga's plan).
+SHOP_QUEUES = ",".join(settings.SHOP_QUEUES)
 CONFIG = os.environ["BENCH_CONFIG"]
 PORT = int(os.environ["BENCH_PORT"])
 LOG_DIR = BENCH_DIR / "logs"

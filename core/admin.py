@@ -59,7 +59,7 @@ class BoundedSearchMixin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 # The shop's own apps, in the order staff reach for them; the libraries' (Axes, Celery results,
 # Knox, users and groups...) follow in Django's alphabetical order.
-SHOP_APPS = ["orders", "shop", "payments", "shipping", "notifications", "outbox", "events", "sagas", "core"]
+SHOP_APPS = ["orders", "risk", "shop", "payments", "shipping", "notifications", "outbox", "events", "sagas", "core"]
 
 
 class ShopAdminSite(admin.AdminSite):

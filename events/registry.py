@@ -66,6 +66,8 @@ class Publication:
 
 
 _subscriptions: list[Subscription] = []
+_step_handlers: list[tuple[str, str, Callable[..., None]]] = []  # (step, service, handler)
+_expanded: list[Subscription] | None = None
 _publications: list[Publication] = []
 _ends: set[str] = set()
 
@@ -82,6 +84,8 @@ def subscribe(
     """Declare that ``service`` handles ``events`` (in the orders of the given modes)."""
 
     def register(handler: F) -> F:
+        global _expanded
+        _expanded = None
         for event in events:
             _subscriptions.append(
                 Subscription(
@@ -96,6 +100,42 @@ def subscribe(
         return handler
 
     return register
+
+
+def subscribe_step(name: str, *, service: str) -> Callable[[F], F]:
+    """Declare that ``service`` runs the saga step (or compensation) ``name`` when choreographed.
+
+    What it hears and what it may announce follow from the saga's plan (``sagas.plan``): a
+    step hears the event of the step before it and the owner's wake-up call; a compensation
+    hears every way the saga turns back. So a step added to the plan, or moved, rewires the
+    choreography with it. The handler is called as ``handler(event, delivery)``.
+    """
+
+    def register(handler: F) -> F:
+        global _expanded
+        _expanded = None
+        _step_handlers.append((name, service, handler))
+        return handler
+
+    return register
+
+
+def _step_subscriptions() -> list[Subscription]:
+    from sagas.plan import compensation, forward_step, plan_of_step
+
+    found: list[Subscription] = []
+    for name, service, handler in _step_handlers:
+        plan = plan_of_step(name)
+        if any(step.name == name for step in plan.steps):
+            step = forward_step(name)
+            heard, reacts = plan.heard_by(step), (step.succeeded, *step.failure_events)
+        else:
+            heard, reacts = plan.turning_back, (compensation(name).announces,)
+        found += [
+            Subscription(service, event, handler, frozenset({CHOREOGRAPHY}), step=True, reacts_with=reacts)
+            for event in heard
+        ]
+    return found
 
 
 def publishes(service: str, *events: str, modes: Iterable[str] = BOTH_MODES) -> None:
@@ -113,7 +153,10 @@ def ends(*events: str) -> None:
 
 
 def subscriptions() -> list[Subscription]:
-    return list(_subscriptions)
+    global _expanded
+    if _expanded is None:
+        _expanded = _subscriptions + _step_subscriptions()
+    return list(_expanded)
 
 
 def publications() -> list[Publication]:
@@ -127,12 +170,12 @@ def end_events() -> frozenset[str]:
 def subscribers(event: str, mode: str) -> list[Subscription]:
     """Who hears ``event``: the saga's next step first, since the relay sends an order's
     messages one after the other, and the side interactions (bookkeeping, emails) can wait."""
-    heard = [s for s in _subscriptions if s.event == event and mode in s.modes]
+    heard = [s for s in subscriptions() if s.event == event and mode in s.modes]
     return sorted(heard, key=lambda s: not s.step)
 
 
 def subscription(consumer: str, event: str) -> Subscription:
-    for s in _subscriptions:
+    for s in subscriptions():
         if s.consumer == consumer and s.event == event:
             return s
     raise LookupError(f"No subscription of {consumer} to {event}")

@@ -1,5 +1,6 @@
 """What the notifications service reacts to, in both coordination modes (the hybrid, contract §7):
-how an order began and how it ended, each told to the customer by email once."""
+how an order began, when a person checks it before it goes on, and how it ended, each told to
+the customer by email once."""
 
 from events.registry import BOTH_MODES, Event, subscribe
 from notifications import services
@@ -10,6 +11,7 @@ from notifications import services
     "order.completed",
     "order.cancelled",
     "order.needs_attention",
+    "order.held",
     service="notifications",
     modes=BOTH_MODES,
 )

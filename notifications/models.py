@@ -15,6 +15,7 @@ class Notification(models.Model):
         COMPLETED = "order_completed", "order completed"
         CANCELLED = "order_cancelled", "order cancelled"
         NEEDS_ATTENTION = "order_needs_attention", "order needs attention"
+        HELD = "order_held", "order held for a check"
 
     class Status(models.TextChoices):
         SENT = "sent"  # the mail server accepted it

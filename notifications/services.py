@@ -52,6 +52,7 @@ KINDS = {
     "order.completed": Notification.Kind.COMPLETED,
     "order.cancelled": Notification.Kind.CANCELLED,
     "order.needs_attention": Notification.Kind.NEEDS_ATTENTION,
+    "order.held": Notification.Kind.HELD,
 }
 
 SUBJECTS = {
@@ -59,6 +60,7 @@ SUBJECTS = {
     Notification.Kind.COMPLETED: "Your order #{number} is on its way",
     Notification.Kind.CANCELLED: "Your order #{number} is cancelled",
     Notification.Kind.NEEDS_ATTENTION: "Your order #{number}: our staff are on it",
+    Notification.Kind.HELD: "We are checking your order #{number}",
 }
 
 # Why an order was cancelled, in the customer's words. The service keeps its own copy (it

@@ -7,7 +7,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from core.metrics import metrics_register
-        from orders import checks  # noqa: F401  -- registers the settings' system checks
+        from orders import checks, plan  # noqa: F401  -- the settings' system checks; the saga's plan
         from orders.metrics import OrderCollector
 
         metrics_register(OrderCollector())

@@ -35,3 +35,24 @@ def order_max_total_check(
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def saga_queues_check(
+    *, app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Every service of the order saga's plan has its queue in ``SHOP_QUEUES`` (which ``make run``,
+    the health checks, the scale-out layout and the benchmark serve): a step whose queue nobody
+    consumes would wait for ever."""
+    from orders.plan import ORDER_SAGA
+
+    wanted = (ORDER_SAGA.owner, *ORDER_SAGA.participants)
+    missing = [queue for queue in wanted if queue not in settings.SHOP_QUEUES]
+    if missing:
+        return [
+            checks.Error(
+                f"SHOP_QUEUES lacks the queue of {', '.join(missing)}: a step of the order saga runs there.",
+                id="orders.E003",
+            )
+        ]
+    return []

@@ -11,8 +11,9 @@ from django.conf import settings
 
 from orders import events, saga
 from orders.models import Coordination, Order, OrderLine
+from orders.plan import ORDER_SAGA
 
-PARTICIPANTS = ("inventory", "payments", "shipping")
+PARTICIPANTS = ORDER_SAGA.participants
 
 
 def default_coordination() -> Coordination:
@@ -26,7 +27,7 @@ def saga_start(order: Order, lines: Sequence[OrderLine]) -> None:
     first step should not wait behind the email.
     """
     if order.coordination == Coordination.ORCHESTRATION:
-        saga.saga_send(order, lines)
+        saga.saga_send(order, lines, fresh=True)
     events.order_placed_announce(order, lines)
 
 

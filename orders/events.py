@@ -1,6 +1,7 @@
 """What the orders service announces, in the transaction of the change (both modes).
 
-``order.placed`` starts a choreographed saga and tells the customer; ``order.completed``,
+``order.placed`` starts a choreographed saga and tells the customer; ``order.held`` tells them
+that a person checks the order before it goes on; ``order.completed``,
 ``order.cancelled`` and ``order.needs_attention`` tell the customer how it ended;
 ``order.compensating`` asks every service to undo its part when the order turns back for a
 reason that is no service's failure (a cancel, an expiry, staff, the sweeper), and
@@ -13,6 +14,7 @@ from typing import Any
 from events.services import event_publish
 from orders import transitions  # a module: it imports this one to announce an order's end
 from orders.models import Order, OrderEvent, OrderLine, Status
+from orders.plan import HELD_STATUSES
 from payments.selectors import payment_of
 from shipping.selectors import shipment_of
 
@@ -60,6 +62,8 @@ def order_status_announce(order: Order) -> None:
         _announce(order, "order.cancelled", data={"reason": order.cancellation_reason, "refunded": str(refunded)})
     elif order.status == Status.NEEDS_ATTENTION:
         _announce(order, "order.needs_attention", data={"reason": order.cancellation_reason or ""})
+    elif order.status in HELD_STATUSES:  # a step waits for a person's decision (a review)
+        _announce(order, "order.held", data={"status": order.status})
 
 
 def _announce(

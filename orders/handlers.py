@@ -15,17 +15,19 @@ from events.registry import CHOREOGRAPHY, Event, ends, publishes, subscribe
 from orders import services
 from orders.events import SERVICE
 from orders.models import Status
+from orders.plan import ORDER_SAGA
 from sagas.runtime import NotYetDone
 
 # In both modes: the new order, and how it ended (the customer's emails).
-publishes(SERVICE, "order.placed", "order.completed", "order.cancelled", "order.needs_attention")
+publishes(SERVICE, "order.placed", "order.held", "order.completed", "order.cancelled", "order.needs_attention")
 # Choreographed sagas only (an orchestrated one is sent its canvas instead): a stalled saga
 # woken up, and an order turned back for a reason that is no service's failure (a cancel).
 publishes(SERVICE, "order.redriven", "order.compensating", modes=(CHOREOGRAPHY,))
 # The saga is over when these are announced: the order's outcome.
 ends("order.completed", "order.cancelled", "order.needs_attention")
 
-ADVANCES = {"stock.reserved": Status.RESERVED, "payment.charged": Status.PAID, "shipment.created": Status.COMPLETED}
+# Each step's success moves the order on to the status customers see after it (the plan's).
+ADVANCES = {step.succeeded: Status(step.advances_to) for step in ORDER_SAGA.steps if step.advances_to}
 
 
 @subscribe(*ADVANCES, service=SERVICE, publishes=("order.completed",))
@@ -34,9 +36,7 @@ def advance_when_a_step_is_done(event: Event) -> None:
 
 
 @subscribe(
-    "stock.released",
-    "payment.refunded",
-    "shipment.cancelled",
+    *(undo.announces for undo in ORDER_SAGA.compensations),
     service=SERVICE,
     publishes=("order.cancelled", "order.needs_attention"),
 )

@@ -10,7 +10,8 @@ from typing import Any
 from django.utils import timezone
 
 from orders import coordination
-from orders.models import FORWARD_STATUSES, Coordination, Order, OrderEvent, Reason, Status
+from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderEvent, Reason, Status
+from orders.plan import FORWARD_RANK
 from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
 from sagas.plan import ForwardStep
@@ -36,11 +37,9 @@ class OrderSaga:
         return self.order.coordination == Coordination.ORCHESTRATION
 
     def may_run(self, step: ForwardStep) -> bool:
-        """Orchestrated, the order's status says whose turn it is. Choreographed, the status
-        follows the events and may lag behind the steps (``orders/handlers.py``): the step may
-        run while the order goes forward and every step before it has succeeded."""
-        if self.orchestrated:
-            return self.order.status == step.runs_in
+        """The step rows say whose turn it is, in both modes (the status is what customers see,
+        and in choreography it follows the events, a little behind the steps): the step may run
+        while the order goes forward and every step before it has succeeded."""
         if self.order.status not in FORWARD_STATUSES:
             return False
         forward = SagaStep.objects.filter(saga_id=self.order.pk, kind=SagaStep.Kind.FORWARD)
@@ -51,13 +50,24 @@ class OrderSaga:
         )
 
     def advance(self, step: ForwardStep, *, message: str) -> None:
-        """Orchestrated, the step moves the order on in the transaction of its outcome (which
-        records the progress); choreographed, the orders service moves it when the step's event
-        arrives, and the step only records its progress."""
-        if self.orchestrated and step.advances_to is not None:
-            order_transition(order=self.order, to=Status(step.advances_to), message=message)
+        """Orchestrated, the step moves the order on to the status customers see after it (if
+        it has one) in the transaction of its outcome; choreographed, the orders service moves
+        it when the step's event arrives, and the step only records its progress."""
+        to = step.advances_to
+        if self.orchestrated and to is not None and _further(to, self.order.status):
+            order_transition(order=self.order, to=Status(to), message=message)
         else:
             self.touch()
+
+    def hold(self, step: ForwardStep, *, message: str) -> None:
+        """In both modes: the customer sees at once that a person is looking at the order."""
+        if step.held_as is not None and _further(step.held_as, self.order.status):
+            order_transition(order=self.order, to=Status(step.held_as), message=message)
+        else:
+            self.touch()
+
+    def resume(self) -> None:
+        coordination.saga_resume(self.order)
 
     def turn_back(self, *, reason: str, message: str) -> None:
         order_transition(order=self.order, to=Status.COMPENSATING, reason=Reason(reason), message=message)
@@ -75,14 +85,24 @@ class OrderSaga:
             order_transition(order=self.order, to=Status.COMPENSATING, message=message)
         coordination.compensation_start(self.order)
 
-    def record(self, *, service: str, kind: str, name: str, detail: str = "") -> None:
+    def record(self, *, service: str, kind: str, name: str, detail: str = "", staff: str = "") -> None:
         order_record_action(
-            order=self.order, actor="system", service=service, kind=OrderEvent.Kind(kind), name=name, message=detail
+            order=self.order,
+            actor=staff or "system",
+            actor_kind=ActorKind.STAFF if staff else ActorKind.SYSTEM,
+            service=service,
+            kind=OrderEvent.Kind(kind),
+            name=name,
+            message=detail,
         )
 
     def touch(self) -> None:
         self.order.progressed_at = timezone.now()
         Order.objects.filter(pk=self.order.pk).update(progressed_at=self.order.progressed_at)
+
+
+def _further(status: str, than: str) -> bool:
+    return FORWARD_RANK.get(status, -1) > FORWARD_RANK.get(than, -1)
 
 
 class OrderLedger:

@@ -1,46 +1,90 @@
-"""The order saga's steps and compensations, as the step runtime knows them.
+"""The order saga, declared once: the one place that knows the order of the steps.
 
-What each step means for the order: the status it runs in, the status it moves the order to,
-and the cancellation reason when it fails. The participants name their step and nothing more.
+    reserve every line ─► charge ─► ship (the order is completed)
+    release stock     ◄─ refund ◄─ cancel shipment        (the compensations, in reverse)
+
+Both coordination modes follow from this list (``sagas/plan.py`` says what is derived):
+orchestrated, it is the canvas of commands (``orders/saga.py``); choreographed, each
+participant hears the event of the step before it. A step's ``advances_to`` is the status
+customers see once it is done (a step may have none); which step's turn it is, the step
+rows say, in both modes.
 """
 
 from orders.models import Reason, Status
-from sagas.plan import Compensation, ForwardStep, declare
+from sagas.plan import SagaPlan, Step, Undo, declare
 
-# Run once per line (``reserve_stock:<sku>``); the last line reserved moves the order on.
-RESERVE_STOCK = ForwardStep(
-    "reserve_stock",
-    service="inventory",
-    runs_in=Status.PENDING,
-    advances_to=Status.RESERVED,
-    refused_as=Reason.OUT_OF_STOCK,
-    gives_up_as=Reason.OUT_OF_STOCK,
-    local=True,
-    per_line=True,
-)
-CHARGE_PAYMENT = ForwardStep(
-    "charge_payment",
-    service="payments",
-    runs_in=Status.RESERVED,
-    advances_to=Status.PAID,
-    refused_as=Reason.PAYMENT_DECLINED,
-    gives_up_as=Reason.PAYMENT_FAILED,
-)
-# A shipment handed to the carrier completes the order (contract: ``completed``).
-CREATE_SHIPMENT = ForwardStep(
-    "create_shipment",
-    service="shipping",
-    runs_in=Status.PAID,
-    advances_to=Status.COMPLETED,
-    refused_as=Reason.SHIPPING_FAILED,
-    gives_up_as=Reason.SHIPPING_FAILED,
+ORDER_SAGA = declare(
+    SagaPlan(
+        owner="orders",
+        starts_with="order.placed",
+        resumed_by="order.redriven",
+        turned_back_by="order.compensating",
+        finish_task="orders.finish_compensation",
+        steps=(
+            # Run once per line (``reserve_stock:<sku>``); the last line reserved moves the order on.
+            Step(
+                "reserve_stock",
+                service="inventory",
+                task="inventory.reserve_line",
+                succeeded="stock.reserved",
+                refused="stock.refused",
+                failed="stock.refused",
+                undo=Undo("release_stock", task="inventory.release_stock", announces="stock.released"),
+                advances_to=Status.RESERVED,
+                refused_as=Reason.OUT_OF_STOCK,
+                gives_up_as=Reason.OUT_OF_STOCK,
+                local=True,
+                per_line=True,
+            ),
+            Step(
+                "charge_payment",
+                service="payments",
+                task="payments.charge",
+                succeeded="payment.charged",
+                refused="payment.declined",
+                failed="payment.failed",
+                undo=Undo("refund_payment", task="payments.refund", announces="payment.refunded"),
+                advances_to=Status.PAID,
+                refused_as=Reason.PAYMENT_DECLINED,
+                gives_up_as=Reason.PAYMENT_FAILED,
+            ),
+            # A shipment handed to the carrier completes the order (contract: ``completed``).
+            Step(
+                "create_shipment",
+                service="shipping",
+                task="shipping.create_shipment",
+                succeeded="shipment.created",
+                refused="shipment.rejected",
+                failed="shipment.rejected",
+                undo=Undo("cancel_shipment", task="shipping.cancel_shipment", announces="shipment.cancelled"),
+                advances_to=Status.COMPLETED,
+                refused_as=Reason.SHIPPING_FAILED,
+                gives_up_as=Reason.SHIPPING_FAILED,
+            ),
+        ),
+    )
 )
 
-RELEASE_STOCK = Compensation("release_stock", service="inventory", undoes=RESERVE_STOCK)
-REFUND_PAYMENT = Compensation("refund_payment", service="payments", undoes=CHARGE_PAYMENT)
-CANCEL_SHIPMENT = Compensation("cancel_shipment", service="shipping", undoes=CREATE_SHIPMENT)
-
+STEPS = {step.name: step for step in ORDER_SAGA.steps}
 # The compensations in the order the orchestrator runs them: the reverse of the steps.
-COMPENSATIONS = (CANCEL_SHIPMENT, REFUND_PAYMENT, RELEASE_STOCK)
+COMPENSATIONS = ORDER_SAGA.compensations
 
-declare(RESERVE_STOCK, CHARGE_PAYMENT, CREATE_SHIPMENT, *COMPENSATIONS)
+
+def _ranks() -> dict[str, float]:
+    """How far along the forward path each status is: a step's ``advances_to`` one further
+    than the step before's, a status held for a person's decision half a step before its own."""
+    ranks: dict[str, float] = {Status.PENDING: 0}
+    reached = 0.0
+    for step in ORDER_SAGA.steps:
+        if step.held_as:
+            ranks[step.held_as] = reached + 0.5
+        if step.advances_to:
+            reached += 1
+            ranks[step.advances_to] = reached
+    return ranks
+
+
+# Every status an order goes through forward, ranked; the last one is where the saga ends.
+FORWARD_RANK = _ranks()
+FORWARD_PATH = tuple(s for s in sorted(FORWARD_RANK, key=FORWARD_RANK.__getitem__))
+HELD_STATUSES = frozenset(step.held_as for step in ORDER_SAGA.steps if step.held_as)

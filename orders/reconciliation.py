@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from core.remote import RequestInFlight
 from orders.models import ActorKind, Order, OrderEvent, Status
-from orders.plan import CHARGE_PAYMENT, CREATE_SHIPMENT
+from orders.plan import STEPS
 from orders.transitions import order_record_action
 from payments.selectors import money_held
 from sagas.runtime import step_landed
@@ -37,6 +37,8 @@ from shipping.selectors import shipment_live_at_carrier
 logger = logging.getLogger(__name__)
 
 RECONCILED = (Status.COMPLETED, Status.CANCELLED)
+# The steps whose effect a provider holds (the saga's plan names them).
+CHARGE_PAYMENT, CREATE_SHIPMENT = STEPS["charge_payment"].name, STEPS["create_shipment"].name
 SERVICE = "reconciler"
 
 
@@ -60,7 +62,7 @@ def order_ledger_mismatches(order: Order) -> list[Mismatch]:
         if held.charges != (order.total,) or held.refunded:
             found.append(
                 Mismatch(
-                    CHARGE_PAYMENT.name,
+                    CHARGE_PAYMENT,
                     f"the payment provider holds charges {_amounts(held.charges)} and refunds "
                     f"{held.refunded} for a completed order of {order.total}",
                     repairable=False,
@@ -70,7 +72,7 @@ def order_ledger_mismatches(order: Order) -> list[Mismatch]:
     if held.net > 0:
         found.append(
             Mismatch(
-                CHARGE_PAYMENT.name,
+                CHARGE_PAYMENT,
                 f"the payment provider holds {held.net} not refunded (charges {_amounts(held.charges)}, "
                 f"refunds {held.refunded})",
                 repairable=True,
@@ -78,10 +80,10 @@ def order_ledger_mismatches(order: Order) -> list[Mismatch]:
         )
     elif held.net < 0:
         found.append(
-            Mismatch(CHARGE_PAYMENT.name, f"refunds {held.refunded} exceed charges {_amounts(held.charges)}", False)
+            Mismatch(CHARGE_PAYMENT, f"refunds {held.refunded} exceed charges {_amounts(held.charges)}", False)
         )
     if shipment_live_at_carrier(order_id=order.pk):
-        found.append(Mismatch(CREATE_SHIPMENT.name, "the carrier holds a live shipment", repairable=True))
+        found.append(Mismatch(CREATE_SHIPMENT, "the carrier holds a live shipment", repairable=True))
     return found
 
 

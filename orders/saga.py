@@ -1,73 +1,77 @@
-"""The orchestrated order saga: the one place that knows the order of the steps.
+"""The orchestrated order saga: the canvas of ``orders/plan.py``, from where the saga stands.
 
-    reserve every line ─► charge ─► ship (the order is completed)   (chord, then a chain)
-    release stock     ◄─ refund ◄─ cancel shipment                    (their compensations)
+Each step is a command to its participant's queue, carrying the order as placed (the same
+context a choreographed saga carries along its events); a per-line step is a group (a chord
+that joins in the database: the last line done sends the next step). A step that fails for
+good sends the chain of compensations itself, in the transaction that records the failure
+(``sagas.hops.CanvasHops``). The outbox carries every hop; the step rows say where the saga
+stands, so sending it again (recovery, a staff retry, a decision) only runs what is left.
 
-Each step is a command to its service's queue (``inventory``, ``payments``, ``shipping``,
-``orders``), carrying the plain data the service needs; any step that fails for good fires
-the error callback, which runs the compensations in reverse. The canvas is the plan; the
-outbox carries every hop of it (``sagas/hops.py``), and the chord over the lines joins in the
-database: the last line reserved sends the charge. The database records where every saga
-stands, so sending a saga again (recovery, a staff retry) only runs what is left: a finished
-step is a no-op.
-
-The choreographed saga has no such place: its steps are the subscriptions of each service's
-``handlers`` module (``manage.py event_map`` draws them).
+Commands are named, not imported: the orchestrator depends on no participant's code.
 """
 
 from collections.abc import Sequence
 from typing import Any
 
-from celery import chain, group
+from celery import chain, group, signature
 from celery.canvas import Signature
 
-from orders import tasks as order_tasks
-from orders.models import Order, OrderEvent, OrderLine, Status
+from orders.events import order_context
+from orders.models import Order, OrderEvent, OrderLine
+from orders.plan import ORDER_SAGA
 from orders.transitions import order_record_action
 from outbox.services import outbox_send
-from payments import tasks as payment_tasks
-from shipping import tasks as shipping_tasks
-from shop import tasks as inventory_tasks
+from sagas.hops import compensation_canvas
+from sagas.models import SagaStep
 
 
-def order_saga(order: Order, lines: Sequence[OrderLine], *, start_at: Status = Status.PENDING) -> Signature[Any]:
-    """The order's saga, from the step that runs in ``start_at`` on."""
-    order_id = str(order.pk)
-    steps: list[Signature[Any]] = []
-    if start_at == Status.PENDING:
-        reserve = [inventory_tasks.reserve_line.si(order_id, line.pk, line.sku, line.quantity) for line in lines]
-        steps.append(group(reserve))  # undo: release_stock
-    if start_at in (Status.PENDING, Status.RESERVED):
-        steps.append(payment_tasks.charge.si(order_id, str(order.total), order.payment_token))  # undo: refund
-    steps.append(shipping_tasks.create_shipment.si(order_id, order.shipping_address))  # undo: cancel_shipment
-    return chain(*steps).on_error(order_tasks.compensate.si(order_id))
+def order_saga(order: Order, lines: Sequence[OrderLine], *, fresh: bool = False) -> Signature[Any] | None:
+    """What is left of the order's saga (``None``: nothing): every step not yet done, in order.
+    A ``fresh`` saga has done nothing yet (its rows are being written)."""
+    context = order_context(order, lines)
+    done = set() if fresh else _steps_done(order)
+    commands: list[Signature[Any]] = []
+    for step in (step for step in ORDER_SAGA.steps if step.name not in done):
+        if step.per_line:
+            commands.append(
+                group([signature(step.task, args=(str(order.pk), _one_line(context, line))) for line in lines])
+            )
+        else:
+            commands.append(signature(step.task, args=(str(order.pk), context)))
+    return chain(*commands) if commands else None
 
 
-def order_compensation(order_id: str) -> Signature[Any]:
-    """Undo in reverse; each compensation does nothing when its step never ran."""
-    return chain(
-        shipping_tasks.cancel_shipment.si(order_id),
-        payment_tasks.refund.si(order_id),
-        inventory_tasks.release_stock.si(order_id),
-        order_tasks.finish_compensation.si(order_id),
-    )
-
-
-def saga_send(order: Order, lines: Sequence[OrderLine]) -> None:
-    """Send what is left of the order's saga, from its status on (in the caller's transaction)."""
-    outbox_send(message=order_saga(order, lines, start_at=Status(order.status)), shard=str(order.pk))
-    if order.status == Status.PENDING:
-        _journal(order, inventory_tasks.reserve_line.name, detail=f"{len(lines)} line(s), in parallel")
-    elif order.status == Status.RESERVED:
-        _journal(order, payment_tasks.charge.name)
+def saga_send(order: Order, lines: Sequence[OrderLine], *, fresh: bool = False) -> None:
+    """Send what is left of the order's saga (in the caller's transaction)."""
+    canvas = order_saga(order, lines, fresh=fresh)
+    if canvas is None:
+        return
+    outbox_send(message=canvas, shard=str(order.pk))
+    first = canvas.tasks[0]  # type: ignore[attr-defined]
+    if isinstance(first, group):
+        _journal(order, str(first.tasks[0].task), detail=f"{len(lines)} line(s), in parallel")
     else:
-        _journal(order, shipping_tasks.create_shipment.name)
+        _journal(order, str(first.task))
 
 
 def compensation_send(order: Order) -> None:
     """Send the order's compensations (in the transaction that made it ``compensating``)."""
-    outbox_send(message=order_compensation(str(order.pk)), shard=str(order.pk))
-    _journal(order, shipping_tasks.cancel_shipment.name, detail="the undo chain begins")
+    outbox_send(message=compensation_canvas(ORDER_SAGA, str(order.pk)), shard=str(order.pk))
+    _journal(order, ORDER_SAGA.compensations[0].task, detail="the undo chain begins")
+
+
+def _steps_done(order: Order) -> set[str]:
+    """The steps whose every row succeeded."""
+    rows = SagaStep.objects.filter(saga_id=order.pk, kind=SagaStep.Kind.FORWARD).values_list("name", "status")
+    status: dict[str, bool] = {}
+    for name, row_status in rows:
+        base = name.partition(":")[0]
+        status[base] = status.get(base, True) and row_status == SagaStep.Status.SUCCEEDED
+    return {name for name, done in status.items() if done}
+
+
+def _one_line(context: dict[str, Any], line: OrderLine) -> dict[str, Any]:
+    return context | {"lines": [{"line_id": line.pk, "sku": line.sku, "quantity": line.quantity}]}
 
 
 def _journal(order: Order, command: str, detail: str = "") -> None:

@@ -17,12 +17,11 @@ from core.bounds import decimal_column_max
 from core.remote import RequestInFlight
 from orders import coordination
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
-from orders.plan import CHARGE_PAYMENT, CREATE_SHIPMENT, RESERVE_STOCK
+from orders.plan import FORWARD_PATH, FORWARD_RANK, HELD_STATUSES, ORDER_SAGA
 from orders.reconciliation import order_ledger_mismatches
 from orders.selectors import order_as_placed
 from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
-from sagas.plan import line_step_name
 from sagas.runtime import NotYetDone
 from shop.selectors import products_by_sku
 
@@ -83,8 +82,7 @@ def order_place(
             )
             for item in items
         )
-        step_names = [line_step_name(RESERVE_STOCK, line.sku) for line in lines]
-        step_names += [CHARGE_PAYMENT.name, CREATE_SHIPMENT.name]
+        step_names = ORDER_SAGA.step_names([line.sku for line in lines])
         steps = SagaStep.objects.bulk_create(
             SagaStep(saga_id=order.pk, name=name, position=position) for position, name in enumerate(step_names)
         )
@@ -151,9 +149,6 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
     return order
 
 
-FORWARD_PATH = (Status.PENDING, Status.RESERVED, Status.PAID, Status.COMPLETED)
-
-
 def order_advance(*, order_id: Any, to: Status, message: str) -> None:
     """Move a choreographed order on to ``to`` because a step's event says it is done.
 
@@ -170,20 +165,11 @@ def order_advance(*, order_id: Any, to: Status, message: str) -> None:
 def _advance(order: Order, to: Status, message: str) -> None:
     if order.status not in FORWARD_STATUSES:
         return
-    for status in FORWARD_PATH[FORWARD_PATH.index(Status(order.status)) + 1 : FORWARD_PATH.index(to) + 1]:
-        order_transition(order=order, to=status, message=message)
-
-
-def order_start_compensation(*, order_id: Any) -> None:
-    """The saga's error callback: send the compensations of an order that turned to compensating.
-
-    The failing step moved the order (with its reason) in the database; an error that was not
-    a saga decision leaves the order as it is, for the sweeper.
-    """
-    with transaction.atomic():
-        order = Order.objects.lock(order_id)
-        if order.status == Status.COMPENSATING:
-            coordination.compensation_start(order)
+    # Through each status between (not into one held for a decision: its step is done).
+    now, target = FORWARD_RANK[order.status], FORWARD_RANK[to]
+    for status in FORWARD_PATH:
+        if now < FORWARD_RANK[status] <= target and status not in HELD_STATUSES:
+            order_transition(order=order, to=Status(status), message=message)
 
 
 def order_finish_compensation(*, order_id: Any) -> None:
@@ -331,7 +317,7 @@ def _status_from_steps(order: Order) -> Status:
     for s in steps:
         done[s.name.partition(":")[0]] &= s.status == SagaStep.Status.SUCCEEDED
     reached = Status.PENDING
-    for step in (RESERVE_STOCK, CHARGE_PAYMENT, CREATE_SHIPMENT):
+    for step in ORDER_SAGA.steps:
         if not done.get(step.name):
             break
         reached = Status(step.advances_to or reached)

@@ -11,16 +11,6 @@ from sagas.hops import CanvasHops
 from sagas.runtime import NotYetDone, wait_seconds
 
 
-@shared_task(name="orders.compensate")
-def compensate(order_id: str) -> None:
-    """Error callback of the saga: start the compensations of an order that is compensating.
-
-    The failing step has already moved the order to ``compensating`` (with its reason) in the
-    database; an error that was not a saga decision leaves the order as it is, for the sweeper.
-    """
-    services.order_start_compensation(order_id=order_id)
-
-
 @shared_task(bind=True, name="orders.finish_compensation")
 def finish_compensation(self: Task[Any, Any], order_id: str) -> None:
     hops = CanvasHops.take(self, shard=order_id, service="orders")

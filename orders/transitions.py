@@ -4,14 +4,22 @@ from django.utils import timezone
 
 from orders import events
 from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, Status
-from orders.plan import COMPENSATIONS
+from orders.plan import COMPENSATIONS, FORWARD_PATH, FORWARD_RANK, HELD_STATUSES
 from sagas.models import SagaStep
 from telemetry.context import current_trace_id
 
+
+def _forward_moves(status: str) -> frozenset[str]:
+    """From a status on the forward path (``orders/plan.py``): to the next one, or into a status
+    held for a person's decision further on (in choreography the status may lag behind the
+    steps), or back to undo."""
+    later = [s for s in FORWARD_PATH if FORWARD_RANK[s] > FORWARD_RANK[status]]
+    steady = [s for s in later if s not in HELD_STATUSES][:1]
+    return frozenset({*steady, *(s for s in later if s in HELD_STATUSES), Status.COMPENSATING})
+
+
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.PENDING: frozenset({Status.RESERVED, Status.COMPENSATING}),
-    Status.RESERVED: frozenset({Status.PAID, Status.COMPENSATING}),
-    Status.PAID: frozenset({Status.COMPLETED, Status.COMPENSATING}),
+    **{status: _forward_moves(status) for status in FORWARD_PATH if status != FORWARD_PATH[-1]},
     Status.COMPENSATING: frozenset({Status.CANCELLED, Status.NEEDS_ATTENTION}),
     Status.NEEDS_ATTENTION: frozenset({Status.COMPENSATING}),
     Status.COMPLETED: frozenset(),

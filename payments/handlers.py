@@ -1,7 +1,7 @@
-"""What the payment service reacts to when nobody orchestrates (choreography)."""
+"""What the payment service reacts to when nobody orchestrates (choreography): its step and its
+undo, heard when the saga's plan says (``events.registry.subscribe_step``)."""
 
-from events.catalog import TURNING_BACK
-from events.registry import Event, subscribe
+from events.registry import Event, subscribe_step
 from events.services import Delivery
 from payments import steps
 from sagas.hops import EventHops
@@ -9,21 +9,11 @@ from sagas.hops import EventHops
 SERVICE = "payments"
 
 
-@subscribe(
-    "stock.reserved",
-    "order.redriven",
-    service=SERVICE,
-    step=True,
-    publishes=("payment.charged", "payment.declined", "payment.failed"),
-)
+@subscribe_step(steps.CHARGE_PAYMENT, service=SERVICE)
 def charge_payment(event: Event, delivery: Delivery) -> None:
-    hops = EventHops(
-        delivery, SERVICE, succeeded="payment.charged", refused="payment.declined", failed="payment.failed"
-    )
-    context = event.context
-    steps.charge(order_id=event.saga_id, amount=context["total"], token=context["payment_token"], hops=hops)
+    steps.charge(order_id=event.saga_id, context=event.context, hops=EventHops.for_step(delivery, steps.CHARGE_PAYMENT))
 
 
-@subscribe(*TURNING_BACK, service=SERVICE, step=True, publishes=("payment.refunded",))
+@subscribe_step(steps.REFUND_PAYMENT, service=SERVICE)
 def refund_payment(event: Event, delivery: Delivery) -> None:
-    steps.refund(order_id=event.saga_id, hops=EventHops(delivery, SERVICE, succeeded="payment.refunded"))
+    steps.refund(order_id=event.saga_id, hops=EventHops.for_step(delivery, steps.REFUND_PAYMENT))

@@ -16,13 +16,14 @@ CHARGE_PAYMENT = "charge_payment"
 REFUND_PAYMENT = "refund_payment"
 
 
-def charge(*, order_id: str, amount: str, token: str, hops: Hops) -> None:
+def charge(*, order_id: str, context: dict[str, Any], hops: Hops) -> None:
+    """Charge the order's total (``context``: the order as placed)."""
     run_step(
         saga_id=order_id,
         step_name=CHARGE_PAYMENT,
         hops=hops,
-        prepare=lambda: services.payment_open(order_id=order_id, amount=Decimal(amount)),
-        action=lambda: _charged(order_id, token),
+        prepare=lambda: services.payment_open(order_id=order_id, amount=Decimal(context["total"])),
+        action=lambda: _charged(order_id, context["payment_token"]),
         refusals=(PaymentDeclined,),
     )
 

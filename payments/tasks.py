@@ -11,9 +11,8 @@ SERVICE = "payments"
 
 
 @shared_task(bind=True, name="payments.charge")
-def charge(self: Task[Any, Any], order_id: str, amount: str, token: str) -> None:
-    hops = CanvasHops.take(self, shard=order_id, service=SERVICE)
-    steps.charge(order_id=order_id, amount=amount, token=token, hops=hops)
+def charge(self: Task[Any, Any], order_id: str, context: dict[str, Any]) -> None:
+    steps.charge(order_id=order_id, context=context, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))
 
 
 @shared_task(bind=True, name="payments.refund")

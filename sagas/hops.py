@@ -3,8 +3,8 @@
 The runtime is the same in both coordination modes; only this differs:
 
 - ``CanvasHops`` (orchestration): what Celery would send after the task (the rest of the
-  chain, the chord's body, the error callbacks), taken off its request so that only the
-  outbox sends it. The canvas of ``orders/saga.py`` stays the plan.
+  chain, the chord's body), taken off its request so that only the outbox sends it; a step
+  that fails for good sends the chain of compensations its saga's plan declares, itself.
 - ``EventHops`` (choreography): the participant announces what happened (``payment.charged``,
   ``payment.declined``, ``payment.refunded``) to whoever subscribed; nobody is told what to do.
 
@@ -14,12 +14,13 @@ Both write their messages through the outbox and their journal lines through the
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from celery import Task, signature
+from celery import Task, chain, signature
 from celery.canvas import Signature
 
 from events.services import Delivery, event_publish
 from outbox.services import outbox_send
 from sagas.ledger import Saga
+from sagas.plan import SagaPlan, Step, compensation, forward_step, plan_of_step
 
 
 class Hops(Protocol):
@@ -34,8 +35,11 @@ class Hops(Protocol):
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         """The step (or compensation) is done: what comes next."""
 
-    def send_failed(self, saga: Saga, *, refused: bool, error: str) -> None:
+    def send_failed(self, saga: Saga, step: Step, *, refused: bool, error: str) -> None:
         """The step failed for good and the saga turned back: start undoing."""
+
+    def send_held(self, saga: Saga) -> None:
+        """The step waits for a person's decision: nothing is sent (the decision resumes the saga)."""
 
     def send_again(self, *, delay: float, retries: int) -> None:
         """Run this step again after ``delay`` (a retry, or a wait for something in flight)."""
@@ -49,7 +53,6 @@ class CanvasHops:
     retries: int = 0
     chain: list[dict[str, Any]] = field(default_factory=list)
     chord: dict[str, Any] | None = None
-    errbacks: list[dict[str, Any]] = field(default_factory=list)
     mode = "orchestration"
 
     @classmethod
@@ -62,7 +65,6 @@ class CanvasHops:
             retries=request.retries or 0,
             chain=list(request.chain or []),
             chord=request.chord,
-            errbacks=list(request.errbacks or []),
         )
         request.chain = request.chord = request.errbacks = request.callbacks = None
         return hops
@@ -75,9 +77,12 @@ class CanvasHops:
             rest = self.chain[:-1]
             self._command(saga, signature(self.chain[-1]), options={"chain": rest} if rest else None)
 
-    def send_failed(self, saga: Saga, *, refused: bool, error: str) -> None:
-        for errback in self.errbacks:
-            self._command(saga, signature(errback))
+    def send_failed(self, saga: Saga, step: Step, *, refused: bool, error: str) -> None:
+        """The compensations, in reverse, sent by the step that failed (no error callback's hop)."""
+        self._command(saga, compensation_canvas(plan_of_step(step.name), saga.id))
+
+    def send_held(self, saga: Saga) -> None:
+        """The rest of the chain is dropped: the decision sends what is left of the saga."""
 
     def send_again(self, *, delay: float, retries: int) -> None:
         again = self.again.clone()
@@ -87,6 +92,12 @@ class CanvasHops:
     def _command(self, saga: Saga, message: Signature[Any], options: dict[str, Any] | None = None) -> None:
         outbox_send(message=message, shard=self.shard, options=options)
         saga.record(service=saga.owner, kind="command", name=_task_name(message))
+
+
+def compensation_canvas(plan: SagaPlan, saga_id: str) -> Signature[Any]:
+    """Undo in reverse; each compensation does nothing when its step never ran."""
+    undo = [signature(c.task, args=(saga_id,)) for c in plan.compensations]
+    return chain(*undo, signature(plan.finish_task, args=(saga_id,)))
 
 
 def _task_name(message: Signature[Any]) -> str:
@@ -105,6 +116,16 @@ class EventHops:
     refused: str | None = None  # a business refusal (``payment.declined``)
     failed: str | None = None  # transient errors outlasted the retries (``payment.failed``)
 
+    @classmethod
+    def for_step(cls, delivery: Delivery, name: str) -> "EventHops":
+        """The hops of the step (or compensation) ``name``: the events its saga's plan declares."""
+        try:
+            step = forward_step(name)
+        except (LookupError, StopIteration):
+            undo = compensation(name)
+            return cls(delivery, undo.service, succeeded=undo.announces)
+        return cls(delivery, step.service, succeeded=step.succeeded, refused=step.refused, failed=step.failed)
+
     @property
     def retries(self) -> int:
         return self.delivery.attempt
@@ -116,7 +137,7 @@ class EventHops:
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         self._announce(saga, self.succeeded, result or {})
 
-    def send_failed(self, saga: Saga, *, refused: bool, error: str) -> None:
+    def send_failed(self, saga: Saga, step: Step, *, refused: bool, error: str) -> None:
         name = (self.refused if refused else self.failed) or self.failed or self.refused
         if name:
             self._announce(saga, name, {"error": error})
@@ -125,6 +146,9 @@ class EventHops:
 
     def send_again(self, *, delay: float, retries: int) -> None:
         self.delivery.again(delay=delay, attempt=retries)
+
+    def send_held(self, saga: Saga) -> None:
+        self.delivery.done()
 
     def _announce(self, saga: Saga, name: str, data: dict[str, Any]) -> None:
         event = self.delivery.event

@@ -34,6 +34,13 @@ class Saga(Protocol):
         """The step succeeded (for every line): move the saga to ``step.advances_to``, or, where
         the owner moves it later (or the step goes nowhere), record the progress (``touch``)."""
 
+    def hold(self, step: ForwardStep, *, message: str) -> None:
+        """The step waits for a person's decision: show ``step.held_as``, if it has one."""
+
+    def resume(self) -> None:
+        """Send what is left of the saga from its rows (a decision was made), in the caller's
+        transaction."""
+
     def turn_back(self, *, reason: str, message: str) -> None:
         """A step failed for good: compensate what was done, for ``reason``."""
 
@@ -45,8 +52,8 @@ class Saga(Protocol):
         turn back again if the saga had ended, and send its compensations (each finished one is
         a no-op), in the caller's transaction."""
 
-    def record(self, *, service: str, kind: str, name: str, detail: str = "") -> None:
-        """Write a line of the saga's journal."""
+    def record(self, *, service: str, kind: str, name: str, detail: str = "", staff: str = "") -> None:
+        """Write a line of the saga's journal (``staff``: the name of the staff member who acted)."""
 
     def touch(self) -> None:
         """Record progress: the sweeper leaves a saga alone while it moves."""

@@ -16,6 +16,7 @@ class SagaStep(models.Model):
         PENDING = "pending"
         RUNNING = "running"  # an attempt owns the step and may be calling out
         WAITING = "waiting"  # between attempts (a retry or a wait is scheduled); no call in flight
+        HELD = "held"  # waits for a person's decision (``step_decide``); nothing is scheduled
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         SKIPPED = "skipped"

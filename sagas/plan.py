@@ -1,19 +1,45 @@
-"""The steps a saga is made of, as the runtime needs to know them: declared by the saga's owner.
+"""A saga, declared once: its steps in order, and everything both modes derive from them.
 
-A participant names the step it runs (``"charge_payment"``); what the step means for the saga
-(the state it runs in, the state it moves to, the reason when it fails) is the owner's
-business, declared once with ``declare`` (the orders app does it in ``orders/plan.py``).
+The saga's owner declares it (the orders app: ``orders/plan.py``) as a ``SagaPlan``: the
+ordered ``Step`` s, each with the participant that runs it, the command that runs it when the
+saga is orchestrated, the events it announces when it is choreographed, its compensation, and
+what it means for the owner (the status customers see once it is done, or while it waits for
+a person; the reason when it fails). From that one list follow:
+
+- the orchestrator's canvas, and the chain of compensations (``orders/saga.py``);
+- the step rows planned for each saga, and whose turn it is (``OrderSaga.may_run``);
+- who hears what in choreography: each step hears the event of the step before it (the first
+  hears ``starts_with``), every compensation hears every failure (``subscribe_step``);
+- the owner's status machine and forward path (``orders/transitions.py``);
+- the participants (their queues must be served: a system check, ``sagas/checks.py``).
+
+Adding a step is one ``Step`` here plus the participant's own code (its step function, its
+command and its subscription, each of which names the step and nothing more).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class ForwardStep:
+class Undo:
+    """A compensation: the participant's command that takes its step's effect back."""
+
     name: str
+    task: str  # the participant's Celery command (its queue: the part before the dot)
+    announces: str  # the event that says it is undone (choreography)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # the step's one name: its row, its journal lines, its span
     service: str  # the participant that runs it
-    runs_in: str  # the saga's state in which the step may run; in any other it is a no-op
-    advances_to: str | None = None
+    task: str  # the participant's Celery command
+    succeeded: str  # the event announcing success (``payment.charged``)
+    refused: str | None = None  # the event announcing a business refusal (``payment.declined``)
+    failed: str | None = None  # the event announcing that transient errors outlasted the retries
+    undo: Undo | None = None
+    advances_to: str | None = None  # the status customers see once it succeeded, if any
+    held_as: str | None = None  # the status while it waits for a person's decision, if it may
     refused_as: str | None = None  # the reason when the participant refuses (a business decision)
     gives_up_as: str | None = None  # the reason when transient errors outlast the retries
     # Its work only writes our own database: it commits with the step's record, all or nothing,
@@ -21,38 +47,99 @@ class ForwardStep:
     local: bool = False
     per_line: bool = False  # run once per line (``<name>:<sku>``); the last line moves the saga on
 
+    @property
+    def failure_events(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e for e in (self.refused, self.failed) if e))
+
+
+# ``ForwardStep`` is the runtime's name for a step; ``Compensation`` pairs an undo with its step.
+ForwardStep = Step
+
 
 @dataclass(frozen=True)
 class Compensation:
     name: str
     service: str
-    undoes: ForwardStep
+    task: str
+    announces: str
+    undoes: Step
 
 
-_steps: dict[str, ForwardStep] = {}
-_compensations: dict[str, Compensation] = {}
+@dataclass(frozen=True)
+class SagaPlan:
+    owner: str  # the service that owns the saga (and orchestrates it)
+    starts_with: str  # the owner's event that starts a choreographed saga
+    resumed_by: str  # the owner's event that wakes a stalled (or decided) choreographed saga
+    turned_back_by: str  # the owner's event that turns it back for no step's failure (a cancel)
+    finish_task: str  # the owner's command that closes the saga once everything is undone
+    steps: tuple[Step, ...]
+    compensations: tuple[Compensation, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        undos = [
+            Compensation(s.undo.name, s.service, s.undo.task, s.undo.announces, s)
+            for s in reversed(self.steps)
+            if s.undo is not None
+        ]
+        object.__setattr__(self, "compensations", tuple(undos))
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.service for s in self.steps))
+
+    def step(self, name: str) -> Step:
+        base = name.partition(":")[0]
+        return next(s for s in self.steps if s.name == base)
+
+    def heard_by(self, step: Step) -> tuple[str, ...]:
+        """The events a step's participant reacts to (choreography): the previous step's success
+        (or the saga's start), and the owner's wake-up call."""
+        index = self.steps.index(step)
+        previous = self.steps[index - 1].succeeded if index else self.starts_with
+        return (previous, self.resumed_by)
+
+    @property
+    def turning_back(self) -> tuple[str, ...]:
+        """The events every compensation hears: each step's failure, and the owner's turn back."""
+        events = [e for s in self.steps for e in s.failure_events]
+        return (*dict.fromkeys(events), self.turned_back_by)
+
+    def step_names(self, lines: list[str]) -> list[str]:
+        """The saga's forward rows, in order: a per-line step has one row per line."""
+        names: list[str] = []
+        for step in self.steps:
+            names += [line_step_name(step, line) for line in lines] if step.per_line else [step.name]
+        return names
 
 
-def declare(*items: ForwardStep | Compensation) -> None:
-    for item in items:
-        if isinstance(item, ForwardStep):
-            _steps[item.name] = item
-        else:
-            _compensations[item.name] = item
+_plans: list[SagaPlan] = []
 
 
-def forward_step(name: str) -> ForwardStep:
-    return _steps[name.partition(":")[0]]
+def declare(plan: SagaPlan) -> SagaPlan:
+    _plans.append(plan)
+    return plan
+
+
+def plan_of_step(name: str) -> SagaPlan:
+    base = name.partition(":")[0]
+    for plan in _plans:
+        if any(s.name == base for s in plan.steps) or any(c.name == base for c in plan.compensations):
+            return plan
+    raise LookupError(f"No saga declares the step {name!r}")
+
+
+def forward_step(name: str) -> Step:
+    return plan_of_step(name).step(name)
 
 
 def compensation(name: str) -> Compensation:
-    return _compensations[name]
+    return next(c for c in plan_of_step(name).compensations if c.name == name)
 
 
 def compensation_of(step_name: str) -> Compensation | None:
     base = step_name.partition(":")[0]
-    return next((c for c in _compensations.values() if c.undoes.name == base), None)
+    return next((c for c in plan_of_step(base).compensations if c.undoes.name == base), None)
 
 
-def line_step_name(step: ForwardStep, line: str) -> str:
+def line_step_name(step: Step, line: str) -> str:
     return f"{step.name}:{line}"

@@ -50,6 +50,16 @@ class NotYetDone(Exception):
     """Something this step waits for is still in flight; asked again shortly, at no retry's cost."""
 
 
+class AwaitingDecision(Exception):
+    """The step's participant waits for a person (a review): the step is ``held``, the saga
+    stays where it is (its owner shows ``held_as``), nothing is scheduled, and the decision
+    resumes it (``step_decide``)."""
+
+
+class NotHeld(Exception):
+    """A decision for a step that is not waiting for one (decided already, or the saga moved on)."""
+
+
 # --- forward steps ---------------------------------------------------------------------------
 
 
@@ -225,7 +235,7 @@ def _record_failure(
     refused = isinstance(exc, refusals)
     error = describe(exc)
     retries = hops.retries
-    if not refused:
+    if not refused and not isinstance(exc, AwaitingDecision):
         record_error(exc)
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
@@ -234,7 +244,12 @@ def _record_failure(
         if attempt is not None and not owner:
             logger.info("%s of %s: attempt %s failed after losing the step: %s", name, saga_id, attempt, error)
             return
-        if not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
+        if isinstance(exc, AwaitingDecision) and saga.may_run(step):
+            outcome = "held"
+            _finish(saga, name, SagaStep.Status.HELD, error=error)
+            saga.hold(step, message=f"{name}: {exc}")
+            hops.send_held(saga)
+        elif not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
             outcome = "waiting"
             _wait(saga, name, step.service, error, hops, delay=wait_seconds(), retries=retries)
         elif not refused and saga.may_run(step) and retries < settings.SAGA_MAX_RETRIES:
@@ -245,13 +260,16 @@ def _record_failure(
             _finish(saga, name, SagaStep.Status.FAILED, error=error)
             saga.record(service=step.service, kind="step", name=name, detail=f"failed: {error}")
             if saga.forward:
-                reason = (step.refused_as if refused else step.gives_up_as) or step.refused_as or ""
-                saga.turn_back(reason=reason, message=f"{name} failed: {error}")
-                hops.send_failed(saga, refused=refused, error=error)
+                # A refusal may carry its own reason (a review that nobody decided in time: expired).
+                reason = getattr(exc, "reason", None) or (step.refused_as if refused else step.gives_up_as)
+                saga.turn_back(reason=reason or step.refused_as or "", message=f"{name} failed: {error}")
+                hops.send_failed(saga, step, refused=refused, error=error)
     # One line per attempt that did not succeed, at the level of what it means: a refusal is the
     # participant's answer and a retry is routine (INFO); only giving up needs a person's eye.
     annotate(outcome=outcome, error=error)
-    if outcome == "failed":
+    if outcome == "held":
+        logger.info("%s of %s is held for a decision: %s", name, saga_id, error)
+    elif outcome == "failed":
         logger.warning("%s of %s failed for good: %s", name, saga_id, error)
     else:
         logger.info("%s of %s %s: %s", name, saga_id, outcome, error)
@@ -313,6 +331,25 @@ def step_landed(*, saga_id: str, step_name: str, detail: str) -> bool:
             status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now()
         )
         return _undo_again(saga, step_name, step, detail=detail, settled=SETTLED)
+
+
+def step_decide(*, saga_id: str, step_name: str, decide: Callable[[Saga], None]) -> None:
+    """A person decided a held step: ``decide`` writes the decision down (the participant's own
+    row, its journal line) and the saga is resumed, in one transaction under the saga's lock.
+
+    Decided once: raises ``NotHeld`` (and writes nothing) unless the saga still goes forward
+    and the step is held, so of two decisions racing (or a decision and a cancel) the first
+    wins. The resumed saga runs the step again, which reads the decision and succeeds or
+    refuses as any step does; a resume message lost on the way is sent again by the sweeper.
+    """
+    with transaction.atomic():
+        saga = get_ledger().lock(saga_id)
+        held = SagaStep.objects.filter(saga_id=saga_id, name=step_name, status=SagaStep.Status.HELD).exists()
+        if not (saga.forward and held):
+            raise NotHeld(f"{step_name} of {saga_id} is not waiting for a decision")
+        decide(saga)
+        saga.touch()
+        saga.resume()
 
 
 # A compensation that finished; one that succeeded took back what was under the step's key.

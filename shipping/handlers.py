@@ -1,7 +1,7 @@
-"""What the shipping service reacts to when nobody orchestrates (choreography)."""
+"""What the shipping service reacts to when nobody orchestrates (choreography): its step and its
+undo, heard when the saga's plan says (``events.registry.subscribe_step``)."""
 
-from events.catalog import TURNING_BACK
-from events.registry import Event, subscribe
+from events.registry import Event, subscribe_step
 from events.services import Delivery
 from sagas.hops import EventHops
 from shipping import steps
@@ -9,20 +9,11 @@ from shipping import steps
 SERVICE = "shipping"
 
 
-@subscribe(
-    "payment.charged",
-    "order.redriven",
-    service=SERVICE,
-    step=True,
-    publishes=("shipment.created", "shipment.rejected"),
-)
+@subscribe_step(steps.CREATE_SHIPMENT, service=SERVICE)
 def create_shipment(event: Event, delivery: Delivery) -> None:
-    hops = EventHops(
-        delivery, SERVICE, succeeded="shipment.created", refused="shipment.rejected", failed="shipment.rejected"
-    )
-    steps.ship(order_id=event.saga_id, address=event.context["shipping_address"], hops=hops)
+    steps.ship(order_id=event.saga_id, context=event.context, hops=EventHops.for_step(delivery, steps.CREATE_SHIPMENT))
 
 
-@subscribe(*TURNING_BACK, service=SERVICE, step=True, publishes=("shipment.cancelled",))
+@subscribe_step(steps.CANCEL_SHIPMENT, service=SERVICE)
 def cancel_shipment(event: Event, delivery: Delivery) -> None:
-    steps.cancel(order_id=event.saga_id, hops=EventHops(delivery, SERVICE, succeeded="shipment.cancelled"))
+    steps.cancel(order_id=event.saga_id, hops=EventHops.for_step(delivery, steps.CANCEL_SHIPMENT))

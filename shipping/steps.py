@@ -15,7 +15,9 @@ CREATE_SHIPMENT = "create_shipment"
 CANCEL_SHIPMENT = "cancel_shipment"
 
 
-def ship(*, order_id: str, address: dict[str, Any], hops: Hops) -> None:
+def ship(*, order_id: str, context: dict[str, Any], hops: Hops) -> None:
+    """Hand the order's parcel to the carrier (``context``: the order as placed)."""
+    address = context["shipping_address"]
     run_step(
         saga_id=order_id,
         step_name=CREATE_SHIPMENT,

@@ -11,8 +11,8 @@ SERVICE = "shipping"
 
 
 @shared_task(bind=True, name="shipping.create_shipment")
-def create_shipment(self: Task[Any, Any], order_id: str, address: dict[str, Any]) -> None:
-    steps.ship(order_id=order_id, address=address, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))
+def create_shipment(self: Task[Any, Any], order_id: str, context: dict[str, Any]) -> None:
+    steps.ship(order_id=order_id, context=context, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))
 
 
 @shared_task(bind=True, name="shipping.cancel_shipment", max_retries=None)

@@ -1,7 +1,6 @@
 """What the inventory service reacts to when nobody orchestrates (choreography)."""
 
-from events.catalog import TURNING_BACK
-from events.registry import BOTH_MODES, Event, subscribe
+from events.registry import BOTH_MODES, Event, subscribe, subscribe_step
 from events.services import Delivery
 from sagas.hops import EventHops
 from shop import steps
@@ -10,15 +9,15 @@ from shop.cart import cart_restore_order
 SERVICE = "inventory"
 
 
-@subscribe("order.placed", "order.redriven", service=SERVICE, step=True, publishes=("stock.reserved", "stock.refused"))
+@subscribe_step(steps.RESERVE_STOCK, service=SERVICE)
 def reserve_stock(event: Event, delivery: Delivery) -> None:
-    hops = EventHops(delivery, SERVICE, succeeded="stock.reserved", refused="stock.refused", failed="stock.refused")
-    steps.reserve_lines(order_id=event.saga_id, lines=event.context["lines"], hops=hops)
+    hops = EventHops.for_step(delivery, steps.RESERVE_STOCK)
+    steps.reserve_lines(order_id=event.saga_id, context=event.context, hops=hops)
 
 
-@subscribe(*TURNING_BACK, service=SERVICE, step=True, publishes=("stock.released",))
+@subscribe_step(steps.RELEASE_STOCK, service=SERVICE)
 def release_stock(event: Event, delivery: Delivery) -> None:
-    steps.release(order_id=event.saga_id, hops=EventHops(delivery, SERVICE, succeeded="stock.released"))
+    steps.release(order_id=event.saga_id, hops=EventHops.for_step(delivery, steps.RELEASE_STOCK))
 
 
 # A failed payment leaves the customer wanting to try another card: their cart comes back.

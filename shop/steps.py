@@ -4,7 +4,6 @@ The orchestrator's commands (``shop/tasks.py``) and the choreography's subscript
 (``shop/handlers.py``) both call these: the rule lives once, the wiring differs.
 """
 
-from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -16,9 +15,10 @@ RESERVE_STOCK = "reserve_stock"
 RELEASE_STOCK = "release_stock"
 
 
-def reserve_lines(*, order_id: str, lines: Iterable[dict[str, Any]], hops: Hops) -> None:
-    """Reserve each line (``{line_id, sku, quantity}``); stop at the first that is not done."""
-    for line in lines:
+def reserve_lines(*, order_id: str, context: dict[str, Any], hops: Hops) -> None:
+    """Reserve each of the order's lines (``context["lines"]``: ``{line_id, sku, quantity}``;
+    one line when orchestrated, each its own command); stop at the first that is not done."""
+    for line in context["lines"]:
         done = run_step(
             saga_id=order_id,
             step_name=f"{RESERVE_STOCK}:{line['sku']}",

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from orders.events import order_context
 from orders.models import Coordination, Order, OrderEvent, Status
 from orders.services import OrderItem, order_place
 from shop.models import Product
@@ -131,8 +132,7 @@ def test_staff_cancel_an_order_from_the_admin_and_the_stock_comes_back(saga, pag
         payment_token="tok_visa",
         coordination_mode=Coordination.ORCHESTRATION,  # its first step is run here, as a command
     )
-    for line in order.lines.all():
-        reserve_line.apply(args=(str(order.pk), line.pk, line.sku, line.quantity))
+    reserve_line.apply(args=(str(order.pk), order_context(order, list(order.lines.all()))))
     assert Order.objects.get(pk=order.pk).status == Status.RESERVED
     assert Product.objects.get(pk=lamp.pk).stock == 7
 

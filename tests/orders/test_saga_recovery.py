@@ -52,12 +52,14 @@ def snapshot(order_id: str) -> tuple[object, ...]:
 
 def run_every_task_again(order: Order) -> None:
     order_id = str(order.pk)
-    for line in order.lines.all():
-        inventory_tasks.reserve_line.apply(args=(order_id, line.pk, line.sku, line.quantity))
-    payment_tasks.charge.apply(args=(order_id, str(order.total), order.payment_token))
-    shipping_tasks.create_shipment.apply(args=(order_id, order.shipping_address))
+    lines = list(order.lines.order_by("id"))
+    context = order_events.order_context(order, lines)
+    for line in lines:
+        one_line = context | {"lines": [{"line_id": line.pk, "sku": line.sku, "quantity": line.quantity}]}
+        inventory_tasks.reserve_line.apply(args=(order_id, one_line))
+    payment_tasks.charge.apply(args=(order_id, context))
+    shipping_tasks.create_shipment.apply(args=(order_id, context))
     for task in (
-        order_tasks.compensate,
         shipping_tasks.cancel_shipment,
         payment_tasks.refund,
         inventory_tasks.release_stock,
@@ -94,7 +96,7 @@ def test_every_saga_started_twice_still_has_the_effect_of_once(saga, api, coordi
         with transaction.atomic():
             lines = list(order.lines.order_by("id"))
             if coordination == "orchestration":
-                saga_canvas.saga_send(order, lines)
+                saga_canvas.saga_send(order, lines, fresh=True)
             else:
                 order_events.order_placed_announce(order, lines, only=PARTICIPANTS)
 

@@ -49,11 +49,14 @@ class Hops:
     def send_next(self, saga: Any, result: dict[str, Any] | None = None) -> None:
         self.sent.append("next")
 
-    def send_failed(self, saga: Any, *, refused: bool, error: str) -> None:
+    def send_failed(self, saga: Any, step: Any, *, refused: bool, error: str) -> None:
         self.sent.append("failed")
 
     def send_again(self, *, delay: float, retries: int) -> None:
         self.sent.append("again")
+
+    def send_held(self, saga: Any) -> None:
+        self.sent.append("held")
 
 
 def order_in(status: Status, customer: Any) -> str:
@@ -90,7 +93,7 @@ def test_the_payment_row_is_committed_before_the_provider_is_called(customer, mo
 
     # when the payment service runs its step
     hops = Hops()
-    payment_steps.charge(order_id=order_id, amount="12.50", token="tok_visa", hops=hops)
+    payment_steps.charge(order_id=order_id, context={"total": "12.50", "payment_token": "tok_visa"}, hops=hops)
 
     # then the provider was called once, with the pending row already committed, and the step went on
     assert seen == [(True, Payment.Status.PENDING)]
@@ -112,7 +115,7 @@ def test_the_shipment_row_is_committed_before_the_carrier_is_called(customer, mo
     monkeypatch.setattr(shipping_services, "get_carrier", Carrier)
 
     hops = Hops()
-    shipping_steps.ship(order_id=order_id, address=address(), hops=hops)
+    shipping_steps.ship(order_id=order_id, context={"shipping_address": address()}, hops=hops)
 
     assert seen == [(True, Shipment.Status.PENDING)]
     assert Shipment.objects.get(order_id=order_id).tracking_number == "TP1"
@@ -125,6 +128,6 @@ def test_a_step_that_may_not_run_writes_no_row(customer, monkeypatch):
     monkeypatch.setattr(payment_services, "get_payment_provider", lambda: pytest.fail("no call"))
 
     # when a stray charge command arrives, nothing is written and nothing is called
-    payment_steps.charge(order_id=order_id, amount="12.50", token="tok_visa", hops=Hops())
+    payment_steps.charge(order_id=order_id, context={"total": "12.50", "payment_token": "tok_visa"}, hops=Hops())
 
     assert not Payment.objects.filter(order_id=order_id).exists()
