@@ -73,6 +73,7 @@ REASONS = {
     "customer_request": "You cancelled this order.",
     "staff_request": "Our staff cancelled this order.",
     "expired": "We could not start processing the order in time.",
+    "risk_rejected": "We could not accept this order after checking it.",
 }
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from orders.models import ActorKind, Order, OrderEvent, Status
+from orders.plan import HELD_STATUSES
 
 REASONS = {
     "out_of_stock": "Some items ran out before we could set them aside for you.",
@@ -53,6 +54,16 @@ def order_customer_status(order: Order) -> CustomerStatus:
             "Your items are set aside",
             "progress",
             next_steps=["We are charging your payment now.", "Then we hand your parcel to the carrier.", live],
+        )
+    if status in HELD_STATUSES:  # a person checks the order before it goes on (orders/plan.py)
+        return CustomerStatus(
+            "We are checking your order",
+            "progress",
+            next_steps=[
+                "Your items are set aside and you have not been charged.",
+                "A member of our team looks at your order, usually within a day; we will email you.",
+                live,
+            ],
         )
     if status == Status.PAID:
         return CustomerStatus(
