@@ -247,6 +247,7 @@ def _record_failure(
         if isinstance(exc, AwaitingDecision) and saga.may_run(step):
             outcome = "held"
             _finish(saga, name, SagaStep.Status.HELD, error=error)
+            saga.record(service=step.service, kind="step", name=name, detail=str(exc))
             saga.hold(step, message=f"{name}: {exc}")
             hops.send_held(saga)
         elif not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
