@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from config.celery import app
 from config.supervise import ROOT, configuration, environment, processes
 
 
@@ -36,8 +37,9 @@ def test_the_procfile_runs_on_a_platform_as_it_is():
     assert ".venv" not in procfile
     commands = dict(processes(ROOT / "Procfile", environ={"FLOWER_PORT": "5555"}))
     assert "--bind 0.0.0.0:$PORT " in commands["web"]
-    # and the worker consumes every queue of the shop
-    assert f"-Q {','.join(settings.SHOP_QUEUES)} " in commands["worker"]
+    # and the worker consumes every queue of the shop: those it declares, unless told otherwise
+    assert "-Q" not in commands["worker"]
+    assert [queue.name for queue in app.conf.task_queues] == list(settings.SHOP_QUEUES)
 
 
 def test_make_run_serves_loopback_at_its_port_with_the_virtualenv_first_on_the_path():
