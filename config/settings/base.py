@@ -11,7 +11,7 @@ import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from core.broker import broker_transport
 from core.files import secure_var_dir
@@ -358,7 +358,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = "orders"
 # Declared, so that a worker started without ``-Q`` (the Procfile's, ``make run``'s) consumes every
 # queue of the shop; the scale-out layout names one queue per worker with ``-Q``.
-CELERY_TASK_QUEUES = tuple(Queue(queue) for queue in SHOP_QUEUES)
+CELERY_TASK_QUEUES = tuple(Queue(queue, Exchange(queue), routing_key=queue) for queue in SHOP_QUEUES)
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {f"{queue}.*": {"queue": queue} for queue in SHOP_QUEUES}
 # Like the order emails, it waits on the mail server: on the workers that do, never an order's.
 CELERY_TASK_ROUTES["accounts.password_reset_email"] = {"queue": "notifications"}
