@@ -12,18 +12,15 @@ from datetime import datetime
 from django.db import models
 
 from orders.models import OrderEvent
+from orders.plan import ORDER_SAGA
 
 
-class JournalService(models.TextChoices):
-    """Who acted: a service of the saga, a member of staff, or the sweeper (contract §3)."""
-
-    ORDERS = "orders", "Orders"
-    INVENTORY = "inventory", "Inventory"
-    PAYMENTS = "payments", "Payments"
-    SHIPPING = "shipping", "Shipping"
-    NOTIFICATIONS = "notifications", "Notifications"
-    STAFF = "staff", "Staff"
-    SWEEPER = "sweeper", "Sweeper"
+# Who acted (contract §3): the saga's owner and its participants, in the order of the saga's
+# plan (a step's service joins the journal with it), the emails, a member of staff, the sweeper.
+_SERVICES = (ORDER_SAGA.owner, *ORDER_SAGA.participants, "notifications", "staff", "sweeper")
+JournalService = models.TextChoices(  # type: ignore[call-overload]
+    "JournalService", [(name.upper(), (name, name.capitalize())) for name in _SERVICES]
+)
 
 
 # What the customer's order page lists. Status changes, the services' events, compensations
