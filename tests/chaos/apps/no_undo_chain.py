@@ -7,11 +7,12 @@ from typing import Any
 from celery.signals import worker_process_init
 
 from config.celery import app
-from sagas.hops import CanvasHops
 
 __all__ = ["app"]
 
 
 @worker_process_init.connect
 def lose_the_undo_chain(**kwargs: Any) -> None:
+    from sagas.hops import CanvasHops  # once Django is set up
+
     CanvasHops.send_failed = lambda *args, **kw: None  # type: ignore[method-assign]
