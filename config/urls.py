@@ -30,6 +30,7 @@ api: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("payments/transactions/", TransactionListView.as_view(), name="payment-transactions"),
+    path("", include("risk.urls")),  # /api/orders/<id>/review/
     # JSON unless YAML is asked for (?format=yaml): every answer under /api/ is JSON.
     path(
         "schema/",

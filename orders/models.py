@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 class Status(models.TextChoices):
     PENDING = "pending"
     RESERVED = "reserved"
+    IN_REVIEW = "in_review"  # held by the risk screening until a person decides
     PAID = "paid"
     COMPLETED = "completed"
     COMPENSATING = "compensating"
@@ -32,9 +33,10 @@ class Reason(models.TextChoices):
     CUSTOMER_REQUEST = "customer_request"
     STAFF_REQUEST = "staff_request"
     EXPIRED = "expired"
+    RISK_REJECTED = "risk_rejected"
 
 
-FORWARD_STATUSES = frozenset({Status.PENDING, Status.RESERVED, Status.PAID})
+FORWARD_STATUSES = frozenset({Status.PENDING, Status.RESERVED, Status.IN_REVIEW, Status.PAID})
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.CANCELLED, Status.NEEDS_ATTENTION})
 
 

@@ -1,7 +1,7 @@
 """The order saga, declared once: the one place that knows the order of the steps.
 
-    reserve every line ─► charge ─► ship (the order is completed)
-    release stock     ◄─ refund ◄─ cancel shipment        (the compensations, in reverse)
+    reserve every line ─► screen (a person may review) ─► charge ─► ship (completed)
+    release stock     ◄───────────────────────────────── refund ◄─ cancel shipment (in reverse)
 
 Both coordination modes follow from this list (``sagas/plan.py`` says what is derived):
 orchestrated, it is the canvas of commands (``orders/saga.py``); choreographed, each
@@ -35,6 +35,17 @@ ORDER_SAGA = declare(
                 gives_up_as=Reason.OUT_OF_STOCK,
                 local=True,
                 per_line=True,
+            ),
+            # The seed's "the order is validated": screened, and held for a person when in doubt.
+            Step(
+                "screen_order",
+                service="risk",
+                task="risk.screen_order",
+                succeeded="risk.approved",
+                refused="risk.rejected",
+                held_as=Status.IN_REVIEW,
+                refused_as=Reason.RISK_REJECTED,
+                gives_up_as=Reason.RISK_REJECTED,
             ),
             Step(
                 "charge_payment",

@@ -20,6 +20,7 @@ from django.db.models import Sum
 
 from orders.models import TERMINAL_STATUSES, Order, Status
 from payments.models import ProviderTransaction
+from risk.models import Screening
 from sagas.models import SagaStep
 from shipping.models import CarrierShipment
 from shop.models import Product
@@ -361,18 +362,24 @@ def money_moved(order: Order) -> tuple[list[Decimal], Decimal]:
 
 
 def assert_invariants(orders: Iterable[Order], initial_stock: dict[str, int]) -> None:
-    """Contract §6, once every order is terminal: stock adds up, money adds up, nobody charged twice."""
+    """Contract §6, once every order is terminal: stock adds up, money adds up, nobody charged twice,
+    nobody charged unscreened."""
     orders = list(orders)
     assert all(o.status in TERMINAL_STATUSES for o in orders)
     sold: dict[str, int] = dict.fromkeys(initial_stock, 0)
     for order in orders:
         charges, refunded = money_moved(order)
         assert len(charges) <= 1, f"{order.pk} was charged {len(charges)} times"
+        if charges:  # never charged before its screening approved it (§4c)
+            screening = Screening.objects.filter(order_id=order.pk).first()
+            assert screening is not None and Screening.Decision.APPROVED in (screening.outcome, screening.decision), (
+                f"{order.pk} was charged without an approved screening ({screening})"
+            )
         if order.status == Status.COMPLETED:
             assert charges == [order.total], f"{order.pk}: completed with charges {charges}"
             assert refunded == 0
             for line in order.lines.all():
-                sold[line.sku] += line.quantity
+                sold[line.sku] = sold.get(line.sku, 0) + line.quantity
         elif order.status == Status.CANCELLED:
             assert sum(charges, Decimal("0")) - refunded == 0, f"{order.pk}: cancelled but not refunded"
             live = CarrierShipment.objects.filter(idempotency_key=f"order:{order.pk}:shipment").exclude(

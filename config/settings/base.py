@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "accounts",
     "shop",
     "orders",
+    "risk",
     "payments",
     "shipping",
     "notifications",
@@ -319,7 +320,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------
-SHOP_QUEUES = ("orders", "inventory", "payments", "shipping", "notifications")
+SHOP_QUEUES = ("orders", "inventory", "risk", "payments", "shipping", "notifications")
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="django-db")
@@ -429,6 +430,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=60.0)
 RECONCILE_BATCH = env.int("RECONCILE_BATCH", default=200)
 
+# --- Risk screening (risk/, contract §4c) -----------------------------------------------------
+# The screening provider (the simulated one's test values: risk/providers.py), and how long an
+# order held for review waits for a person before it is cancelled as ``expired``.
+RISK_PROVIDER = env.str("RISK_PROVIDER", default="risk.providers.SimulatedScreener")
+RISK_REVIEW_HOURS = env.float("RISK_REVIEW_HOURS", default=24.0)
+
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-sagas": {
         "task": "orders.recover_stalled_sagas",
@@ -437,6 +444,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-sent-outbox-messages": {"task": "orders.outbox_purge", "schedule": 3600.0},
     "redeliver-unhandled-events": {"task": "orders.events_redeliver_unhandled", "schedule": 60.0},
     "reconcile-with-providers": {"task": "orders.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
+    "expire-reviews": {"task": "risk.expire_reviews", "schedule": 300.0},
     # What is kept about users only as long as it serves them (core/tasks.py).
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "schedule": 3600.0},
     "clear-expired-sessions": {"task": "core.clear_expired_sessions", "schedule": 3600.0},

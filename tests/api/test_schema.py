@@ -38,7 +38,7 @@ def test_the_schema_is_json_unless_yaml_is_asked_for(anonymous, db):
 
 def test_request_bodies_are_json_only(schema):
     bodies = {name: set(op["requestBody"]["content"]) for name, op in operations(schema) if "requestBody" in op}
-    assert len(bodies) == 5  # register, token, place an order, add and change a product
+    assert len(bodies) == 6  # register, token, place an order, review one, add and change a product
     assert all(types == {"application/json"} for types in bodies.values()), bodies
 
 

@@ -12,7 +12,7 @@ from events import registry
 from events.map import event_publishers
 from events.registry import CHOREOGRAPHY, ORCHESTRATION
 
-PARTICIPANTS = ("shop", "payments", "shipping", "notifications")
+PARTICIPANTS = ("shop", "risk", "payments", "shipping", "notifications")
 MACHINERY = ("sagas", "events", "outbox", "telemetry")
 IMPORTERS = ("import_module", "import_string", "__import__")
 
