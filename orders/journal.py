@@ -14,7 +14,6 @@ from django.db import models
 from orders.models import OrderEvent
 from orders.plan import ORDER_SAGA
 
-
 # Who acted (contract §3): the saga's owner and its participants, in the order of the saga's
 # plan (a step's service joins the journal with it), the emails, a member of staff, the sweeper.
 _SERVICES = (ORDER_SAGA.owner, *ORDER_SAGA.participants, "notifications", "staff", "sweeper")
