@@ -31,7 +31,9 @@ from orders.services import order_cancel, order_retry_compensation, order_retry_
 from outbox.models import OutboxMessage
 from outbox.relay import relay_due
 from payments.models import ProviderTransaction
+from risk.services import review_decide
 from sagas.models import SagaStep
+from sagas.runtime import NotHeld
 from shipping.models import CarrierShipment
 from shop.models import Product
 from tests.admin.test_product_admin import save_stock_from_list
@@ -47,6 +49,7 @@ from tests.sagas import (
     purge_broker,
     recover_until_terminal,
     wait_for_terminal,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.saga, pytest.mark.chaos, pytest.mark.timeout(1200)]
@@ -63,7 +66,9 @@ MIX = [
     ("tok_visa", "99999"),
     ("tok_refund_fails", "00000"),
     ("tok_refund_fails", "12345"),
+    ("tok_visa", "66666"),  # the risk screening rejects it
 ]
+HELD = "77777"  # the risk screening holds it for a person (test_staff_reviewing_at_random)
 ON_POSTGRES = connection.vendor == "postgresql"
 BROKER = settings.CELERY_BROKER_URL.split(":", 1)[0]
 NETWORKED_BROKER = BROKER in ("redis", "amqp", "pyamqp")
@@ -584,6 +589,58 @@ def test_staff_editing_products_retrying_and_cancelling_at_random(saga, settings
     batch.check("staff editing products, retrying and cancelling at random")
 
 
+def test_staff_reviewing_at_random_while_the_worker_is_killed_and_customers_cancel(saga, settings):
+    # given a batch in which every third order is held for review
+    settings.SAGA_STALL_SECONDS = 2
+    batch = Batch(ORDERS)
+    held: list[str] = []
+    for i in range(ORDERS):
+        client = batch.clients[i % len(batch.clients)]
+        body = batch.body(i)
+        if i % 3 == 0:
+            body["shipping_address"]["postal_code"] = HELD
+        response = client.post("/api/orders/", body, format="json")
+        assert response.status_code == 201, response.content
+        batch.ids.append(response.json()["id"])
+        batch.owner[batch.ids[-1]] = client
+        if i % 3 == 0:
+            held.append(batch.ids[-1])
+    stop = threading.Event()
+    rng = random.Random(35)
+    decided: list[str] = []
+
+    def reviewers_at_work() -> None:
+        # two staff members deciding the same queue at random, racing each other and the cancels
+        try:
+            while not stop.is_set():
+                order_id = rng.choice(held)
+                with contextlib.suppress(NotHeld):
+                    review_decide(order_id=order_id, decision=rng.choice(["approve", "reject"]), actor="reviewer")
+                    decided.append(order_id)
+                time.sleep(rng.uniform(0, 0.02))
+        finally:
+            connections.close_all()
+
+    reviewers = [threading.Thread(target=reviewers_at_work) for _ in range(2)]
+    for thread in reviewers:
+        thread.start()
+    cancels = batch.cancel_some_at_random(0.2, within=3)
+    try:
+        # when the worker is killed in the middle of it all, and started again
+        time.sleep(1)
+        saga.kill()
+        saga.start()
+        cancels.join()
+        wait_until(lambda: not Order.objects.filter(pk__in=held, status=Status.IN_REVIEW).exists(), 120)
+    finally:
+        stop.set()
+        for thread in reviewers:
+            thread.join()
+    # then every order ends, each review was applied at most once, and nothing is lost or kept
+    assert len(decided) == len(set(decided))
+    batch.check("staff reviewing at random while the worker is killed and customers cancel")
+
+
 def test_worker_killed_while_the_relay_publishes(saga, settings):
     # given orders whose messages wait in the outbox (no worker, so no relay)
     settings.SAGA_STALL_SECONDS = 2
@@ -748,6 +805,7 @@ FAULT_ORDER = [
     "SIGKILL of the worker while it undoes a late charge",
     "a late charge on a step waiting after a re-drive",
     "staff retrying the compensation of a late charge whose refund failed",
+    "staff reviewing at random while the worker is killed and customers cancel",
 ]
 
 
