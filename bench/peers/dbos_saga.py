@@ -1,5 +1,6 @@
-"""The peer: the shop's saga (reserve stock, charge, ship; release the stock when the charge is
-declined) on DBOS Transact, written the way DBOS's docs recommend for throughput.
+"""The peer: the shop's saga (reserve stock, screen the order's risk, charge, ship; release the
+stock when the screening rejects it or the charge is declined) on DBOS Transact, written the way
+DBOS's docs recommend for throughput.
 
 - One workflow per order, enqueued on a DBOS queue (``DBOS.register_queue``) with a per-process
   limit (``worker_concurrency``, which the docs recommend over a global limit) and a unique
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS peer_order (
     id text PRIMARY KEY, run text NOT NULL, product_id integer NOT NULL, token text NOT NULL,
     status text NOT NULL, created_at double precision NOT NULL, finished_at double precision);
 CREATE INDEX IF NOT EXISTS peer_order_run ON peer_order (run, status);
+CREATE TABLE IF NOT EXISTS peer_screening (order_id text PRIMARY KEY, outcome text NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_payment (order_id text PRIMARY KEY, status text NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_shipment (order_id text PRIMARY KEY, carrier_ref text NOT NULL);
 """
@@ -83,6 +85,15 @@ def _reserve(order_id: str, product_id: int) -> bool:
         {"s": "reserved" if taken else "cancelled", "o": order_id},
     )
     return taken is not None
+
+
+def _screen(order_id: str) -> bool:
+    """The shop's risk step: the screening's outcome written with the order's progress (the
+    benchmark's orders are all approved at once, as the shop's simulated screener approves them)."""
+    session = _session()
+    session.execute(sa.text("INSERT INTO peer_screening (order_id, outcome) VALUES (:o, 'approved')"), {"o": order_id})
+    session.execute(sa.text("UPDATE peer_order SET status = 'screened' WHERE id = :o"), {"o": order_id})
+    return True
 
 
 def _charge(order_id: str, token: str) -> bool:
@@ -123,7 +134,7 @@ def _ship(order_id: str) -> None:
 def order_saga(order_id: str, product_id: int, token: str) -> str:
     if not _tx("reserve_stock", _reserve, order_id, product_id):
         return "cancelled"
-    if not _tx("charge_payment", _charge, order_id, token):
+    if not _tx("screen_order", _screen, order_id) or not _tx("charge_payment", _charge, order_id, token):
         _tx("release_stock", _release, order_id, product_id)
         return "cancelled"
     _tx("create_shipment", _ship, order_id)
