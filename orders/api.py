@@ -169,7 +169,10 @@ class JournalEntrySerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=OrderEvent.Kind.choices, read_only=True)
     name = serializers.CharField(
         read_only=True,
-        help_text="The command's task (`payments.charge`), the event (`payment.charged`), the step, or the new status.",
+        help_text=(
+            "The command's task (`payments.charge_payment`), the event (`payment.charged`), the step, "
+            "or the new status."
+        ),
     )
     detail = serializers.CharField(read_only=True)
     trace_id = serializers.CharField(

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 
 from orders.models import Reason, Status
+from orders.plan import ORDER_SAGA
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -79,7 +80,7 @@ it is `cancelled` with reason `{Reason.CUSTOMER_REQUEST}`. Cancelling an order a
 changes nothing. A `completed` order, or one that needs staff (`needs_attention`), is a `409`."""
 
 JOURNAL_DESCRIPTION = """Everything that happened to one of the caller's orders (staff: any order), oldest
-first: each status change, each command the orchestrator sent (`payments.charge`), each event a
+first: each status change, each command the orchestrator sent (`payments.charge_payment`), each event a
 service announced (`payment.charged`), each retry, compensation, staff action and sweeper re-drive,
 numbered by `seq` from 1. `service` says who acted: `orders`, `inventory`, `payments`, `shipping`,
 `notifications`, `staff` or `sweeper`. In an orchestrated order (`coordination`) the `orders`
@@ -151,10 +152,7 @@ def _order(status: str, *, done: bool) -> dict[str, Any]:
         "shipping_address": EXAMPLE_ADDRESS,
         "payment": {"status": "succeeded", "amount": "49.00", "refunded_amount": "0.00"} if done else None,
         "shipment": {"status": "created", "carrier": "SimPost", "tracking_number": "SP004815162342"} if done else None,
-        "steps": [
-            _step(name, step_status, done)
-            for name in ("reserve_stock:MUG-001", "reserve_stock:TEE-002", "charge_payment", "create_shipment")
-        ],
+        "steps": [_step(name, step_status, done) for name in ORDER_SAGA.step_names(["MUG-001", "TEE-002"])],
         "created_at": "2026-11-26T09:30:00.100000Z",
         "updated_at": "2026-11-26T09:30:00.200000Z" if done else "2026-11-26T09:30:00.100000Z",
     }

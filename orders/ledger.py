@@ -72,12 +72,6 @@ class OrderSaga:
     def turn_back(self, *, reason: str, message: str) -> None:
         order_transition(order=self.order, to=Status.COMPENSATING, reason=Reason(reason), message=message)
 
-    def escalate(self, *, message: str) -> None:
-        """An effect that nothing can undo landed: staff must act. Only an order that is turning
-        back or has been cancelled needs that; a completed one keeps it."""
-        if self.order.status in (Status.COMPENSATING, Status.CANCELLED):
-            order_transition(order=self.order, to=Status.NEEDS_ATTENTION, message=message)
-
     def reopen(self, *, message: str) -> None:
         """A cancelled order (or one waiting for staff) is compensating again while what landed
         late is taken back: its status says so, and ``cancelled`` comes only once it is undone."""

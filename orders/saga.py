@@ -23,15 +23,24 @@ from orders.transitions import order_record_action
 from outbox.services import outbox_send
 from sagas.hops import compensation_canvas
 from sagas.models import SagaStep
+from sagas.plan import Step
 
 
 def order_saga(order: Order, lines: Sequence[OrderLine], *, fresh: bool = False) -> Signature[Any] | None:
     """What is left of the order's saga (``None``: nothing): every step not yet done, in order.
     A ``fresh`` saga has done nothing yet (its rows are being written)."""
-    context = order_context(order, lines)
+    return _canvas(order, lines, _steps_left(order, fresh))
+
+
+def _steps_left(order: Order, fresh: bool) -> list[Step]:
     done = set() if fresh else _steps_done(order)
+    return [step for step in ORDER_SAGA.steps if step.name not in done]
+
+
+def _canvas(order: Order, lines: Sequence[OrderLine], steps: list[Step]) -> Signature[Any] | None:
+    context = order_context(order, lines)
     commands: list[Signature[Any]] = []
-    for step in (step for step in ORDER_SAGA.steps if step.name not in done):
+    for step in steps:
         if step.per_line:
             commands.append(
                 group([signature(step.task, args=(str(order.pk), _one_line(context, line))) for line in lines])
@@ -43,15 +52,13 @@ def order_saga(order: Order, lines: Sequence[OrderLine], *, fresh: bool = False)
 
 def saga_send(order: Order, lines: Sequence[OrderLine], *, fresh: bool = False) -> None:
     """Send what is left of the order's saga (in the caller's transaction)."""
-    canvas = order_saga(order, lines, fresh=fresh)
+    steps = _steps_left(order, fresh)
+    canvas = _canvas(order, lines, steps)
     if canvas is None:
         return
     outbox_send(message=canvas, shard=str(order.pk))
-    first = canvas.tasks[0]  # type: ignore[attr-defined]
-    if isinstance(first, group):
-        _journal(order, str(first.tasks[0].task), detail=f"{len(lines)} line(s), in parallel")
-    else:
-        _journal(order, str(first.task))
+    first = steps[0]
+    _journal(order, first.task, detail=f"{len(lines)} line(s), in parallel" if first.per_line else "")
 
 
 def compensation_send(order: Order) -> None:

@@ -1,7 +1,7 @@
 """An order's run drawn as a sequence diagram: one lane per service, time going down.
 
 As ServicePulse or Step Functions draw a saga: a ``command`` is an arrow from ``orders`` to the
-service whose task it names (``payments.charge`` → payments); an ``event`` is an arrow from its
+service whose task it names (``payments.charge_payment`` → payments); an ``event`` is an arrow from its
 publisher to every service subscribed to it in the order's coordination mode; status changes,
 retries, step failures, compensations and actions are marks on the lane of whoever acted.
 
@@ -64,7 +64,7 @@ def registry_receivers(event: str, mode: str) -> list[str]:
 
 
 def command_target(task: str) -> str:
-    """The service a command goes to, from its task name: ``payments.charge`` → ``payments``;
+    """The service a command goes to, from its task name: ``payments.charge_payment`` → ``payments``;
     a chain (``a.x → b.y``) goes to its first task's service."""
     first = task.split("→")[0].strip()
     return first.split(".", 1)[0] if "." in first else "orders"

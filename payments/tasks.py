@@ -10,11 +10,11 @@ from sagas.hops import CanvasHops
 SERVICE = "payments"
 
 
-@shared_task(bind=True, name="payments.charge")
-def charge(self: Task[Any, Any], order_id: str, context: dict[str, Any]) -> None:
+@shared_task(bind=True, name="payments.charge_payment")
+def charge_payment(self: Task[Any, Any], order_id: str, context: dict[str, Any]) -> None:
     steps.charge(order_id=order_id, context=context, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))
 
 
-@shared_task(bind=True, name="payments.refund")
-def refund(self: Task[Any, Any], order_id: str) -> None:
+@shared_task(bind=True, name="payments.refund_payment")
+def refund_payment(self: Task[Any, Any], order_id: str) -> None:
     steps.refund(order_id=order_id, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))

@@ -44,9 +44,6 @@ class Saga(Protocol):
     def turn_back(self, *, reason: str, message: str) -> None:
         """A step failed for good: compensate what was done, for ``reason``."""
 
-    def escalate(self, *, message: str) -> None:
-        """Something could not be undone: people must act."""
-
     def reopen(self, *, message: str) -> None:
         """A compensation was re-opened (a late success, or a provider found holding an effect):
         turn back again if the saga had ended, and send its compensations (each finished one is

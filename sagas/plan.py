@@ -1,8 +1,8 @@
 """A saga, declared once: its steps in order, and everything both modes derive from them.
 
 The saga's owner declares it (the orders app: ``orders/plan.py``) as a ``SagaPlan``: the
-ordered ``Step`` s, each with the participant that runs it, the command that runs it when the
-saga is orchestrated, the events it announces when it is choreographed, its compensation, and
+ordered ``Step`` s, each with the participant that runs it (orchestrated, its command is
+``<participant>.<step>``), the events it announces when it is choreographed, its compensation, and
 what it means for the owner (the status customers see once it is done, or while it waits for
 a person; the reason when it fails). From that one list follow:
 
@@ -22,18 +22,16 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Undo:
-    """A compensation: the participant's command that takes its step's effect back."""
+    """A compensation: what takes its step's effect back, run by the step's participant."""
 
     name: str
-    task: str  # the participant's Celery command (its queue: the part before the dot)
     announces: str  # the event that says it is undone (choreography)
 
 
 @dataclass(frozen=True)
 class Step:
-    name: str  # the step's one name: its row, its journal lines, its span
-    service: str  # the participant that runs it
-    task: str  # the participant's Celery command
+    name: str  # the step's one name: its row, its journal lines, its span, its command
+    service: str  # the participant that runs it (its queue)
     succeeded: str  # the event announcing success (``payment.charged``)
     refused: str | None = None  # the event announcing a business refusal (``payment.declined``)
     failed: str | None = None  # the event announcing that transient errors outlasted the retries
@@ -48,6 +46,11 @@ class Step:
     per_line: bool = False  # run once per line (``<name>:<sku>``); the last line moves the saga on
 
     @property
+    def task(self) -> str:
+        """The participant's Celery command: ``<service>.<step>``, routed to the service's queue."""
+        return f"{self.service}.{self.name}"
+
+    @property
     def failure_events(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(e for e in (self.refused, self.failed) if e))
 
@@ -60,9 +63,12 @@ ForwardStep = Step
 class Compensation:
     name: str
     service: str
-    task: str
     announces: str
     undoes: Step
+
+    @property
+    def task(self) -> str:
+        return f"{self.service}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class SagaPlan:
 
     def __post_init__(self) -> None:
         undos = [
-            Compensation(s.undo.name, s.service, s.undo.task, s.undo.announces, s)
+            Compensation(s.undo.name, s.service, s.undo.announces, s)
             for s in reversed(self.steps)
             if s.undo is not None
         ]

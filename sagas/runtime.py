@@ -339,13 +339,17 @@ def step_decide(*, saga_id: str, step_name: str, decide: Callable[[Saga], None])
     row, its journal line) and the saga is resumed, in one transaction under the saga's lock.
 
     Decided once: raises ``NotHeld`` (and writes nothing) unless the saga still goes forward
-    and the step is held, so of two decisions racing (or a decision and a cancel) the first
-    wins. The resumed saga runs the step again, which reads the decision and succeeds or
-    refuses as any step does; a resume message lost on the way is sent again by the sweeper.
+    and the step has not ended; ``decide`` raises it too when the participant has nothing
+    waiting (no review, or decided already), so of two decisions racing (or a decision and a
+    cancel) the first wins. The step may be running again meanwhile (the sweeper re-drives a
+    held saga): that run holds it once more, and the resume that follows reads the decision.
+    The resumed saga runs the step again, which succeeds or refuses as any step does; a resume
+    message lost on the way is sent again by the sweeper.
     """
+    open_ = (SagaStep.Status.HELD, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
-        held = SagaStep.objects.filter(saga_id=saga_id, name=step_name, status=SagaStep.Status.HELD).exists()
+        held = SagaStep.objects.filter(saga_id=saga_id, name=step_name, status__in=open_).exists()
         if not (saga.forward and held):
             raise NotHeld(f"{step_name} of {saga_id} is not waiting for a decision")
         decide(saga)
@@ -372,8 +376,7 @@ def _undo_again(
     undoing = compensation_of(name)
     saga.record(service=step.service, kind="step", name=name, detail=detail)
     if undoing is None:
-        saga.escalate(message=f"{name} {detail}, and nothing undoes it")
-        return True
+        return False  # the plan says the step leaves nothing to undo (a screening)
     reopened = SagaStep.objects.filter(saga_id=saga.id, name=undoing.name, status__in=settled).update(
         status=SagaStep.Status.PENDING, error="", finished_at=None
     )

@@ -11,8 +11,8 @@ SERVICE = "inventory"
 
 
 # Its result is kept: the reservation chord counts its finished lines in the result backend.
-@shared_task(bind=True, name="inventory.reserve_line", ignore_result=False)
-def reserve_line(self: Task[Any, Any], order_id: str, context: dict[str, Any]) -> None:
+@shared_task(bind=True, name="inventory.reserve_stock", ignore_result=False)
+def reserve_stock(self: Task[Any, Any], order_id: str, context: dict[str, Any]) -> None:
     """One line of the order (``context["lines"]`` holds it alone): the lines run in parallel."""
     steps.reserve_lines(order_id=order_id, context=context, hops=CanvasHops.take(self, shard=order_id, service=SERVICE))
 

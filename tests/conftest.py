@@ -3,7 +3,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import ProductFactory, StaffFactory, UserFactory
 
-pytest_plugins = ["tests.sagas"]
+pytest_plugins = ["tests.worker"]
 
 
 @pytest.fixture(autouse=True)

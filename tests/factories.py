@@ -6,6 +6,8 @@ from factory.declarations import LazyAttribute, PostGenerationMethodCall, Sequen
 from factory.django import DjangoModelFactory
 from factory.helpers import post_generation
 
+from orders.models import Coordination, Order
+from orders.services import OrderItem, order_place
 from shop.models import Category, Product
 
 PASSWORD = "correct-horse-battery-staple"
@@ -97,3 +99,29 @@ def order_body(
         "shipping_address": address(**address_overrides),
         "payment_token": token,
     }
+
+
+def place(
+    user: User,
+    *products: Product,
+    quantity: int = 1,
+    token: str = "tok_visa",
+    coordination: str | None = None,
+    **address_overrides: str,
+) -> Order:
+    """An order of ``products`` by ``user``, placed through the service the API and the checkout
+    use; its saga starts once it commits (on the worker, in a saga test)."""
+    return order_place(
+        user=user,
+        items=[OrderItem(sku=p.sku, quantity=quantity) for p in products],
+        shipping_address=address(**address_overrides),
+        payment_token=token,
+        coordination_mode=Coordination(coordination) if coordination else None,
+    )
+
+
+def post_order(client: Any, body: dict[str, Any]) -> str:
+    """``POST /api/orders/`` as ``client``: the new order's id (the answer must be a 201)."""
+    response = client.post("/api/orders/", body, format="json")
+    assert response.status_code == 201, response.content
+    return str(response.json()["id"])

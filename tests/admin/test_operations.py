@@ -14,10 +14,9 @@ from notifications.models import Notification
 from orders.models import OrderEvent, Status
 from outbox import relay
 from outbox.models import OutboxMessage
-from tests.factories import ProductFactory, StaffMemberFactory, order_body
+from tests.factories import ProductFactory, StaffMemberFactory, order_body, post_order
 from tests.notifications.test_order_emails_saga import free_port, smtp_server  # noqa: F401 (fixture)
-from tests.orders.test_saga import place
-from tests.sagas import recover_until_terminal, wait_for_step, wait_for_terminal, wait_until, wait_until_settled
+from tests.worker import recover_until_terminal, wait_for_step, wait_for_terminal, wait_until, wait_until_settled
 
 pytestmark = pytest.mark.saga
 
@@ -42,7 +41,7 @@ def test_a_parked_message_requeued_from_the_admin_is_published_and_its_order_end
 ):
     # given an order whose first messages could not be published (no worker relays meanwhile)
     saga.stop()
-    order_id = place(api, order_body(ProductFactory(stock=5)))
+    order_id = post_order(api, order_body(ProductFactory(stock=5)))
     monkeypatch.setattr(relay, "_apply", poison)
     for _ in range(2 * settings.OUTBOX_MAX_ATTEMPTS):  # one attempt per sweep; the second waits behind the first
         relay.relay_due()
@@ -90,7 +89,7 @@ def test_a_parked_event_requeued_from_the_admin_is_handled_exactly_once(
 ):
     # given a mail server that is down past the inbox's retries: the customer's emails are parked
     mailless = special_worker(env={"EMAIL_URL": f"smtp://127.0.0.1:{free_port()}", "EVENTS_MAX_ATTEMPTS": "1"})
-    order_id = place(api, order_body(ProductFactory(stock=5)))
+    order_id = post_order(api, order_body(ProductFactory(stock=5)))
     assert wait_for_terminal([order_id])[order_id].status == Status.COMPLETED
     parked = InboxEntry.objects.filter(saga_id=order_id, consumer="notifications.email_customer", parked=True)
     wait_until(lambda: parked.count() == 2)
@@ -129,9 +128,9 @@ def test_the_stuck_view_lists_an_order_whose_worker_was_killed_with_the_step_it_
 ):
     # given one order that has ended, and one whose worker is killed while it charges the card
     product = ProductFactory(stock=5)
-    finished = place(api, order_body(product))
+    finished = post_order(api, order_body(product))
     wait_for_terminal([finished])
-    stuck = place(api, order_body(product, token="tok_slow"))
+    stuck = post_order(api, order_body(product, token="tok_slow"))
     wait_for_step(stuck, "charge_payment", "running")
     saga.kill()
     viewer = browser(StaffMemberFactory(permissions=["orders.view_order"]))

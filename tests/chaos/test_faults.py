@@ -39,7 +39,7 @@ from shop.models import Product
 from tests.admin.test_product_admin import save_stock_from_list
 from tests.chaos.proxy import BrokerProxy
 from tests.factories import ProductFactory, UserFactory, order_body
-from tests.sagas import (
+from tests.worker import (
     ROOT,
     WORKER_APPLICATION_NAME,
     WORKER_ENV,
@@ -127,7 +127,7 @@ class Batch:
     def body(self, i: int) -> dict[str, Any]:
         token, postal_code = MIX[i % len(MIX)]
         body = order_body(self.plenty, self.scarce, token=token, postal_code=postal_code)
-        return body | {"coordination": settings.ORDER_COORDINATION}  # the test's mode (tests/sagas.py)
+        return body | {"coordination": settings.ORDER_COORDINATION}  # the test's mode (tests/worker.py)
 
     def place(self, count: int) -> list[str]:
         for i in range(count):

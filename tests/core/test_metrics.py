@@ -8,24 +8,13 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from events.models import InboxEntry
-from orders.models import ActorKind, Coordination, Order
-from orders.services import OrderItem, order_place
+from orders.models import ActorKind, Order
 from orders.transitions import order_record_action
 from outbox.models import OutboxMessage
 from sagas.models import SagaStep
-from tests.factories import ProductFactory, StaffFactory, StaffMemberFactory, UserFactory, address
+from tests.factories import ProductFactory, StaffFactory, StaffMemberFactory, UserFactory, place
 
 pytestmark = pytest.mark.django_db
-
-
-def place(customer, mode: str, *products) -> Order:
-    return order_place(
-        user=customer,
-        items=[OrderItem(p.sku, 1) for p in products],
-        shipping_address=address(),
-        payment_token="tok_visa",
-        coordination_mode=Coordination(mode),
-    )
 
 
 def finish(order: Order, name: str, status: str, seconds: float, attempts: int = 1) -> None:
@@ -55,8 +44,11 @@ def value(samples, name: str, **labels: str) -> float:
 def test_the_figures_are_those_of_the_database_in_both_modes(client, customer):
     # given two orchestrated orders and one choreographed, each of two lines, whose steps ran
     products = [ProductFactory(), ProductFactory()]
-    fast, retried = place(customer, "orchestration", *products), place(customer, "orchestration", *products)
-    choreographed = place(customer, "choreography", *products)
+    fast, retried = (
+        place(customer, *products, coordination="orchestration"),
+        place(customer, *products, coordination="orchestration"),
+    )
+    choreographed = place(customer, *products, coordination="choreography")
     for order in (fast, retried, choreographed):
         for product in products:
             finish(order, f"reserve_stock:{product.sku}", "succeeded", 0.02)

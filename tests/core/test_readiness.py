@@ -11,7 +11,7 @@ from config.celery import app
 from core.models import Heartbeat
 from outbox.models import OutboxMessage
 from tests.core.test_metrics import scrape
-from tests.sagas import SagaWorker, wait_until
+from tests.worker import SagaWorker, wait_until
 
 QUEUES = list(settings.SHOP_QUEUES)
 ALL_OK = {"queues": dict.fromkeys(QUEUES, "ok"), "beat": "ok", "outbox": "ok"}

@@ -7,9 +7,8 @@ from django.apps import apps
 from django.conf import settings
 
 from orders.models import Status
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import wait_for_terminal
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -27,7 +26,7 @@ def test_orders_of_several_lines_leave_nothing_for_good_in_the_result_backend(sa
     products = [ProductFactory(stock=10) for _ in range(3)]
 
     # when they are placed and their sagas end
-    ids = [place(api, order_body(*products)) for _ in range(3)]
+    ids = [post_order(api, order_body(*products)) for _ in range(3)]
     ended = wait_for_terminal(ids)
 
     # then they completed, and the result backend keeps nothing of them for good

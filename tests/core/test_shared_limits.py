@@ -19,7 +19,7 @@ from django.contrib.auth.hashers import ScryptPasswordHasher  # type: ignore[att
 
 from tests.factories import PASSWORD, UserFactory
 from tests.notifications.test_order_emails_saga import free_port
-from tests.sagas import ROOT, _die_with_parent, database_url
+from tests.worker import ROOT, _die_with_parent, database_url
 
 # Each pytest-xdist worker has its Redis databases (config/settings/test.py); this one is its
 # result backend's, where the throttles' keys (``:1:throttle_login_<address>``) meet nothing.

@@ -10,9 +10,9 @@ from orders.events import order_context
 from orders.models import Coordination, Order, OrderEvent, Status
 from orders.services import OrderItem, order_place
 from shop.models import Product
-from shop.tasks import reserve_line
+from shop.tasks import reserve_stock
 from tests.factories import PASSWORD, ProductFactory, StaffFactory, UserFactory, address
-from tests.sagas import wait_for_terminal
+from tests.worker import wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -132,7 +132,7 @@ def test_staff_cancel_an_order_from_the_admin_and_the_stock_comes_back(saga, pag
         payment_token="tok_visa",
         coordination_mode=Coordination.ORCHESTRATION,  # its first step is run here, as a command
     )
-    reserve_line.apply(args=(str(order.pk), order_context(order, list(order.lines.all()))))
+    reserve_stock.apply(args=(str(order.pk), order_context(order, list(order.lines.all()))))
     assert Order.objects.get(pk=order.pk).status == Status.RESERVED
     assert Product.objects.get(pk=lamp.pk).stock == 7
 

@@ -14,11 +14,11 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from orders.models import Order, Status
-from orders.services import OrderItem, order_place
 from payments.models import Payment
 from sagas.models import SagaStep
 from shop.models import Product
-from tests.factories import PASSWORD, CategoryFactory, ProductFactory, StaffFactory, UserFactory, address, with_image
+from tests import factories
+from tests.factories import PASSWORD, CategoryFactory, ProductFactory, StaffFactory, UserFactory, with_image
 
 DEVICES = ["laptop", "phone"]
 
@@ -48,13 +48,8 @@ def log_in(page, user, *, admin=False) -> None:
     expect(page).not_to_have_url(re.compile("/login/"))
 
 
-def place(user, *products, quantity=1, **address_overrides) -> Order:
-    return order_place(
-        user=user,
-        items=[OrderItem(sku=p.sku, quantity=quantity) for p in products],
-        shipping_address=address(**address_overrides),
-        payment_token="tok_refund_fails",
-    )
+def place(user, *products, **address_overrides) -> Order:
+    return factories.place(user, *products, token="tok_refund_fails", **address_overrides)
 
 
 def test_catalog_with_pictures_categories_sorting_and_the_stock_filter(device, live_server, problems, shot):

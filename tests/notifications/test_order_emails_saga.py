@@ -16,9 +16,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from core.templatetags.shop_tags import order_number
 from notifications.models import Notification
 from orders.models import OrderEvent, Status
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import wait_for_step, wait_for_terminal
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import wait_for_step, wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -76,10 +75,10 @@ def test_each_order_emails_its_customer_once_when_placed_and_once_when_it_ends(
 
     # when a customer places four orders: one is cancelled by them while its charge is in
     # flight, one completes, one is declined, and one cannot be undone cleanly
-    cancelled = place(api, order_body(product, token="tok_slow"))
-    completed = place(api, order_body(product, token="tok_visa"))
-    declined = place(api, order_body(product, token="tok_decline"))
-    attention = place(api, order_body(product, token="tok_refund_fails", postal_code="00000"))
+    cancelled = post_order(api, order_body(product, token="tok_slow"))
+    completed = post_order(api, order_body(product, token="tok_visa"))
+    declined = post_order(api, order_body(product, token="tok_decline"))
+    attention = post_order(api, order_body(product, token="tok_refund_fails", postal_code="00000"))
     wait_for_step(cancelled, "charge_payment", "running")
     assert api.post(f"/api/orders/{cancelled}/cancel/").status_code == 202
     orders = wait_for_terminal([cancelled, completed, declined, attention], timeout=60)

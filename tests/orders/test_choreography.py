@@ -9,24 +9,20 @@ from django.utils import timezone
 from events.models import InboxEntry
 from events.services import event_handle
 from orders.models import Coordination, Order, OrderEvent, Status
-from orders.services import OrderItem, order_advance, order_cancel, order_place, saga_recover_stalled
+from orders.plan import ORDER_SAGA
+from orders.services import order_advance, order_cancel, saga_recover_stalled
 from outbox.models import OutboxMessage
 from payments.models import ProviderTransaction
 from sagas.models import SagaStep
 from shop.models import Product
-from tests.factories import ProductFactory, address
+from tests import factories
+from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def place(customer, product: Product, token: str = "tok_visa") -> Order:
-    return order_place(
-        user=customer,
-        items=[OrderItem(product.sku, 2)],
-        shipping_address=address(),
-        payment_token=token,
-        coordination_mode=Coordination.CHOREOGRAPHY,
-    )
+    return factories.place(customer, product, quantity=2, token=token, coordination=Coordination.CHOREOGRAPHY)
 
 
 def deliveries(order: Order, event: str, service: str) -> list[dict[str, Any]]:
@@ -41,13 +37,11 @@ def handle(message: dict[str, Any]) -> None:
 
 
 def run_forward(order: Order) -> None:
-    """Deliver each forward event to the services, as a broker would."""
-    for event, service in [
-        ("order.placed", "inventory"),
-        ("stock.reserved", "payments"),
-        ("payment.charged", "shipping"),
-    ]:
-        handle(deliveries(order, event, service)[-1])
+    """Deliver each forward event to the service of the next step, as a broker would."""
+    heard = ORDER_SAGA.starts_with
+    for step in ORDER_SAGA.steps:
+        handle(deliveries(order, heard, step.service)[-1])
+        heard = step.succeeded
 
 
 def test_a_redelivered_event_changes_nothing(customer):
@@ -62,7 +56,7 @@ def test_a_redelivered_event_changes_nothing(customer):
 
     # then the units were taken once and "stock reserved" was announced once
     assert Product.objects.get(pk=product.pk).stock == 3
-    assert len(deliveries(order, "stock.reserved", "payments")) == 1
+    assert len(deliveries(order, "stock.reserved", "risk")) == 1
     assert InboxEntry.objects.filter(event_name="order.placed", consumer__startswith="inventory.").count() == 1
 
 
@@ -83,14 +77,15 @@ def test_the_orders_service_follows_the_events_even_out_of_order(customer):
 
 
 def test_a_forward_event_that_arrives_after_a_cancel_does_nothing(customer):
-    # given a choreographed order whose stock is reserved, cancelled before payments heard of it
+    # given a choreographed order screened, cancelled before payments heard of it
     product = ProductFactory(stock=5)
     order = place(customer, product)
     handle(deliveries(order, "order.placed", "inventory")[0])
+    handle(deliveries(order, "stock.reserved", "risk")[0])
     order_cancel(order_id=order.pk, actor="customer")
 
-    # when "stock reserved" reaches payments, late, and the cancel reaches every service
-    handle(deliveries(order, "stock.reserved", "payments")[0])
+    # when "risk approved" reaches payments, late, and the cancel reaches every service
+    handle(deliveries(order, "risk.approved", "payments")[0])
     for service in ("inventory", "payments", "shipping"):
         handle(deliveries(order, "order.compensating", service)[0])
     for event in ("stock.released", "payment.refunded", "shipment.cancelled"):
@@ -137,7 +132,8 @@ def test_a_copy_of_a_compensation_that_is_running_does_nothing(customer):
     # given a choreographed order charged, then cancelled, whose refund a copy is running now
     order = place(customer, ProductFactory(stock=5))
     handle(deliveries(order, "order.placed", "inventory")[0])
-    handle(deliveries(order, "stock.reserved", "payments")[0])
+    handle(deliveries(order, "stock.reserved", "risk")[0])
+    handle(deliveries(order, "risk.approved", "payments")[0])
     order_cancel(order_id=order.pk, actor="customer")
     SagaStep.objects.filter(saga_id=order.pk, name="refund_payment").update(
         status=SagaStep.Status.RUNNING, attempts=1, started_at=timezone.now()

@@ -10,9 +10,9 @@ from orders.journal import JournalService
 from orders.models import OrderEvent
 from orders.sequence import command_target
 from orders.staff import order_note_add
-from tests.factories import ProductFactory, StaffMemberFactory, UserFactory, order_body
-from tests.sagas import wait_for_terminal
+from tests.factories import ProductFactory, StaffMemberFactory, UserFactory, order_body, post_order
 from tests.web.conftest import place_order  # noqa: F401  (the same fixture: an order, no saga run)
+from tests.worker import wait_for_terminal
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_a_new_orders_journal_says_it_was_placed_and_announced(api, order):
     assert [e["seq"] for e in entries] == [1, 2, 3]
     assert [(e["service"], e["kind"], e["name"]) for e in entries] == [
         ("orders", "action", ""),
-        ("orders", "command", "inventory.reserve_line"),
+        ("orders", "command", "inventory.reserve_stock"),
         ("orders", "event", "order.placed"),
     ]
     assert entries[0]["detail"] == "Order placed (orchestration)"
@@ -91,12 +91,6 @@ def test_the_journal_ignores_the_order_lists_filter_and_pages(api, order):
 # --- the real saga, in both modes ---------------------------------------------------------------
 
 
-def place(client: APIClient, body: dict[str, object]) -> str:
-    response = client.post("/api/orders/", body, format="json")
-    assert response.status_code == 201, response.content
-    return str(response.json()["id"])
-
-
 def lines(entries, kind: str) -> list[tuple[object, object]]:
     return [(e["service"], e["name"]) for e in entries if e["kind"] == kind]
 
@@ -105,8 +99,8 @@ def lines(entries, kind: str) -> list[tuple[object, object]]:
 def test_the_journal_tells_who_did_what_in_each_coordination_mode(saga, coordination, api):
     # given a product, an order that completes and one whose card is declined
     product = ProductFactory(stock=10)
-    paid = place(api, order_body(product, token="tok_visa"))
-    declined = place(api, order_body(product, token="tok_decline"))
+    paid = post_order(api, order_body(product, token="tok_visa"))
+    declined = post_order(api, order_body(product, token="tok_decline"))
     wait_for_terminal([paid, declined])
 
     # when the customer reads both journals
@@ -132,7 +126,12 @@ def test_the_journal_tells_who_did_what_in_each_coordination_mode(saga, coordina
         commands = lines(ok, "command") + lines(refused, "command")
         assert {service for service, _ in commands} == {"orders"}
         sent = {str(name) for _, name in commands}
-        assert {"payments.charge", "shipping.create_shipment", "payments.refund", "inventory.release_stock"} <= sent
+        assert {
+            "payments.charge_payment",
+            "shipping.create_shipment",
+            "payments.refund_payment",
+            "inventory.release_stock",
+        } <= sent
         assert {command_target(name) for name in sent} >= {"inventory", "payments", "shipping"}
         assert not [e for e in ok + refused if e["kind"] == "event" and e["service"] != "orders"]
     else:
@@ -156,7 +155,7 @@ def test_the_journal_tells_who_did_what_in_each_coordination_mode(saga, coordina
 def test_a_staff_cancel_is_in_the_journal_under_staff(saga, coordination, api, staff_api):
     # given an order placed while no worker runs, so it is still pending
     saga.stop()
-    order_id = place(api, order_body(ProductFactory(stock=10)))
+    order_id = post_order(api, order_body(ProductFactory(stock=10)))
 
     # when staff cancel it through the API and the saga runs
     assert staff_api.post(f"/api/orders/{order_id}/cancel/").status_code == 202

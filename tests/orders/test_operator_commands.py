@@ -179,7 +179,7 @@ def test_show_saga_prints_the_steps_the_journal_and_the_outbox(order):
     assert "charge_payment (forward): pending, 0 attempt(s)" in out
     assert "orders action: Order placed" in out and "orders event order.placed\n" in out
     outbox = out.split("\nOutbox (")[1]
-    assert "inventory.reserve_line" in outbox and "waiting" in outbox
+    assert "inventory.reserve_stock" in outbox and "waiting" in outbox
 
 
 def test_show_saga_exits_1_for_an_order_that_needs_staff(order):

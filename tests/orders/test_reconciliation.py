@@ -17,9 +17,8 @@ from orders.models import Order, OrderEvent, Status
 from orders.reconciliation import orders_reconcile
 from payments.models import ProviderTransaction
 from shipping.models import CarrierShipment
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import assert_invariants, money_moved, wait_for_terminal, wait_until, wait_until_settled
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import assert_invariants, money_moved, wait_for_terminal, wait_until, wait_until_settled
 
 pytestmark = pytest.mark.saga
 
@@ -52,8 +51,8 @@ def reconcile_command(*args: str) -> tuple[int, str]:
 def test_a_clean_run_finds_nothing_and_a_planted_charge_on_a_cancelled_order_is_refunded(saga, api):
     # given a completed order and a declined one, as the saga left them
     product = ProductFactory(stock=5)
-    done = place(api, order_body(product, token="tok_visa"))
-    declined = place(api, order_body(product, token="tok_decline"))
+    done = post_order(api, order_body(product, token="tok_visa"))
+    declined = post_order(api, order_body(product, token="tok_decline"))
     orders = ended([done, declined])
     assert orders[declined].status == Status.CANCELLED
 
@@ -88,7 +87,7 @@ def test_a_clean_run_finds_nothing_and_a_planted_charge_on_a_cancelled_order_is_
 def test_a_live_parcel_for_a_cancelled_order_is_cancelled_at_the_carrier(saga, api):
     # given an order the carrier rejected, and then a live shipment at the carrier under its key
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_visa", postal_code="00000"))
+    order_id = post_order(api, order_body(product, token="tok_visa", postal_code="00000"))
     assert ended([order_id])[order_id].status == Status.CANCELLED
     CarrierShipment.objects.create(
         idempotency_key=f"order:{order_id}:shipment", tracking_number="SP000000000042", postal_code="00000"
@@ -106,7 +105,7 @@ def test_a_live_parcel_for_a_cancelled_order_is_cancelled_at_the_carrier(saga, a
 def test_what_no_rule_repairs_is_flagged_for_staff(saga, api, staff_api):
     # given a completed order charged a second time at the provider
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_visa"))
+    order_id = post_order(api, order_body(product, token="tok_visa"))
     order = ended([order_id])[order_id]
     plant_charge(order_id, order.total, key="again")
 
@@ -134,7 +133,7 @@ def test_what_no_rule_repairs_is_flagged_for_staff(saga, api, staff_api):
 
 def test_a_dry_run_changes_nothing(saga, api):
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_decline"))
+    order_id = post_order(api, order_body(product, token="tok_decline"))
     ended([order_id])
     plant_charge(order_id, Decimal("5.00"))
 
@@ -146,7 +145,7 @@ def test_a_dry_run_changes_nothing(saga, api):
 
 def test_each_run_is_bounded_and_the_orders_never_compared_come_first(saga, api):
     product = ProductFactory(stock=5)
-    ids = [place(api, order_body(product, token="tok_visa")) for _ in range(3)]
+    ids = [post_order(api, order_body(product, token="tok_visa")) for _ in range(3)]
     ended(ids)
 
     first, second = orders_reconcile(limit=2), orders_reconcile(limit=2)
@@ -158,7 +157,7 @@ def test_each_run_is_bounded_and_the_orders_never_compared_come_first(saga, api)
 def test_two_reconcilers_at_once_repair_an_order_once(saga, api):
     # given a cancelled order holding a planted charge
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_decline"))
+    order_id = post_order(api, order_body(product, token="tok_decline"))
     ended([order_id])
     plant_charge(order_id, Decimal("7.00"))
 

@@ -2,7 +2,6 @@
 
 import threading
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.db import connections
@@ -14,16 +13,10 @@ from payments.models import Payment
 from sagas.models import SagaStep
 from shipping.models import Shipment
 from shop.models import Product
-from tests.factories import ProductFactory, UserFactory, order_body
-from tests.sagas import assert_invariants, money_moved, wait_for_step, wait_for_terminal
+from tests.factories import ProductFactory, UserFactory, order_body, post_order
+from tests.worker import assert_invariants, money_moved, wait_for_step, wait_for_terminal
 
 pytestmark = pytest.mark.saga
-
-
-def place(api: APIClient, body: dict[str, Any]) -> str:
-    response = api.post("/api/orders/", body, format="json")
-    assert response.status_code == 201, response.content
-    return str(response.json()["id"])
 
 
 @pytest.mark.parametrize(
@@ -49,7 +42,7 @@ def test_every_provider_test_value_ends_as_the_contract_says(saga, api, token, p
     initial = {mug.sku: 10, tee.sku: 10}
 
     # when a customer orders both with this token and postal code
-    order_id = place(api, order_body(mug, tee, quantity=2, token=token, postal_code=postal_code))
+    order_id = post_order(api, order_body(mug, tee, quantity=2, token=token, postal_code=postal_code))
     order = wait_for_terminal([order_id])[order_id]
 
     # then it ends in the stated status, and money and stock add up
@@ -87,7 +80,7 @@ def test_one_short_line_cancels_the_order_and_puts_the_other_lines_back(saga, ap
     a, b, short = ProductFactory(stock=10), ProductFactory(stock=10), ProductFactory(stock=1)
 
     # when an order asks for 2 of each
-    order_id = place(api, order_body(a, b, short, quantity=2))
+    order_id = post_order(api, order_body(a, b, short, quantity=2))
     order = wait_for_terminal([order_id])[order_id]
 
     # then it is cancelled for lack of stock and every product's stock is exactly as before
@@ -110,7 +103,7 @@ def test_sixteen_concurrent_buyers_for_the_last_five_units(saga):
     def buy(client: APIClient) -> None:
         try:
             start.wait()
-            order_ids.append(place(client, order_body(product, quantity=1)))
+            order_ids.append(post_order(client, order_body(product, quantity=1)))
         finally:
             connections.close_all()
 
@@ -134,14 +127,14 @@ def test_sixteen_concurrent_buyers_for_the_last_five_units(saga):
 def test_customer_cancel_compensates_and_a_completed_order_cannot_be_cancelled(saga, api):
     product = ProductFactory(stock=10)
     # given a completed order
-    done = place(api, order_body(product))
+    done = post_order(api, order_body(product))
     wait_for_terminal([done])
     # when the customer tries to cancel it, then it is a conflict
     assert api.post(f"/api/orders/{done}/cancel/").status_code == 409
 
     # given an order the customer cancels while its stock is held and its charge is in flight
     # (a slow card: "straight after the POST" would race a saga that ends in a tenth of a second)
-    cancelled = place(api, order_body(product, quantity=3, token="tok_slow"))
+    cancelled = post_order(api, order_body(product, quantity=3, token="tok_slow"))
     wait_for_step(cancelled, "charge_payment", "running")
     response = api.post(f"/api/orders/{cancelled}/cancel/")
     assert response.status_code == 202

@@ -19,9 +19,8 @@ from sagas.models import SagaStep
 from shipping import tasks as shipping_tasks
 from shop import tasks as inventory_tasks
 from shop.models import Product, StockReservation
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import assert_invariants, purge_broker, recover_until_terminal, wait_for_terminal
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import assert_invariants, purge_broker, recover_until_terminal, wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -56,12 +55,12 @@ def run_every_task_again(order: Order) -> None:
     context = order_events.order_context(order, lines)
     for line in lines:
         one_line = context | {"lines": [{"line_id": line.pk, "sku": line.sku, "quantity": line.quantity}]}
-        inventory_tasks.reserve_line.apply(args=(order_id, one_line))
-    payment_tasks.charge.apply(args=(order_id, context))
+        inventory_tasks.reserve_stock.apply(args=(order_id, one_line))
+    payment_tasks.charge_payment.apply(args=(order_id, context))
     shipping_tasks.create_shipment.apply(args=(order_id, context))
     for task in (
         shipping_tasks.cancel_shipment,
-        payment_tasks.refund,
+        payment_tasks.refund_payment,
         inventory_tasks.release_stock,
         order_tasks.finish_compensation,
     ):
@@ -72,7 +71,7 @@ def run_every_task_again(order: Order) -> None:
 def test_running_any_step_or_compensation_again_changes_nothing(saga, api, token, postal_code, status):
     # given an order whose saga has ended
     product = ProductFactory(stock=10)
-    order_id = place(api, order_body(product, quantity=2, token=token, postal_code=postal_code))
+    order_id = post_order(api, order_body(product, quantity=2, token=token, postal_code=postal_code))
     order = wait_for_terminal([order_id])[order_id]
     assert order.status == status
     before = snapshot(order_id)
@@ -89,7 +88,7 @@ def test_every_saga_started_twice_still_has_the_effect_of_once(saga, api, coordi
     # its whole canvas sent again, or its "order placed" announced again to the services
     products = [ProductFactory(stock=40), ProductFactory(stock=40)]
     ids = [
-        place(api, order_body(*products, quantity=1, token=token, postal_code=postal_code))
+        post_order(api, order_body(*products, quantity=1, token=token, postal_code=postal_code))
         for token, postal_code, _ in MIX * 2
     ]
     for order in Order.objects.filter(pk__in=ids):
@@ -111,7 +110,7 @@ def test_killing_the_worker_mid_saga_loses_no_order_and_charges_nobody_twice(sag
     # given a batch of sagas in flight
     products = [ProductFactory(stock=100), ProductFactory(stock=100)]
     ids = [
-        place(api, order_body(*products, quantity=1, token=token, postal_code=postal_code))
+        post_order(api, order_body(*products, quantity=1, token=token, postal_code=postal_code))
         for token, postal_code, _ in MIX * 4
     ]
     deadline = time.monotonic() + 20
@@ -138,7 +137,7 @@ def test_sagas_whose_messages_were_all_lost_are_recovered_from_the_database(saga
     # broker then loses
     saga.stop()
     product = ProductFactory(stock=10)
-    ids = [place(api, order_body(product, token=token)) for token in ("tok_visa", "tok_decline", "tok_flaky")]
+    ids = [post_order(api, order_body(product, token=token)) for token in ("tok_visa", "tok_decline", "tok_flaky")]
     assert relay_due() == 6  # each order: its saga (canvas or event) and its customer's email
     purge_broker()
     saga.start()
@@ -158,7 +157,7 @@ def test_orders_pending_too_long_expire_and_release_everything(saga, api, settin
     # given an order whose saga never got going (its messages were lost)
     saga.stop()
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, quantity=2))
+    order_id = post_order(api, order_body(product, quantity=2))
     assert relay_due() == 2  # its saga (canvas or event) and its customer's email
     purge_broker()
     saga.start()
@@ -175,7 +174,7 @@ def test_orders_pending_too_long_expire_and_release_everything(saga, api, settin
 
 def test_amounts_are_decimal_end_to_end(saga, api):
     product = ProductFactory(price=Decimal("0.10"), stock=50)
-    order_id = place(api, order_body(product, quantity=3))
+    order_id = post_order(api, order_body(product, quantity=3))
     order = wait_for_terminal([order_id])[order_id]
     assert order.total == Decimal("0.30")
     assert ProviderTransaction.objects.get(order_ref=order_id).amount == Decimal("0.30")

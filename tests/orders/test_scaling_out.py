@@ -10,9 +10,8 @@ from django.conf import settings
 
 from notifications.models import Notification
 from orders.models import Status
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import SagaWorker, assert_invariants, wait_for_terminal, wait_until
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import SagaWorker, assert_invariants, wait_for_terminal, wait_until
 
 pytestmark = pytest.mark.saga
 
@@ -53,7 +52,7 @@ def test_one_worker_per_queue_ends_every_saga_each_service_on_its_own_worker(wor
 
     # when orders of every outcome are placed
     placed = {
-        place(api, order_body(mug, tee, token=token, postal_code=postal_code)): outcome
+        post_order(api, order_body(mug, tee, token=token, postal_code=postal_code)): outcome
         for (token, postal_code), outcome in OUTCOMES.items()
     }
     orders = wait_for_terminal(placed)

@@ -47,12 +47,12 @@ def test_an_orchestrated_run_has_commands_from_orders_to_each_service():
     # given a declined order's journal, orchestrated
     entries = journal(
         ("orders", "status", "reserved", "reserve_stock succeeded for every line"),
-        ("orders", "command", "payments.charge", ""),
+        ("orders", "command", "payments.charge_payment", ""),
         ("payments", "retry", "charge_payment", "ProviderUnavailable; again in 0.1s"),
         ("payments", "step", "charge_payment", "failed: PaymentDeclined"),
         ("orders", "status", "compensating", "charge_payment failed"),
         ("orders", "command", "orders.compensate", ""),
-        ("orders", "command", "payments.refund", ""),
+        ("orders", "command", "payments.refund_payment", ""),
         ("payments", "compensation", "refund_payment", "skipped"),
         ("orders", "command", "inventory.release_stock", ""),
         ("inventory", "compensation", "release_stock", "succeeded"),
@@ -64,9 +64,9 @@ def test_an_orchestrated_run_has_commands_from_orders_to_each_service():
     # then one lane per service that appears, in the shop's order, time going down
     assert lanes(svg) == ["orders", "inventory", "payments", "staff"]
     assert arrows(svg) == [
-        ("command", "orders", "payments", "payments.charge"),
+        ("command", "orders", "payments", "payments.charge_payment"),
         ("command", "orders", "orders", "orders.compensate"),
-        ("command", "orders", "payments", "payments.refund"),
+        ("command", "orders", "payments", "payments.refund_payment"),
         ("command", "orders", "inventory", "inventory.release_stock"),
     ]
     assert marks(svg) == [
@@ -85,6 +85,7 @@ def test_a_choreographed_run_has_events_from_their_publisher_to_each_subscriber(
     # given a declined order's journal, choreographed
     entries = journal(
         ("inventory", "event", "stock.reserved", ""),
+        ("risk", "event", "risk.approved", ""),
         ("payments", "step", "charge_payment", "failed: PaymentDeclined"),
         ("orders", "status", "compensating", ""),
         ("payments", "event", "payment.declined", "error: PaymentDeclined"),
@@ -94,10 +95,12 @@ def test_a_choreographed_run_has_events_from_their_publisher_to_each_subscriber(
 
     svg = drawing(entries, "choreography")
 
-    assert lanes(svg) == ["orders", "inventory", "payments", "shipping"]
+    assert lanes(svg) == ["orders", "inventory", "risk", "payments", "shipping"]
     drawn = arrows(svg)
-    # stock.reserved wakes the payments service; a decline every service that undoes its part
-    assert ("event", "inventory", "payments", "stock.reserved") in drawn
+    # stock.reserved wakes the risk service, its approval the payments service; a decline every
+    # service that undoes its part
+    assert ("event", "inventory", "risk", "stock.reserved") in drawn
+    assert ("event", "risk", "payments", "risk.approved") in drawn
     declined = {to for kind, source, to, name in drawn if name == "payment.declined" and source == "payments"}
     assert declined == {"inventory", "payments", "shipping"}  # payments refunds its own charge
     assert ("event", "inventory", "orders", "stock.released") in drawn
@@ -127,10 +130,10 @@ def test_every_text_is_escaped():
 @pytest.mark.parametrize(
     ("task", "service"),
     [
-        ("payments.charge", "payments"),
-        ("inventory.reserve_line", "inventory"),
+        ("payments.charge_payment", "payments"),
+        ("inventory.reserve_stock", "inventory"),
         ("orders.finish_compensation", "orders"),
-        ("shipping.cancel_shipment → payments.refund", "shipping"),
+        ("shipping.cancel_shipment → payments.refund_payment", "shipping"),
     ],
 )
 def test_a_command_goes_to_the_service_its_task_names(task, service):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from outbox import relay
 from outbox.models import OutboxMessage
 from outbox.services import outbox_send, outbox_send_many
-from tests.sagas import wait_until
+from tests.worker import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_relay")]
 

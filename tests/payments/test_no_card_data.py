@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from orders.models import Order
 from tests.factories import ProductFactory, order_body
-from tests.sagas import wait_for_terminal
+from tests.worker import wait_for_terminal
 
 CARD_NUMBERS = ["4242424242424242", "4111 1111 1111 1111", "5555-5555-5555-4444"]
 # 13 to 19 digits in one run, or in groups of four split by spaces or dashes, standing alone:

@@ -20,9 +20,8 @@ from risk.models import Screening
 from risk.services import reviews_expire
 from sagas.models import SagaStep
 from shop.models import Product
-from tests.factories import ProductFactory, StaffMemberFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import (
+from tests.factories import ProductFactory, StaffMemberFactory, order_body, post_order
+from tests.worker import (
     assert_invariants,
     money_moved,
     purge_broker,
@@ -46,7 +45,7 @@ def reviewer() -> APIClient:
 
 def held(api: APIClient, product: Product) -> str:
     """An order the screening holds for review, once it waits in ``in_review``."""
-    order_id = place(api, order_body(product, quantity=2, postal_code=REVIEW))
+    order_id = post_order(api, order_body(product, quantity=2, postal_code=REVIEW))
     wait_for_step(order_id, "screen_order", SagaStep.Status.HELD)
     wait_until(lambda: Order.objects.get(pk=order_id).status == Status.IN_REVIEW, 10, what="in_review")
     return order_id
@@ -61,8 +60,8 @@ def test_the_screening_test_values(saga, api):
     product = ProductFactory(price=Decimal("10.00"), stock=10)
 
     # when orders are placed to an ordinary, a rejected and a held postal code
-    approved = place(api, order_body(product, quantity=1, postal_code="12345"))
-    rejected = place(api, order_body(product, quantity=1, postal_code=REJECTED))
+    approved = post_order(api, order_body(product, quantity=1, postal_code="12345"))
+    rejected = post_order(api, order_body(product, quantity=1, postal_code=REJECTED))
     waiting = held(api, product)
 
     # then the first completes, the second is cancelled for risk with nothing charged
@@ -120,7 +119,7 @@ def test_who_may_review(saga, api, customer):
     assert Screening.objects.get(order_id=order_id).decision == ""
     assert Order.objects.get(pk=order_id).status == Status.IN_REVIEW
     # an order that is not in review is a conflict
-    other = place(api, order_body(product, quantity=1))
+    other = post_order(api, order_body(product, quantity=1))
     wait_for_terminal([other])
     assert review(reviewer(), other, "approve").status_code == 409
 

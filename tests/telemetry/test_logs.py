@@ -12,9 +12,8 @@ import pytest
 from orders.models import Status
 from telemetry.context import log_context
 from telemetry.logs import ContextFilter, JsonFormatter, TextFormatter
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import ROOT, wait_for_terminal, wait_until_settled
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import ROOT, wait_for_terminal, wait_until_settled
 
 
 def a_record(message: str, *args: object, level: int = logging.INFO) -> logging.LogRecord:
@@ -100,7 +99,7 @@ def test_an_orders_outcomes_are_json_lines_naming_it_with_no_error(
     mug = ProductFactory(price=Decimal("12.50"), stock=10)
 
     # when a customer's order meets a refusal or a provider's hiccup
-    order_id = place(api, order_body(mug, token=token, postal_code=postal_code))
+    order_id = post_order(api, order_body(mug, token=token, postal_code=postal_code))
     assert wait_for_terminal([order_id])[order_id].status == status
     wait_until_settled()  # the customer's email too
 

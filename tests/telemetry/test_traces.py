@@ -12,11 +12,11 @@ import pytest
 from opentelemetry.trace import SpanKind, format_trace_id
 
 from orders.models import OrderEvent, Status
+from orders.plan import ORDER_SAGA
 from outbox.models import OutboxMessage
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import wait_for_terminal, wait_until_settled
+from tests.factories import ProductFactory, order_body, post_order
 from tests.telemetry import collector as otlp
+from tests.worker import wait_for_terminal, wait_until_settled
 
 pytestmark = pytest.mark.saga
 
@@ -52,7 +52,7 @@ def test_one_order_is_one_trace_from_the_request_to_its_last_step(
     mug, tee = ProductFactory(price=Decimal("12.50"), stock=10), ProductFactory(price=Decimal("7.25"), stock=10)
 
     # when a customer orders them and the saga runs to its end
-    order_id = place(api, order_body(mug, tee, token=token))
+    order_id = post_order(api, order_body(mug, tee, token=token))
     assert wait_for_terminal([order_id])[order_id].status == status
 
     # then the request's span is where the trace begins
@@ -74,7 +74,7 @@ def test_one_order_is_one_trace_from_the_request_to_its_last_step(
     step_spans = [s for s in mine if s.attributes.get("shop.kind") in ("step", "compensation")]
     for span in step_spans:
         assert span.attributes["shop.mode"] == coordination
-        assert span.attributes["shop.service"] in ("inventory", "payments", "shipping", "orders")
+        assert span.attributes["shop.service"] in (ORDER_SAGA.owner, *ORDER_SAGA.participants)
         if span.attributes["shop.kind"] == "step":
             assert span.attributes["shop.attempt"] >= 1
         assert span.service == "shop-worker"
@@ -82,7 +82,7 @@ def test_one_order_is_one_trace_from_the_request_to_its_last_step(
     runs = {s.name for s in in_trace if s.name.startswith("run/")}
     assert runs, f"no task run in the trace: {sorted(s.name for s in in_trace)}"
     if coordination == "orchestration":
-        assert {"run/inventory.reserve_line", "run/payments.charge"} <= runs
+        assert {"run/inventory.reserve_stock", "run/payments.charge_payment"} <= runs
     else:
         assert {"run/inventory.handle_event", "run/payments.handle_event"} <= runs
     # the provider's calls, with the card's decline as the failed call
@@ -101,11 +101,11 @@ def test_one_order_is_one_trace_from_the_request_to_its_last_step(
 
 
 def test_without_otel_variables_nothing_is_traced_and_the_outbox_still_works(saga, api, coordination):
-    # given the session's worker, started with no OTEL_* variable (tests/sagas.py drops them)
+    # given the session's worker, started with no OTEL_* variable (tests/worker.py drops them)
     mug = ProductFactory(price=Decimal("12.50"), stock=10)
 
     # when an order runs its saga
-    order_id = place(api, order_body(mug))
+    order_id = post_order(api, order_body(mug))
     order = wait_for_terminal([order_id])[order_id]
 
     # then it completes through the outbox, and no process recorded a span: no row carries a

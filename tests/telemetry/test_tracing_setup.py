@@ -16,8 +16,8 @@ from outbox.models import OutboxMessage
 from telemetry.context import current_trace_id, operation, trace_carrier
 from telemetry.tracing import tracing_wanted
 from tests.factories import ProductFactory
-from tests.sagas import ROOT
 from tests.web.test_checkout import checkout_form
+from tests.worker import ROOT
 
 
 @pytest.mark.parametrize(

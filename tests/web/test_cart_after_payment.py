@@ -11,7 +11,7 @@ from orders.models import Order, Status
 from shop.handlers import restore_cart
 from shop.models import Product, StockReservation
 from tests.factories import ProductFactory, UserFactory
-from tests.sagas import wait_for_terminal, wait_until
+from tests.worker import wait_for_terminal, wait_until
 
 CHECKOUT = {"name": "Ada Lovelace", "line1": "1 Main St", "postal_code": "12345", "city": "London", "country": "GB"}
 

@@ -190,7 +190,7 @@ def test_the_history_names_the_service_that_acted_and_the_page_the_coordination(
 def test_the_history_leaves_the_machinery_to_staff(shopper, order):
     # given the commands, retries and step failures underneath a declined charge
     for kind, name, message in [
-        ("command", "payments.charge", ""),
+        ("command", "payments.charge_payment", ""),
         ("retry", "charge_payment", "ProviderUnavailable; again in 0.5s"),
         ("step", "charge_payment", "failed: PaymentDeclined"),
         ("compensation", "release_stock", "succeeded"),

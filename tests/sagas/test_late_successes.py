@@ -16,9 +16,8 @@ from orders.services import order_retry_compensation, saga_recover_stalled
 from payments.models import ProviderTransaction
 from sagas.models import SagaStep
 from shipping.models import CarrierShipment
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import (
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import (
     assert_invariants,
     money_moved,
     recover_until_terminal,
@@ -56,7 +55,7 @@ def test_a_charge_that_lands_after_the_order_was_cancelled_is_refunded(special_w
     # given a charge request held up on its way for longer than its lease
     special_worker(env=held_up("payments.charge"))
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_visa"))
+    order_id = post_order(api, order_body(product, token="tok_visa"))
     wait_for_step(order_id, "charge_payment", "running")
 
     # when the customer cancels, the refund finds nothing at the provider and the order ends
@@ -81,7 +80,7 @@ def test_a_late_charge_is_refunded_even_when_the_worker_dies_during_the_refund(s
     # given a late charge whose refund request is itself held up on its way
     worker = special_worker(env=held_up("payments.charge", "payments.refund"))
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_visa"))
+    order_id = post_order(api, order_body(product, token="tok_visa"))
     wait_for_step(order_id, "charge_payment", "running")
     api.post(f"/api/orders/{order_id}/cancel/")
     wait_until(lambda: landed(order_id, "charge_payment"), timeout=DELAY + 20, what="the late charge")
@@ -107,7 +106,7 @@ def test_a_shipment_that_lands_after_the_order_was_cancelled_is_cancelled_at_the
     # given a shipment request held up on its way for longer than its lease
     special_worker(env=held_up("shipping.create"))
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_visa"))
+    order_id = post_order(api, order_body(product, token="tok_visa"))
     wait_for_step(order_id, "create_shipment", "running")
 
     # when the customer cancels before the carrier has heard of it
@@ -130,7 +129,7 @@ def test_a_late_success_on_a_step_waiting_for_its_retry_is_refunded(special_work
     special_worker(env=held_up("payments.charge", delay=6, SAGA_RETRY_BASE_SECONDS="60", SAGA_RETRY_MAX_SECONDS="60"))
     settings.SAGA_STALL_SECONDS = 0
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_flaky"))
+    order_id = post_order(api, order_body(product, token="tok_flaky"))
     wait_for_step(order_id, "charge_payment", "running")
     for attempt in (2, 3):
         time.sleep(LEASE + 0.1)  # past the lease of the attempt that holds the step
@@ -154,7 +153,7 @@ def test_retry_compensation_never_closes_an_order_that_still_holds_money(special
     # given a late charge whose refund fails for good: the order waits for staff
     special_worker(env=held_up("payments.charge"))
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_refund_fails"))
+    order_id = post_order(api, order_body(product, token="tok_refund_fails"))
     wait_for_step(order_id, "charge_payment", "running")
     api.post(f"/api/orders/{order_id}/cancel/")
     wait_until(lambda: landed(order_id, "charge_payment"), timeout=DELAY + 20, what="the late charge")

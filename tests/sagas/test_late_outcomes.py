@@ -16,9 +16,8 @@ from outbox.models import OutboxMessage
 from sagas.models import SagaStep
 from shipping.models import CarrierShipment
 from shop.models import Product
-from tests.factories import ProductFactory, order_body
-from tests.orders.test_saga import place
-from tests.sagas import WORKER_ENV, assert_invariants, money_moved, wait_for_step, wait_for_terminal
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import WORKER_ENV, assert_invariants, money_moved, wait_for_step, wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.saga
 def test_a_charge_that_lands_after_the_cancel_is_refunded(saga, api):
     # given a charge in flight that takes longer than the step's lease
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_slow"))
+    order_id = post_order(api, order_body(product, token="tok_slow"))
     wait_for_step(order_id, "charge_payment", "running")
 
     # when the customer cancels while it is in flight
@@ -46,7 +45,7 @@ def test_a_charge_that_lands_after_the_cancel_is_refunded(saga, api):
 def test_a_shipment_that_lands_after_the_cancel_is_cancelled_at_the_carrier(saga, api):
     # given a shipment in flight that takes longer than the step's lease
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_visa", postal_code="88888"))
+    order_id = post_order(api, order_body(product, token="tok_visa", postal_code="88888"))
     wait_for_step(order_id, "create_shipment", "running")
 
     # when the customer cancels while it is in flight
@@ -63,7 +62,7 @@ def test_a_shipment_that_lands_after_the_cancel_is_cancelled_at_the_carrier(saga
 def test_a_second_copy_of_a_step_in_flight_never_leaves_a_charge_behind(saga, api, staff, settings):
     # given a slow charge in flight, then a staff retry and a sweeper re-drive once its lease ran out
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_slow"))
+    order_id = post_order(api, order_body(product, token="tok_slow"))
     wait_for_step(order_id, "charge_payment", "running")
     order_retry_saga(order_id=order_id, actor=staff.username)
     time.sleep(float(WORKER_ENV["SAGA_STEP_LEASE_SECONDS"]) + 0.2)
@@ -87,7 +86,7 @@ def test_a_cancel_during_a_retry_backoff_does_not_wait_for_a_lease(special_worke
         env={"SAGA_RETRY_BASE_SECONDS": "30", "SAGA_RETRY_MAX_SECONDS": "30", "SAGA_STEP_LEASE_SECONDS": "60"}
     )
     product = ProductFactory(stock=5)
-    order_id = place(api, order_body(product, token="tok_down"))
+    order_id = post_order(api, order_body(product, token="tok_down"))
     wait_for_step(order_id, "charge_payment", "waiting")
 
     # when the customer cancels
@@ -157,7 +156,7 @@ def test_staff_editing_a_product_while_orders_run_never_oversells(saga, api, sta
     editor = threading.Thread(target=reprice)
     editor.start()
     try:
-        ids = [place(api, order_body(product, quantity=1, token="tok_visa")) for _ in range(45)]
+        ids = [post_order(api, order_body(product, quantity=1, token="tok_visa")) for _ in range(45)]
         orders = wait_for_terminal(ids, timeout=120)
     finally:
         stop.set()
