@@ -35,6 +35,7 @@ def test_placing_an_order_prices_it_from_the_catalog_and_answers_201_with_locati
     assert data["payment"] is None and data["shipment"] is None
     assert [s["name"] for s in data["steps"]] == [
         "reserve_stock:MUG-1",
+        "screen_order",
         "charge_payment",
         "create_shipment",
     ]

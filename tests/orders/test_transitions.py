@@ -63,7 +63,7 @@ def test_placing_an_order_sends_its_saga_only_after_commit(customer, django_capt
     assert len(callbacks) == 1 and isinstance(callbacks[0], relay._Written)
     waiting = OutboxMessage.objects.filter(shard=str(order.pk), sent_at__isnull=True).values_list("name", flat=True)
     assert sorted(waiting) == [
-        "inventory.reserve_stock → payments.charge_payment → shipping.create_shipment",
+        "inventory.reserve_stock → risk.screen_order → payments.charge_payment → shipping.create_shipment",
         "notifications.handle_event",
     ]
 
