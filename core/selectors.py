@@ -1,5 +1,6 @@
 """What ``/readyz`` and ``/metrics`` read about the parts of the shop that answer no request."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -7,7 +8,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.models import Heartbeat
-from outbox.selectors import outbox_oldest_due_at
 
 BEAT = "beat"
 QUEUE_PREFIX = "queue:"
@@ -22,6 +22,17 @@ def heartbeat_ages(*, now: datetime) -> dict[str, float]:
         name.removeprefix(QUEUE_PREFIX): (now - seen[name]).total_seconds() if name in seen else float("inf")
         for name in names
     }
+
+
+# What must drain for the shop to be ready: each registered callable answers when the oldest
+# message still due was due (``None``: nothing waits). The outbox registers its own (outbox/apps.py),
+# so that core, which every app uses, depends on none of them.
+_backlogs: list[Callable[[], datetime | None]] = []
+
+
+def backlog_register(oldest_due: Callable[[], datetime | None]) -> None:
+    if oldest_due not in _backlogs:
+        _backlogs.append(oldest_due)
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,7 @@ def readiness() -> Readiness:
     stale while beat stays fresh, and with beat stopped the queues go stale after it."""
     now = timezone.now()
     ages = heartbeat_ages(now=now)
-    oldest = outbox_oldest_due_at()
+    oldest = min(filter(None, (oldest_due() for oldest_due in _backlogs)), default=None)
     return Readiness(
         queues={queue: ages[queue] <= settings.HEALTH_WORKER_STALE_SECONDS for queue in settings.SHOP_QUEUES},
         beat=ages[BEAT] <= settings.HEALTH_BEAT_STALE_SECONDS,

@@ -66,7 +66,7 @@ class Publication:
 
 
 _subscriptions: list[Subscription] = []
-_step_handlers: list[tuple[str, str, Callable[..., None]]] = []  # (step, service, handler)
+_providers: list[Callable[[], list[Subscription]]] = []
 _expanded: list[Subscription] | None = None
 _publications: list[Publication] = []
 _ends: set[str] = set()
@@ -102,40 +102,13 @@ def subscribe(
     return register
 
 
-def subscribe_step(name: str, *, service: str) -> Callable[[F], F]:
-    """Declare that ``service`` runs the saga step (or compensation) ``name`` when choreographed.
-
-    What it hears and what it may announce follow from the saga's plan (``sagas.plan``): a
-    step hears the event of the step before it and the owner's wake-up call; a compensation
-    hears every way the saga turns back. So a step added to the plan, or moved, rewires the
-    choreography with it. The handler is called as ``handler(event, delivery)``.
-    """
-
-    def register(handler: F) -> F:
-        global _expanded
-        _expanded = None
-        _step_handlers.append((name, service, handler))
-        return handler
-
-    return register
-
-
-def _step_subscriptions() -> list[Subscription]:
-    from sagas.plan import compensation, forward_step, plan_of_step
-
-    found: list[Subscription] = []
-    for name, service, handler in _step_handlers:
-        plan = plan_of_step(name)
-        if any(step.name == name for step in plan.steps):
-            step = forward_step(name)
-            heard, reacts = plan.heard_by(step), (step.succeeded, *step.failure_events)
-        else:
-            heard, reacts = plan.turning_back, (compensation(name).announces,)
-        found += [
-            Subscription(service, event, handler, frozenset({CHOREOGRAPHY}), step=True, reacts_with=reacts)
-            for event in heard
-        ]
-    return found
+def subscriptions_from(provider: Callable[[], list[Subscription]]) -> None:
+    """Declare subscriptions that another part works out later, once every module is loaded
+    (the saga's steps: ``sagas.hops.subscribe_step`` derives them from the saga's plan)."""
+    global _expanded
+    _expanded = None
+    if provider not in _providers:
+        _providers.append(provider)
 
 
 def publishes(service: str, *events: str, modes: Iterable[str] = BOTH_MODES) -> None:
@@ -155,7 +128,7 @@ def ends(*events: str) -> None:
 def subscriptions() -> list[Subscription]:
     global _expanded
     if _expanded is None:
-        _expanded = _subscriptions + _step_subscriptions()
+        _expanded = _subscriptions + [s for provider in _providers for s in provider()]
     return list(_expanded)
 
 

@@ -7,6 +7,9 @@ class OutboxConfig(AppConfig):
 
     def ready(self) -> None:
         from core.metrics import metrics_register
+        from core.selectors import backlog_register
         from outbox.metrics import OutboxCollector
+        from outbox.selectors import outbox_oldest_due_at
 
         metrics_register(OutboxCollector())
+        backlog_register(outbox_oldest_due_at)  # /readyz: the outbox drains

@@ -1,10 +1,10 @@
 """What the payment service reacts to when nobody orchestrates (choreography): its step and its
-undo, heard when the saga's plan says (``events.registry.subscribe_step``)."""
+undo, heard when the saga's plan says (``sagas.hops.subscribe_step``)."""
 
-from events.registry import Event, subscribe_step
+from events.registry import Event
 from events.services import Delivery
 from payments import steps
-from sagas.hops import EventHops
+from sagas.hops import EventHops, subscribe_step
 
 SERVICE = "payments"
 

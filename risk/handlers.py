@@ -1,10 +1,10 @@
 """What the risk service reacts to when nobody orchestrates (choreography): its step, heard
-when the saga's plan says (``events.registry.subscribe_step``). The screening undoes nothing."""
+when the saga's plan says (``sagas.hops.subscribe_step``). The screening undoes nothing."""
 
-from events.registry import Event, subscribe_step
+from events.registry import Event
 from events.services import Delivery
 from risk import steps
-from sagas.hops import EventHops
+from sagas.hops import EventHops, subscribe_step
 
 
 @subscribe_step(steps.SCREEN_ORDER, service="risk")

@@ -11,12 +11,14 @@ The runtime is the same in both coordination modes; only this differs:
 Both write their messages through the outbox and their journal lines through the saga.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from celery import Task, chain, signature
 from celery.canvas import Signature
 
+from events.registry import CHOREOGRAPHY, Subscription, subscriptions_from
 from events.services import Delivery, event_publish
 from outbox.services import outbox_send
 from sagas.ledger import Saga
@@ -161,3 +163,42 @@ class EventHops:
 
 def _summary(data: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in data.items())
+
+
+# --- choreography's wiring, from the plan ------------------------------------------------------
+
+_step_handlers: list[tuple[str, str, Callable[..., None]]] = []  # (step, service, handler)
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def subscribe_step(name: str, *, service: str) -> Callable[[F], F]:
+    """Declare that ``service`` runs the saga step (or compensation) ``name`` when choreographed.
+
+    What it hears and what it may announce follow from the saga's plan (``sagas.plan``): a
+    step hears the event of the step before it and the owner's wake-up call; a compensation
+    hears every way the saga turns back. So a step added to the plan, or moved, rewires the
+    choreography with it. The handler is called as ``handler(event, delivery)``.
+    """
+
+    def register(handler: F) -> F:
+        _step_handlers.append((name, service, handler))
+        subscriptions_from(_step_subscriptions)
+        return handler
+
+    return register
+
+
+def _step_subscriptions() -> list[Subscription]:
+    found: list[Subscription] = []
+    for name, service, handler in _step_handlers:
+        plan = plan_of_step(name)
+        if any(step.name == name for step in plan.steps):
+            step = forward_step(name)
+            heard, reacts = plan.heard_by(step), (step.succeeded, *step.failure_events)
+        else:
+            heard, reacts = plan.turning_back, (compensation(name).announces,)
+        found += [
+            Subscription(service, event, handler, frozenset({CHOREOGRAPHY}), step=True, reacts_with=reacts)
+            for event in heard
+        ]
+    return found

@@ -1,8 +1,8 @@
 """What the inventory service reacts to when nobody orchestrates (choreography)."""
 
-from events.registry import BOTH_MODES, Event, subscribe, subscribe_step
+from events.registry import BOTH_MODES, Event, subscribe
 from events.services import Delivery
-from sagas.hops import EventHops
+from sagas.hops import EventHops, subscribe_step
 from shop import steps
 from shop.cart import cart_restore_order
 

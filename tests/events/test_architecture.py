@@ -2,6 +2,7 @@
 service, and in choreography every service announces only its own facts, each heard by someone."""
 
 import ast
+import graphlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -118,3 +119,31 @@ def test_every_event_announced_in_choreography_is_heard_or_ends_the_saga():
 
 def test_every_declared_end_is_announced():
     assert sorted(registry.end_events() - set(_choreography_publishers())) == []
+
+
+def app_imports() -> dict[str, set[str]]:
+    """Which of the project's apps each app imports (at any depth, migrations aside)."""
+    root = Path(settings.BASE_DIR)
+    apps = {p.name for p in root.iterdir() if (p / "apps.py").exists()}
+    graph: dict[str, set[str]] = {app: set() for app in apps}
+    for app in apps:
+        for path in (root / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                graph[app] |= {name.split(".")[0] for name in names} & (apps - {app})
+    return graph
+
+
+def test_the_apps_depend_on_each_other_one_way():
+    # graphlib refuses a graph with a cycle: no app imports, through any chain, an app that imports it
+    graph = app_imports()
+    assert {"orders", "sagas", "events", "core", "risk"} <= graph.keys()
+    order = list(graphlib.TopologicalSorter(graph).static_order())
+    assert order.index("core") < order.index("sagas") < order.index("orders")
