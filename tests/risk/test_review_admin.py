@@ -18,7 +18,7 @@ URL = "/admin/risk/screening/"
 
 def held_order(hours_ago: float = 0) -> Order:
     """An order the screening held for review, as the step leaves it (no worker needed)."""
-    order = place(UserFactory(), ProductFactory(), postal_code="77777")
+    order = place(UserFactory.create(), ProductFactory.create(), postal_code="77777")
     SagaStep.objects.filter(saga_id=order.pk).exclude(name="screen_order").filter(name__startswith="reserve").update(
         status=SagaStep.Status.SUCCEEDED
     )
@@ -31,7 +31,9 @@ def held_order(hours_ago: float = 0) -> Order:
 
 def signed_in(*permissions: str) -> Client:
     client = Client()
-    client.force_login(StaffMemberFactory(permissions=["orders.view_order", "risk.view_screening", *permissions]))
+    client.force_login(
+        StaffMemberFactory.create(permissions=["orders.view_order", "risk.view_screening", *permissions])
+    )
     return client
 
 
