@@ -1,7 +1,7 @@
 """Order reads."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -170,6 +170,24 @@ class StalledOrder:
     expires: bool
 
 
+def stalled_candidates(*, now: datetime) -> QuerySet[Order]:
+    """Sagas with no progress for ``SAGA_STALL_SECONDS``, oldest progress first; a saga that
+    waits for a person's decision (a step ``held``) is not stalled."""
+    stall = timedelta(seconds=settings.SAGA_STALL_SECONDS)
+    waiting_for_a_person = SagaStep.objects.filter(status=SagaStep.Status.HELD).values("saga_id")
+    return (
+        Order.objects.filter(status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=now - stall)
+        .exclude(pk__in=waiting_for_a_person)
+        .order_by("progressed_at")
+    )
+
+
+def stalled_long_enough(order: Order, *, now: datetime) -> bool:
+    """Each re-drive doubles the wait before the next one (up to 32 times)."""
+    backoff = settings.SAGA_STALL_SECONDS * 2 ** min(order.recoveries, 5)
+    return order.progressed_at < now - timedelta(seconds=backoff)
+
+
 def orders_stalled(*, limit: int = 500) -> list[StalledOrder]:
     """What the sweeper would recover if it ran now, oldest progress first, without acting.
 
@@ -178,19 +196,15 @@ def orders_stalled(*, limit: int = 500) -> list[StalledOrder]:
     meanwhile may take some first).
     """
     now = timezone.now()
-    stall = timedelta(seconds=settings.SAGA_STALL_SECONDS)
     expired_before = now - timedelta(seconds=settings.ORDER_PENDING_EXPIRY_SECONDS)
-    candidates = Order.objects.filter(
-        status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=now - stall
-    ).order_by("progressed_at")[:limit]
     return [
         StalledOrder(
             order=order,
             idle=now - order.progressed_at,
             expires=order.status == Status.PENDING and order.created_at < expired_before,
         )
-        for order in candidates
-        if order.progressed_at < now - stall * 2 ** min(order.recoveries, 5)
+        for order in stalled_candidates(now=now)[:limit]
+        if stalled_long_enough(order, now=now)
     ]
 
 

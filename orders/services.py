@@ -2,7 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from orders import coordination
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
 from orders.plan import FORWARD_PATH, FORWARD_RANK, HELD_STATUSES, ORDER_SAGA
 from orders.reconciliation import order_ledger_mismatches
-from orders.selectors import order_as_placed
+from orders.selectors import order_as_placed, stalled_candidates, stalled_long_enough
 from orders.transitions import order_record_action, order_transition
 from sagas.models import SagaStep
 from sagas.runtime import NotYetDone
@@ -254,21 +254,18 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
     once; re-driving is safe anyway, since every step is idempotent. A saga that is only slow
     (a long queue) would be re-driven again and again, adding to the queue; so each re-drive
     doubles the wait before the next one. Orders ``pending`` for longer than
-    ``ORDER_PENDING_EXPIRY_SECONDS`` are cancelled as ``expired`` instead.
+    ``ORDER_PENDING_EXPIRY_SECONDS`` are cancelled as ``expired`` instead. A saga with a step
+    held for a person's decision is not stalled: it waits for the decision (or its deadline).
     """
     now = timezone.now()
-    stalled_before = now - timedelta(seconds=settings.SAGA_STALL_SECONDS)
+
     expired_before = now - timedelta(seconds=settings.ORDER_PENDING_EXPIRY_SECONDS)
     report = RecoveryReport()
-    candidates = (
-        Order.objects.filter(status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=stalled_before)
-        .order_by("progressed_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    candidates = stalled_candidates(now=now).values_list("pk", flat=True)[:limit]
     for order_id in list(candidates):
         with transaction.atomic():
             order = Order.objects.select_for_update(skip_locked=True).filter(pk=order_id).first()
-            if order is None or not _is_stalled(order, now):
+            if order is None or not stalled_long_enough(order, now=now):
                 continue  # another sweeper or a step got there first, or it is backing off
             _catch_up(order)
             if order.status == Status.PENDING and order.created_at < expired_before:
@@ -282,11 +279,6 @@ def saga_recover_stalled(*, limit: int = 500) -> RecoveryReport:
             _redrive(order)
             report.redriven.append(str(order.pk))
     return report
-
-
-def _is_stalled(order: Order, now: datetime) -> bool:
-    backoff = settings.SAGA_STALL_SECONDS * 2 ** min(order.recoveries, 5)
-    return order.progressed_at < now - timedelta(seconds=backoff)
 
 
 def _catch_up(order: Order) -> None:

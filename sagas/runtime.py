@@ -339,20 +339,20 @@ def step_decide(*, saga_id: str, step_name: str, decide: Callable[[Saga], None])
     row, its journal line) and the saga is resumed, in one transaction under the saga's lock.
 
     Decided once: raises ``NotHeld`` (and writes nothing) unless the saga still goes forward
-    and the step has not ended; ``decide`` raises it too when the participant has nothing
-    waiting (no review, or decided already), so of two decisions racing (or a decision and a
-    cancel) the first wins. The step may be running again meanwhile (the sweeper re-drives a
-    held saga): that run holds it once more, and the resume that follows reads the decision.
-    The resumed saga runs the step again, which succeeds or refuses as any step does; a resume
-    message lost on the way is sent again by the sweeper.
+    and the step is held (not running: an attempt in flight could hold it again after the
+    resume came and went); ``decide`` raises it too when the participant has nothing waiting,
+    so of two decisions racing (or a decision and a cancel) the first wins. The decided step
+    is ``waiting`` to run again: the resumed saga runs it, and it succeeds or refuses as any
+    step does. A held saga is no stalled one (the sweeper leaves it be), a decided one is: a
+    resume message lost on the way is sent again by the sweeper.
     """
-    open_ = (SagaStep.Status.HELD, SagaStep.Status.RUNNING, SagaStep.Status.WAITING)
     with transaction.atomic():
         saga = get_ledger().lock(saga_id)
-        held = SagaStep.objects.filter(saga_id=saga_id, name=step_name, status__in=open_).exists()
-        if not (saga.forward and held):
+        held = SagaStep.objects.filter(saga_id=saga_id, name=step_name, status=SagaStep.Status.HELD)
+        if not (saga.forward and held.exists()):
             raise NotHeld(f"{step_name} of {saga_id} is not waiting for a decision")
         decide(saga)
+        held.update(status=SagaStep.Status.WAITING, error="decided: runs again")
         saga.touch()
         saga.resume()
 
