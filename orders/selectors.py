@@ -7,7 +7,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.permissions import can_see_every_order
@@ -171,13 +171,14 @@ class StalledOrder:
 
 
 def stalled_candidates(*, now: datetime) -> QuerySet[Order]:
-    """Sagas with no progress for ``SAGA_STALL_SECONDS``, oldest progress first; a saga that
-    waits for a person's decision (a step ``held``) is not stalled."""
+    """Sagas with no progress for ``SAGA_STALL_SECONDS``, oldest progress first; a saga going
+    forward that waits for a person's decision (a step ``held``) is not stalled (one turning
+    back is: its compensations must run whatever the step was waiting for)."""
     stall = timedelta(seconds=settings.SAGA_STALL_SECONDS)
-    waiting_for_a_person = SagaStep.objects.filter(status=SagaStep.Status.HELD).values("saga_id")
+    held = SagaStep.objects.filter(status=SagaStep.Status.HELD).values("saga_id")
     return (
         Order.objects.filter(status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=now - stall)
-        .exclude(pk__in=waiting_for_a_person)
+        .exclude(Q(pk__in=held) & Q(status__in=FORWARD_STATUSES))
         .order_by("progressed_at")
     )
 

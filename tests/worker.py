@@ -339,7 +339,10 @@ def wait_for_terminal(order_ids: Iterable[object], timeout: float = 60) -> dict[
 
 
 def recover_until_terminal(ids: Iterable[object], timeout: float = 120) -> dict[str, Order]:
-    """Run the sweeper (what beat runs) until every order has ended."""
+    """Run the sweeper and the reconciler (what beat runs) until every order has ended and the
+    providers' ledgers agree with each: a charge that reached the provider while the worker
+    that made it died is the reconciler's to find (contract §6)."""
+    from orders.reconciliation import orders_reconcile
     from orders.services import saga_recover_stalled
 
     ids = list(ids)
@@ -347,9 +350,12 @@ def recover_until_terminal(ids: Iterable[object], timeout: float = 120) -> dict[
     while time.monotonic() < deadline:
         saga_recover_stalled()
         try:
-            return wait_for_terminal(ids, timeout=1.5)
+            orders = wait_for_terminal(ids, timeout=1.5)
         except AssertionError:
             continue
+        report = orders_reconcile(limit=len(ids) + 100)
+        if not (report.repaired or report.unknown):
+            return orders
     return wait_for_terminal(ids, timeout=1)
 
 
