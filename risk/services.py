@@ -92,11 +92,6 @@ def reviews_expire(*, limit: int = 200) -> list[str]:
     return expired
 
 
-def review_queue() -> Any:
-    """The orders waiting for a person, oldest first."""
-    return Screening.objects.filter(outcome=Screening.Outcome.REVIEW, decision="").order_by("screened_at")
-
-
 def screening_of(*, order_id: Any) -> Screening:
     return Screening.objects.get(order_id=order_id)
 
