@@ -344,14 +344,18 @@ def per_order_figures(
     ids = [str(pk) for pk in Order.objects.filter(created_at__gte=since).values_list("pk", flat=True)]
     n = len(ids) or 1
     outbox: dict[str, int] = {}
-    for name in OutboxMessage.objects.filter(shard__in=ids).values_list("name", flat=True):
+    in_process = 0
+    for name, here in OutboxMessage.objects.filter(shard__in=ids).values_list("name", "in_process"):
         outbox[name] = outbox.get(name, 0) + 1
+        in_process += here
     journal: dict[str, int] = {}
     for kind in OrderEvent.objects.filter(order__created_at__gte=since).values_list("kind", flat=True):
         journal[kind] = journal.get(kind, 0) + 1
     result: dict[str, Any] = {
         "orders": len(ids),
         "outbox_messages": round(sum(outbox.values()) / n, 2),
+        # what crossed the broker: the rest ran in the worker that wrote it (outbox/nearby.py)
+        "broker_messages": round((sum(outbox.values()) - in_process) / n, 2),
         "outbox_by_task": {k: round(v / n, 2) for k, v in sorted(outbox.items(), key=lambda kv: -kv[1])},
         "journal_lines": round(sum(journal.values()) / n, 2),
         "journal_by_kind": {k: round(v / n, 2) for k, v in sorted(journal.items(), key=lambda kv: -kv[1])},
@@ -378,14 +382,23 @@ def per_order_figures(
 
 
 def saga_throughput(
-    token: str, orders: int, lines: int, workers: int, label: str, mode: str, per_order: bool = False
+    token: str,
+    orders: int,
+    lines: int,
+    workers: int,
+    label: str,
+    mode: str,
+    per_order: bool = False,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Orders placed through the API (8 clients) per second until every one is ``completed``.
 
     With ``per_order``, also what each order cost: outbox messages, journal lines and (on
     PostgreSQL) rows written and commits, counted once the run has settled (emails included).
+    ``env`` is the worker's, on top of the run's (a setting turned off).
     """
-    worker = SupervisedWorker("config", SHOP_QUEUES, workers, base_env(), LOG_DIR / f"{CONFIG}-worker.log")
+    worker_env = base_env() | (env or {})
+    worker = SupervisedWorker("config", SHOP_QUEUES, workers, worker_env, LOG_DIR / f"{CONFIG}-worker.log")
     own = OwnQueries()
     before: dict[str, Any] | None = None
     idle_rate: float | None = None
@@ -562,9 +575,13 @@ def floor_idle(count: int) -> dict[str, Any]:
     return result
 
 
-def idle_latency(token: str, count: int, lines: int = 1, mode: str = MODES[0]) -> dict[str, Any]:
-    """One order at a time: POST, then watch the database until it is ``completed``."""
-    worker = SupervisedWorker("config", SHOP_QUEUES, 2, base_env(), LOG_DIR / f"{CONFIG}-worker.log")
+def idle_latency(
+    token: str, count: int, lines: int = 1, mode: str = MODES[0], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One order at a time: POST, then watch the database until it is ``completed``. ``env`` is
+    the worker's, on top of the run's."""
+    worker_env = base_env() | (env or {})
+    worker = SupervisedWorker("config", SHOP_QUEUES, 2, worker_env, LOG_DIR / f"{CONFIG}-worker.log")
     requests = order_requests(token, lines, variants=count, mode=mode)
     e2e: list[float] = []
     post: list[float] = []
@@ -988,6 +1005,17 @@ def throughput(token: str, orders: int, mode: str) -> dict[str, Any]:
     return {
         "shop_x2": shop_x2,
         "shop_x1": saga_throughput(token, orders, 1, 1, f"saga {mode} x1", mode),
+        # every hop through the broker (OUTBOX_LOCAL_HOPS=false): what running hops in process gains
+        "broker_hops_x2": saga_throughput(
+            token,
+            orders,
+            1,
+            2,
+            f"saga {mode} x2, hops through the broker",
+            mode,
+            per_order=True,
+            env={"OUTBOX_LOCAL_HOPS": "false"},
+        ),
         "paced_x2": post_at_saturation(token, shop_x2["orders_per_s"], mode),
     }
 
@@ -1025,6 +1053,11 @@ def main() -> None:
             "idle",
             lambda: {
                 "modes": {mode: idle_latency(token, SIZES["idle_orders"], mode=mode) for mode in MODES},
+                # every hop through the broker (OUTBOX_LOCAL_HOPS=false), beside the default
+                "broker_hops": {
+                    mode: idle_latency(token, SIZES["idle_orders"], mode=mode, env={"OUTBOX_LOCAL_HOPS": "false"})
+                    for mode in MODES
+                },
                 "floor": floor_idle(SIZES["idle_orders"]),
             },
         )

@@ -126,3 +126,15 @@ def beat_ticks(sender: str | None = None, **kwargs: Any) -> None:
     if not connection.in_atomic_block:  # beat runs for months: a connection the database dropped is renewed
         close_old_connections()
     heartbeat_record(name="beat")
+
+
+@signals.worker_init.connect
+def run_hops_in_process(sender: Any = None, **kwargs: Any) -> None:
+    """A message for a queue this worker consumes is run by the process that commits it, after
+    the task that wrote it (``outbox.nearby``). Connected here, after the tracing's own
+    receivers, so that a task has ended in every respect before the next one runs."""
+    from outbox import nearby
+
+    queues = sender.app.amqp.queues
+    nearby.serve((queues.consume_from or queues).keys())
+    signals.task_postrun.connect(nearby.run_waiting, weak=False)

@@ -22,6 +22,9 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     parked_at = models.DateTimeField(null=True, blank=True)
+    # Written to be run by the worker that wrote it (outbox/nearby.py): held back for a lease,
+    # and relayed through the broker only if that worker did not mark it sent by then.
+    in_process = models.BooleanField(default=False)
     # The trace of the change that wrote the row (W3C ``traceparent``), which the relay publishes
     # the message under: the trace goes on across the outbox, whichever process relays it.
     trace_context = models.JSONField(default=dict, blank=True)

@@ -26,6 +26,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 from kombu.exceptions import EncodeError
 
+from outbox import nearby
 from outbox.models import OutboxMessage
 from telemetry.context import continuing, untraced
 
@@ -53,29 +54,38 @@ def publish_on_commit(enabled: bool) -> None:
 
 class _Written(list[int]):
     """The rows one transaction wrote, as the ``on_commit`` callback that publishes them: the
-    list lives and dies with the transaction's pending callbacks, rolled back with them."""
+    list lives and dies with the transaction's pending callbacks, rolled back with them. The
+    rows this worker runs itself (``here``) are handed to ``outbox.nearby`` instead."""
+
+    here: list[OutboxMessage]
 
     def __call__(self) -> None:
-        if not _publish_on_commit:
-            return
-        try:
-            relay_due(ids=self)
-        except Exception:  # the relay thread will send them; the task that wrote them has succeeded
-            logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
+        if _publish_on_commit and self:
+            try:
+                relay_due(ids=self)
+            except Exception:  # the relay thread will send them; the task that wrote them has succeeded
+                logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
+        for row in self.here:
+            nearby.run_after_task(row.pk, row.message, row.options, row.trace_context)
 
 
-def publish_after_commit(pk: int) -> None:
-    """Publish the row ``pk`` once the caller's transaction commits, with the transaction's other
-    rows: one round per transaction, however many messages it writes. In a process that does not
-    publish (the web), wake the relay threads at commit instead."""
+def publish_after_commit(row: OutboxMessage, *, here: bool = False) -> None:
+    """Publish ``row`` once the caller's transaction commits, with the transaction's other
+    rows: one round per transaction, however many messages it writes; or, ``here``, run it in
+    this process (``outbox.nearby``). In a process that does not publish (the web), wake the
+    relay threads at commit instead."""
     connection = transaction.get_connection()
     written = next((func for _, func, _ in connection.run_on_commit if isinstance(func, _Written)), None)
     if written is None:
         written = _Written()
+        written.here = []
         transaction.on_commit(written)
         if not _publish_on_commit:
             wake_relay()
-    written.append(pk)
+    if here:
+        written.here.append(row)
+    else:
+        written.append(row.pk)
 
 
 def wake_relay() -> None:

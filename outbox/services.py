@@ -14,10 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from celery.canvas import Signature
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from outbox import relay
+from outbox import nearby, relay
 from outbox.models import OutboxMessage
 from telemetry.context import trace_carrier
 
@@ -46,6 +47,9 @@ def outbox_send_many(
         raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
     now = timezone.now()
     available_at = now + timedelta(seconds=delay) if delay else now
+    # A hop this worker runs itself is held back for a lease: the relay's, should it die first.
+    here = [not delay and nearby.runs_here(message) for message in messages]
+    leased = now + timedelta(seconds=settings.OUTBOX_LOCAL_LEASE_SECONDS)
     trace_context = trace_carrier()
     rows = [
         OutboxMessage(
@@ -54,18 +58,19 @@ def outbox_send_many(
             message=dict(message),
             options=options or {},
             created_at=now,
-            available_at=available_at,
+            available_at=leased if runs_here else available_at,
+            in_process=runs_here,
             trace_context=trace_context,
         )
-        for message in messages
+        for message, runs_here in zip(messages, here, strict=True)
     ]
     if transaction.get_connection().features.can_return_rows_from_bulk_insert:
         OutboxMessage.objects.bulk_create(rows)
     else:  # SQLite before 3.35 gives a multi-row INSERT no ids back: one INSERT each
         for row in rows:
             row.save(force_insert=True)
-    for row in rows:
-        relay.publish_after_commit(row.pk)
+    for row, runs_here in zip(rows, here, strict=True):
+        relay.publish_after_commit(row, here=runs_here)
     return rows
 
 

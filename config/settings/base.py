@@ -398,6 +398,14 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = 60
 OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
 # A message that cannot be published for a reason other than the broker being down is parked.
 OUTBOX_MAX_ATTEMPTS = 5
+# A message for a queue that the worker writing it consumes is run by that worker, right after
+# the task that wrote it, instead of a round trip through the broker (outbox/nearby.py). Off:
+# every hop goes through the broker.
+OUTBOX_LOCAL_HOPS = env.bool("OUTBOX_LOCAL_HOPS", default=True)
+# How long such a message is held back from the relay: if the worker has not run it by then (it
+# died), the relay sends it through the broker. Longer than a step takes, or a slow step's hop
+# is sent a second time while it runs (harmless, every step is idempotent, but wasted).
+OUTBOX_LOCAL_LEASE_SECONDS = env.float("OUTBOX_LOCAL_LEASE_SECONDS", default=60.0)
 
 # How an order's saga is coordinated unless the order says (contract §7): ``orchestration``
 # (the canvas of orders/saga.py) or ``choreography`` (the subscriptions of */handlers.py).

@@ -118,5 +118,6 @@ def test_an_orders_outcomes_are_json_lines_naming_it_with_no_error(
         assert words in entry["message"]
     # and nothing in the worker's log is an error, or a traceback
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    assert entries and not [e for e in entries if e["level"] in ("ERROR", "CRITICAL")]
+    errors = [e for e in entries if e["level"] in ("ERROR", "CRITICAL")]
+    assert entries and not errors, "\n".join(f"{e['message']}\n{e.get('exc_info', '')}" for e in errors)
     assert "Traceback" not in log

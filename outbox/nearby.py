@@ -1,0 +1,136 @@
+"""Hops that stay in the process: a message whose queue this worker consumes is run here.
+
+A saga's hop through the broker costs a publish, a delivery and a task's start, a few
+milliseconds each, for a message that the very worker which wrote it would take. So a worker
+process that commits a message for a queue it consumes runs it itself, right after the task
+that wrote it (the default layout, one worker on every queue, runs a whole order this way; in
+the scale-out layout, one worker per queue, only what stays on one queue does).
+
+The row stays the durable record of the hop. It is written as every outbox row is, in the
+transaction of the change it announces, but held back for a lease (``available_at`` is
+``OUTBOX_LOCAL_LEASE_SECONDS`` ahead), and marked sent once it has run here. A process that dies
+between the commit and the end of the run leaves it unsent: the relay publishes it when the
+lease runs out, as it publishes any row, and the step it carries finds in its rows what was
+already done (every step is idempotent). A hop delayed for a retry, or a canvas (a chain, a
+group) goes through the broker as before. ``OUTBOX_LOCAL_HOPS=false`` sends every hop there.
+
+Why not Celery's own ``apply()``: it runs a task eagerly, with no chain on its request and with
+Celery's eager semantics; a hop here must look to the task exactly as its message would (its
+chain, its retries, its queue), which ``build_tracer`` with the message's own request gives.
+"""
+
+import json
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from celery import current_app, signature, states, uuid
+from celery.app.trace import build_tracer
+from celery.canvas import Signature
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.utils import timezone
+
+from outbox.models import OutboxMessage
+from telemetry.context import continuing
+
+logger = logging.getLogger(__name__)
+
+CANVAS = frozenset({"celery.chain", "celery.group", "celery.chord", "celery.chord_unlock"})
+
+_served: frozenset[str] = frozenset()  # the queues this worker consumes (none: not a worker)
+_queue_of: dict[str, str] = {}  # task name → queue, as the router says
+_waiting: deque[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]] = deque()
+_running = False
+
+
+def serve(queues: Iterable[str]) -> None:
+    """This process (and the pool's children it forks) consumes ``queues``."""
+    global _served
+    _served = frozenset(queues) if settings.OUTBOX_LOCAL_HOPS else frozenset()
+
+
+def runs_here(message: Signature[Any]) -> bool:
+    """Whether ``message`` is a single task for a queue this worker consumes."""
+    if not _served:
+        return False
+    task = message.get("task")
+    if not task or task in CANVAS:
+        return False
+    queue = _queue_of.get(task)
+    if queue is None:
+        route = current_app.amqp.router.route({}, task)
+        queue = _queue_of[task] = route["queue"].name
+    return queue in _served
+
+
+def run_after_task(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> None:
+    """Run the committed row ``pk`` here once the current task has ended (now, if none runs)."""
+    # As the relay would send it: through JSON (a UUID or a Decimal arrives as a string).
+    message, options = json.loads(json.dumps([message, options], cls=DjangoJSONEncoder))
+    _waiting.append((pk, message, options, trace))
+    if current_app.current_worker_task is None:
+        run_waiting()
+
+
+def run_waiting(**_: Any) -> None:
+    """Run the rows waiting in this process, in the order they were committed, including the
+    ones that they commit in turn (``task_postrun``: after the task that wrote them)."""
+    global _running
+    if _running:
+        return  # the loop below is already running them: this is one of its own tasks ending
+    _running = True
+    try:
+        while _waiting:
+            _run(*_waiting.popleft())
+    finally:
+        _running = False
+
+
+def _run(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> None:
+    name = str(message.get("task"))
+    try:
+        outcome = _trace(pk, name, message, options, trace)
+    except Exception:
+        logger.exception("Outbox message %s (%s) could not be run in process", pk, name)
+        outcome = None
+    if outcome is None or (outcome.info is not None and outcome.info.state == states.FAILURE):
+        # Not marked: the relay sends it through the broker once its lease is over.
+        logger.warning("Outbox message %s (%s) failed in process; the relay sends it after its lease", pk, name)
+        return
+    _mark_sent(pk)
+
+
+def _trace(pk: int, name: str, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> Any:
+    """Run the task as a worker runs a message: Celery's tracer (signals, the log line of its
+    outcome), with the request the message would carry."""
+    sig = signature(message, app=current_app)
+    task, queue = current_app.tasks[name], _queue_of[name]
+    execution = {**sig.options, **options}
+    task_id = execution.get("task_id") or uuid()
+    request = {
+        "id": task_id,
+        "task": name,
+        "retries": execution.get("retries", 0),
+        "chain": execution.get("chain"),
+        "chord": execution.get("chord"),
+        "headers": {},
+        "ignore_result": True,
+        "delivery_info": {"exchange": queue, "routing_key": queue, "priority": None, "redelivered": False},
+        "argsrepr": f"(outbox message {pk}, run in process)",
+        "kwargsrepr": "{}",
+    }
+    tracer = build_tracer(name, task, eager=True, propagate=False, app=current_app)
+    with continuing(trace):
+        return tracer(task_id, list(sig.args), dict(sig.kwargs), request)
+
+
+def _mark_sent(pk: int) -> None:
+    """One statement, in autocommit: the hop has been taken (the relay may have sent it already,
+    if the run outlived its lease; then it stays as the relay marked it)."""
+    table = OutboxMessage._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET sent_at = %s WHERE id = %s AND sent_at IS NULL", [now, pk])

@@ -1,0 +1,71 @@
+"""A hop for a queue that the worker writing it consumes is run by that worker, in process
+(``outbox.nearby``): no broker round trip, and the outbox row still its durable record."""
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from orders.models import Status
+from outbox.models import OutboxMessage
+from sagas.models import SagaStep
+from tests.factories import ProductFactory, order_body, post_order
+from tests.worker import assert_invariants, wait_for_terminal, wait_until, wait_until_settled
+
+pytestmark = pytest.mark.saga
+
+RECEIVED = re.compile(r"Task (\S+)\[[0-9a-f-]+\] received")
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["in process", "through the broker"])
+def test_a_worker_serving_every_queue_takes_one_order_from_the_broker_once(
+    special_worker, api, coordination, in_process
+):
+    # given a worker consuming every queue (the default layout), with hops in process or not
+    worker = special_worker(env={"OUTBOX_LOCAL_HOPS": str(in_process).lower()})
+    mug = ProductFactory(price=Decimal("12.50"), stock=5)
+
+    # when an order of one line goes through
+    order_id = post_order(api, order_body(mug))
+    assert wait_for_terminal([order_id])[order_id].status == Status.COMPLETED
+    wait_until_settled()
+
+    # then every hop is recorded and sent; in process, only what the web wrote crossed the broker
+    rows = list(OutboxMessage.objects.filter(shard=order_id).order_by("id"))
+    assert rows and all(row.sent_at is not None for row in rows)
+    first_step = SagaStep.objects.filter(saga_id=order_id).exclude(started_at=None).earliest("started_at")
+    placed = [row for row in rows if row.created_at < first_step.started_at]  # the web's transaction
+    received = RECEIVED.findall(worker.log_path.read_text())
+    if in_process:
+        assert {row.in_process for row in placed} == {False}
+        assert {row.in_process for row in rows[len(placed) :]} == {True}
+        assert len(received) == len(placed), received
+    else:
+        assert not any(row.in_process for row in rows)
+        assert len(received) == len(rows), received
+
+
+def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_relay(
+    special_worker, api, coordination, tmp_path
+):
+    # given a worker that dies right after committing the hop to the payment, before running it
+    mark = tmp_path / "died"
+    dying = special_worker(
+        app="tests.chaos.apps.dies_before_a_hop", env={"CHAOS_MARK": str(mark), "OUTBOX_LOCAL_LEASE_SECONDS": "2"}
+    )
+    mug = ProductFactory(price=Decimal("12.50"), stock=5)
+    order_id = post_order(api, order_body(mug))
+    wait_until(lambda: mark.exists() and dying.process is not None and dying.process.poll() is not None, 60, "a death")
+
+    # then the hop is an unsent row, held back for its lease
+    hop = OutboxMessage.objects.get(pk=int(mark.read_text()))
+    assert (hop.shard, hop.in_process, hop.sent_at) == (order_id, True, None)
+
+    # when a worker starts again, its relay sends the hop once the lease is over: the order
+    # completes, charged once
+    special_worker()
+    order = wait_for_terminal([order_id])[order_id]
+    assert order.status == Status.COMPLETED
+    hop.refresh_from_db()
+    assert hop.sent_at is not None
+    assert_invariants([order], {mug.sku: 5})
