@@ -276,7 +276,8 @@ def wait_until_quiet(timeout: float = 10) -> None:
     while quiet_polls < 3 and time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state <> 'idle'",
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = %s AND state <> 'idle' AND datname = current_database()",
                 [WORKER_APPLICATION_NAME],
             )
             busy = cursor.fetchone()[0]

@@ -308,7 +308,9 @@ def test_database_connection_dropped_inside_steps(saga, settings):
             with connections["default"].cursor() as cursor:
                 while not stop.is_set():
                     cursor.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                        # this test's database only: the other xdist process's worker is not ours
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = %s AND datname = current_database()",
                         [WORKER_APPLICATION_NAME],
                     )
                     killed.extend(row[0] for row in cursor.fetchall() if row[0])
