@@ -74,6 +74,21 @@ def publish_after_commit(row: OutboxMessage, *, here: bool = False) -> None:
     rows: one round per transaction, however many messages it writes; or, ``here``, run it in
     this process (``outbox.nearby``). In a process that does not publish (the web), wake the
     relay threads at commit instead."""
+    written = _written()
+    if here:
+        written.here.append(row)
+    else:
+        written.append(row.pk)
+
+
+def runs_one_here() -> bool:
+    """Whether the caller's transaction has a row to run in this process already: one is, the
+    saga's next step; the rest (an event's other subscribers) go to the other processes, in
+    parallel, through the broker."""
+    return bool(_written().here)
+
+
+def _written() -> _Written:
     connection = transaction.get_connection()
     written = next((func for _, func, _ in connection.run_on_commit if isinstance(func, _Written)), None)
     if written is None:
@@ -82,10 +97,7 @@ def publish_after_commit(row: OutboxMessage, *, here: bool = False) -> None:
         transaction.on_commit(written)
         if not _publish_on_commit:
             wake_relay()
-    if here:
-        written.here.append(row)
-    else:
-        written.append(row.pk)
+    return written
 
 
 def wake_relay() -> None:

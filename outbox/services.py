@@ -48,7 +48,9 @@ def outbox_send_many(
     now = timezone.now()
     available_at = now + timedelta(seconds=delay) if delay else now
     # A hop this worker runs itself is held back for a lease: the relay's, should it die first.
-    here = [not delay and nearby.runs_here(message) for message in messages]
+    here: list[bool] = []
+    for message in messages:  # one per transaction: the first, the saga's next step
+        here.append(not delay and not any(here) and nearby.runs_here(message) and not relay.runs_one_here())
     leased = now + timedelta(seconds=settings.OUTBOX_LOCAL_LEASE_SECONDS)
     trace_context = trace_carrier()
     rows = [

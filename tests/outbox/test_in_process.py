@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from orders.models import Status
+from orders.plan import ORDER_SAGA
 from outbox.models import OutboxMessage
-from sagas.models import SagaStep
 from tests.factories import ProductFactory, order_body, post_order
 from tests.worker import assert_invariants, wait_for_terminal, wait_until, wait_until_settled
 
@@ -30,19 +30,17 @@ def test_a_worker_serving_every_queue_takes_one_order_from_the_broker_once(
     assert wait_for_terminal([order_id])[order_id].status == Status.COMPLETED
     wait_until_settled()
 
-    # then every hop is recorded and sent; in process, only what the web wrote crossed the broker
+    # then every hop is recorded and sent, and only what was not run in process crossed the broker
     rows = list(OutboxMessage.objects.filter(shard=order_id).order_by("id"))
     assert rows and all(row.sent_at is not None for row in rows)
-    first_step = SagaStep.objects.filter(saga_id=order_id).exclude(started_at=None).earliest("started_at")
-    placed = [row for row in rows if row.created_at < first_step.started_at]  # the web's transaction
-    received = RECEIVED.findall(worker.log_path.read_text())
-    if in_process:
-        assert {row.in_process for row in placed} == {False}
-        assert {row.in_process for row in rows[len(placed) :]} == {True}
-        assert len(received) == len(placed), received
-    else:
-        assert not any(row.in_process for row in rows)
-        assert len(received) == len(rows), received
+    assert len(RECEIVED.findall(worker.log_path.read_text())) == len([row for row in rows if not row.in_process])
+    # in process, each step after the first ran in the process that ended the step before it
+    # (an event's other subscribers, emails and bookkeeping, went to the others, in parallel)
+    ran_here = {
+        row.message["args"][0] if row.name.endswith(".handle_event") else row.name for row in rows if row.in_process
+    }
+    later_steps = {step.task for step in ORDER_SAGA.steps[1:]}
+    assert later_steps <= ran_here if in_process else not ran_here
 
 
 def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_relay(
