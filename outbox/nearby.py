@@ -75,6 +75,11 @@ def run_after_task(pk: int, message: dict[str, Any], options: dict[str, Any], tr
         run_waiting()
 
 
+def running() -> bool:
+    """Whether this process is running hops in process now (their tasks' connection is warm)."""
+    return _running
+
+
 def run_waiting(**_: Any) -> None:
     """Run the rows waiting in this process, in the order they were committed, including the
     ones that they commit in turn (``task_postrun``: after the task that wrote them)."""

@@ -398,10 +398,11 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = 60
 OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
 # A message that cannot be published for a reason other than the broker being down is parked.
 OUTBOX_MAX_ATTEMPTS = 5
-# A message for a queue that the worker writing it consumes is run by that worker, right after
-# the task that wrote it, instead of a round trip through the broker (outbox/nearby.py). Off:
-# every hop goes through the broker.
-OUTBOX_LOCAL_HOPS = env.bool("OUTBOX_LOCAL_HOPS", default=True)
+# On: a message for a queue that the worker writing it consumes is run by that worker, right
+# after the task that wrote it, instead of a round trip through the broker (outbox/nearby.py).
+# Off by default until a fault that CI met with it on is understood (README, "A hop the same
+# worker would take"): one order of 16 left compensating after the broker lost every message.
+OUTBOX_LOCAL_HOPS = env.bool("OUTBOX_LOCAL_HOPS", default=False)
 # How long such a message is held back from the relay: if the worker has not run it by then (it
 # died), the relay sends it through the broker. Longer than a step takes, or a slow step's hop
 # is sent a second time while it runs (harmless, every step is idempotent, but wasted).

@@ -49,7 +49,8 @@ def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_rela
     # given a worker that dies right after committing the hop to the payment, before running it
     mark = tmp_path / "died"
     dying = special_worker(
-        app="tests.chaos.apps.dies_before_a_hop", env={"CHAOS_MARK": str(mark), "OUTBOX_LOCAL_LEASE_SECONDS": "2"}
+        app="tests.chaos.apps.dies_before_a_hop",
+        env={"CHAOS_MARK": str(mark), "OUTBOX_LOCAL_HOPS": "true", "OUTBOX_LOCAL_LEASE_SECONDS": "2"},
     )
     mug = ProductFactory(price=Decimal("12.50"), stock=5)
     order_id = post_order(api, order_body(mug))
@@ -61,7 +62,7 @@ def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_rela
 
     # when a worker starts again, its relay sends the hop once the lease is over: the order
     # completes, charged once
-    special_worker()
+    special_worker(env={"OUTBOX_LOCAL_HOPS": "true"})
     order = wait_for_terminal([order_id])[order_id]
     assert order.status == Status.COMPLETED
     hop.refresh_from_db()
