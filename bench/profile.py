@@ -123,7 +123,10 @@ def run(*, token: str, config: str, out_dir: Path) -> dict[str, Any]:
     (out_dir / f"{config}-post.txt").write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     result["post_self_time_pct"] = self_time_by_category(profiler)
 
-    # One saga, step by step, eagerly: the task bodies without the broker.
+    # One saga, step by step, eagerly: the task bodies without the broker (every app's tasks
+    # imported, as a worker does at its start).
+    app.loader.import_default_modules()
+
     def saga_steps(order_id: str, capture: bool) -> None:
         order = Order.objects.get(pk=order_id)
         lines = list(order.lines.order_by("id"))

@@ -378,8 +378,8 @@ def peers(results: dict[str, Any]) -> list[str]:
     ]
     rows = []
     for mode, runs in _modes(r, "throughput", "modes"):
-        # every hop through the broker (the default), then hops in the process that wrote them
-        for key, label in (("shop_x2", ""), ("in_process_x2", ", hops in process")):
+        # hops in the process that wrote them (the default), then every hop through the broker
+        for key, label in (("shop_x2", ""), ("through_broker_x2", ", every hop through the broker")):
             run = runs.get(key) or {}
             if not run:
                 continue

@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.retry import backoff_seconds
+from core.together import together
 from events.models import InboxEntry
 from events.registry import Event, Subscription, subscribers, subscription, subscriptions
 from outbox.models import OutboxMessage
@@ -123,7 +124,7 @@ def _handle(sub: Subscription, event: Event, consumer: str, attempt: int) -> Non
             # error) into a recorded decision; what escapes it is not the saga's own doing.
             sub.handler(event, Delivery(sub, event, attempt))
             return
-        with transaction.atomic():
+        with transaction.atomic(), together():
             # Strictly once, with no read first: the entry goes in before the handler runs, and
             # a copy handled (or parked) already, or being handled now, fails on its unique key
             # (a concurrent copy waits for the first to commit), below.

@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.api import Conflict
 from core.bounds import decimal_column_max
 from core.remote import RequestInFlight
+from core.together import together
 from orders import coordination
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
 from orders.plan import FORWARD_PATH, FORWARD_RANK, HELD_STATUSES, ORDER_SAGA
@@ -63,7 +64,7 @@ def order_place(
     if unknown:
         raise ValidationError({"items": [f"Unknown SKU: {sku}." for sku in unknown]})
     total = _order_total_check(items, {sku: product.price for sku, product in products.items()})
-    with transaction.atomic():
+    with transaction.atomic(), together():  # its journal lines and messages: one INSERT each
         order = Order.objects.create(
             user=user,
             total=total,

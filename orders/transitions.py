@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from core.together import insert
 from orders import events
 from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, Status
 from orders.plan import COMPENSATIONS, FORWARD_PATH, FORWARD_RANK, HELD_STATUSES
@@ -46,7 +47,8 @@ def order_transition(
 ) -> None:
     """Move ``order`` (locked by the caller, inside its transaction) to ``to``.
 
-    Refuses moves the status machine does not allow and records each move in the journal.
+    Refuses moves the status machine does not allow and records each move in the journal
+    (with the transaction's other lines, inside ``core.together``).
     Entering ``compensating`` also plans the compensation steps, so the timeline shows what
     is left to undo. A move to an end (``completed``, ``cancelled``, ``needs_attention``) is
     announced as an event in the same transaction, in both modes (the customer's emails).
@@ -54,18 +56,20 @@ def order_transition(
     if to not in ALLOWED_TRANSITIONS[order.status]:
         raise IllegalTransition(f"An order cannot go from {order.status} to {to}.")
     now = timezone.now()
-    OrderEvent.objects.create(
-        order=order,
-        created_at=now,
-        from_status=order.status,
-        to_status=to,
-        actor=actor,
-        actor_kind=actor_kind,
-        message=message,
-        service=_service(actor, actor_kind),
-        kind=OrderEvent.Kind.STATUS,
-        name=to,
-        trace_id=current_trace_id(),
+    insert(
+        OrderEvent(
+            order=order,
+            created_at=now,
+            from_status=order.status,
+            to_status=to,
+            actor=actor,
+            actor_kind=actor_kind,
+            message=message,
+            service=_service(actor, actor_kind),
+            kind=OrderEvent.Kind.STATUS,
+            name=to,
+            trace_id=current_trace_id(),
+        )
     )
     if to == Status.COMPENSATING:
         _plan_compensation(order)
@@ -88,16 +92,18 @@ def order_record_action(
     name: str = "",
 ) -> None:
     """Add a line to the journal without changing the status (a staff action, a recovery)."""
-    OrderEvent.objects.create(
-        order=order,
-        actor=actor,
-        actor_kind=actor_kind,
-        message=message,
-        to_status=order.status,
-        service=service or _service(actor, actor_kind),
-        kind=kind,
-        name=name,
-        trace_id=current_trace_id(),
+    insert(
+        OrderEvent(
+            order=order,
+            actor=actor,
+            actor_kind=actor_kind,
+            message=message,
+            to_status=order.status,
+            service=service or _service(actor, actor_kind),
+            kind=kind,
+            name=name,
+            trace_id=current_trace_id(),
+        )
     )
 
 

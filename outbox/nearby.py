@@ -30,10 +30,8 @@ from celery.app.trace import build_tracer
 from celery.canvas import Signature
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
-from django.utils import timezone
 
-from outbox.models import OutboxMessage
+from outbox.models import mark_sent
 from telemetry.context import continuing
 
 logger = logging.getLogger(__name__)
@@ -105,7 +103,7 @@ def _run(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[
         # Not marked: the relay sends it through the broker once its lease is over.
         logger.warning("Outbox message %s (%s) failed in process; the relay sends it after its lease", pk, name)
         return
-    _mark_sent(pk)
+    mark_sent([pk])  # in autocommit: the hop has been taken
 
 
 def _trace(pk: int, name: str, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> Any:
@@ -123,19 +121,14 @@ def _trace(pk: int, name: str, message: dict[str, Any], options: dict[str, Any],
         "chord": execution.get("chord"),
         "headers": {},
         "ignore_result": True,
-        "delivery_info": {"exchange": queue, "routing_key": queue, "priority": None, "redelivered": False},
+        # As the broker delivers it: published to the default exchange, routed by the queue's
+        # name. A retry is addressed from this (``signature_from_request``): named after the
+        # queue's own exchange instead, it would need that exchange's bindings, which a Redis
+        # restarted without persistence no longer has (the retry would be dropped).
+        "delivery_info": {"exchange": "", "routing_key": queue, "priority": None, "redelivered": False},
         "argsrepr": f"(outbox message {pk}, run in process)",
         "kwargsrepr": "{}",
     }
     tracer = build_tracer(name, task, eager=True, propagate=False, app=current_app)
     with continuing(trace):
         return tracer(task_id, list(sig.args), dict(sig.kwargs), request)
-
-
-def _mark_sent(pk: int) -> None:
-    """One statement, in autocommit: the hop has been taken (the relay may have sent it already,
-    if the run outlived its lease; then it stays as the relay marked it)."""
-    table = OutboxMessage._meta.db_table
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET sent_at = %s WHERE id = %s AND sent_at IS NULL", [now, pk])

@@ -1,7 +1,7 @@
 """The relay: publishes committed outbox rows to the broker, at least once, in order per shard.
 
 It runs in two places. Every Celery worker process publishes right after its own commits
-(``publish_after_commit``), which keeps a saga's hops fast; and a thread in each worker's main
+(``Written``), which keeps a saga's hops fast; and a thread in each worker's main
 process sweeps the table for the rest: rows written by the web (which never talks to the
 broker), rows whose publish failed while the broker was down, and retries that have become
 due. It sweeps every ``OUTBOX_POLL_SECONDS``, and on PostgreSQL also as soon as a transaction
@@ -27,7 +27,7 @@ from django.utils import timezone
 from kombu.exceptions import EncodeError
 
 from outbox import nearby
-from outbox.models import OutboxMessage
+from outbox.models import OutboxMessage, mark_sent
 from telemetry.context import continuing, untraced
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def publish_on_commit(enabled: bool) -> None:
     _publish_on_commit = enabled
 
 
-class _Written(list[int]):
+class Written(list[OutboxMessage]):
     """The rows one transaction wrote, as the ``on_commit`` callback that publishes them: the
     list lives and dies with the transaction's pending callbacks, rolled back with them. The
     rows this worker runs itself (``here``) are handed to ``outbox.nearby`` instead."""
@@ -62,42 +62,31 @@ class _Written(list[int]):
     def __call__(self) -> None:
         if _publish_on_commit and self:
             try:
-                relay_due(ids=self)
+                relay_due(ids=[row.pk for row in self])
             except Exception:  # the relay thread will send them; the task that wrote them has succeeded
                 logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
         for row in self.here:
             nearby.run_after_task(row.pk, row.message, row.options, row.trace_context)
 
-
-def publish_after_commit(row: OutboxMessage, *, here: bool = False) -> None:
-    """Publish ``row`` once the caller's transaction commits, with the transaction's other
-    rows: one round per transaction, however many messages it writes; or, ``here``, run it in
-    this process (``outbox.nearby``). In a process that does not publish (the web), wake the
-    relay threads at commit instead."""
-    written = _written()
-    if here:
-        written.here.append(row)
-    else:
-        written.append(row.pk)
+    def add(self, row: OutboxMessage, *, here: bool = False) -> None:
+        """Publish ``row`` once the transaction commits, with its other rows (one round per
+        transaction, however many messages it writes); or, ``here``, run it in this process
+        (``outbox.nearby``)."""
+        (self.here if here else self).append(row)
 
 
-def runs_one_here() -> bool:
-    """Whether the caller's transaction has a row to run in this process already: one is, the
-    saga's next step; the rest (an event's other subscribers) go to the other processes, in
-    parallel, through the broker."""
-    return bool(_written().here)
-
-
-def _written() -> _Written:
+def written() -> Written:
+    """The rows the caller's transaction has written so far, to be sent when it commits. In a
+    process that does not publish (the web), the relay threads are woken at commit instead."""
     connection = transaction.get_connection()
-    written = next((func for _, func, _ in connection.run_on_commit if isinstance(func, _Written)), None)
-    if written is None:
-        written = _Written()
-        written.here = []
-        transaction.on_commit(written)
+    found = next((func for _, func, _ in connection.run_on_commit if isinstance(func, Written)), None)
+    if found is None:
+        found = Written()
+        found.here = []
+        transaction.on_commit(found)
         if not _publish_on_commit:
             wake_relay()
-    return written
+    return found
 
 
 def wake_relay() -> None:
@@ -134,7 +123,7 @@ def relay_due(*, limit: int = 100, rounds: int | None = None, ids: list[int] | N
         with transaction.atomic():
             batch = _claim(limit)
             published, down = _publish_in_order(batch)
-            _mark_sent(published)
+            mark_sent(published)
         sent += len(published)
         if down is not None:
             raise down
@@ -248,12 +237,6 @@ def _rows(fetched: list[tuple[Any, ...]]) -> list[Due]:
         Due(pk, shard, name, _json(message), _json(options), _json(trace), attempts, available_at)
         for pk, shard, name, message, options, trace, attempts, available_at in fetched
     ]
-
-
-def _mark_sent(ids: list[int]) -> None:
-    if ids:
-        with transaction.get_connection().cursor() as cursor:
-            cursor.execute(f"UPDATE {TABLE} SET sent_at = %s WHERE id IN ({_marks(ids)})", [_now(), *ids])
 
 
 def _mark_unsent(ids: list[int]) -> None:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.together import insert
 from outbox import nearby, relay
 from outbox.models import OutboxMessage
 from telemetry.context import trace_carrier
@@ -42,15 +43,19 @@ def outbox_send_many(
     *, messages: Sequence[Signature[Any]], shard: str, delay: float = 0.0, options: dict[str, Any] | None = None
 ) -> list[OutboxMessage]:
     """``outbox_send`` for several messages of one shard, in one ``INSERT`` (an event delivered
-    to each of its subscribers): published in the order given."""
+    to each of its subscribers): published in the order given. Their ids are set once they are
+    written (at the end of a ``core.together`` block around the caller)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
     now = timezone.now()
     available_at = now + timedelta(seconds=delay) if delay else now
     # A hop this worker runs itself is held back for a lease: the relay's, should it die first.
+    # One per transaction: the first, the saga's next step; an event's other subscribers go
+    # to the other processes, in parallel, through the broker.
+    written = relay.written()
     here: list[bool] = []
-    for message in messages:  # one per transaction: the first, the saga's next step
-        here.append(not delay and not any(here) and nearby.runs_here(message) and not relay.runs_one_here())
+    for message in messages:
+        here.append(not delay and not written.here and not any(here) and nearby.runs_here(message))
     leased = now + timedelta(seconds=settings.OUTBOX_LOCAL_LEASE_SECONDS)
     trace_context = trace_carrier()
     rows = [
@@ -66,13 +71,9 @@ def outbox_send_many(
         )
         for message, runs_here in zip(messages, here, strict=True)
     ]
-    if transaction.get_connection().features.can_return_rows_from_bulk_insert:
-        OutboxMessage.objects.bulk_create(rows)
-    else:  # SQLite before 3.35 gives a multi-row INSERT no ids back: one INSERT each
-        for row in rows:
-            row.save(force_insert=True)
+    insert(*rows)  # with the transaction's other rows, inside ``core.together``
     for row, runs_here in zip(rows, here, strict=True):
-        relay.publish_after_commit(row, here=runs_here)
+        written.add(row, here=runs_here)
     return rows
 
 

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from core.remote import RequestInFlight
 from core.retry import backoff_seconds
+from core.together import together
 from sagas.hops import Hops
 from sagas.ledger import Saga, get_ledger
 from sagas.models import SagaStep
@@ -111,7 +112,7 @@ def _run_step(
 ) -> bool:
     if step.local:
         try:
-            with transaction.atomic():
+            with transaction.atomic(), together():
                 claimed = _claim(saga_id, step_name, step, fresh=True)
                 if claimed is None:
                     return SagaStep.objects.filter(
@@ -127,7 +128,7 @@ def _run_step(
             _record_failure(saga_id, step_name, step, None, exc, refusals, hops)
             return False
 
-    with transaction.atomic():
+    with transaction.atomic(), together():
         claimed = _claim(saga_id, step_name, step, fresh=False)
         if claimed is not None and prepare is not None:
             prepare()
@@ -140,9 +141,11 @@ def _run_step(
     except Exception as exc:
         _record_failure(saga_id, step_name, step, attempt, exc, refusals, hops)
         return False
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
-        if saga.may_run(step) and _end_attempt(saga_id, step_name, attempt):
+        # The claim found every step before this one succeeded, and a step that succeeded stays
+        # so while the saga goes forward: the attempt that still owns its step may end it.
+        if saga.forward and _end_attempt(saga_id, step_name, attempt):
             _succeed(saga, step_name, step, hops, result)
             return True
         return _landed_late(saga, step_name, step, attempt, hops, result)
@@ -237,7 +240,7 @@ def _record_failure(
     retries = hops.retries
     if not refused and not isinstance(exc, AwaitingDecision):
         record_error(exc)
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         current = SagaStep.objects.get(saga_id=saga_id, name=name)
         owner = current.status == SagaStep.Status.RUNNING and current.attempts == attempt
@@ -324,7 +327,7 @@ def step_landed(*, saga_id: str, step_name: str, detail: str) -> bool:
     the compensation's row, the saga re-opened, a journal line.
     """
     step = forward_step(step_name)
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         if saga.forward:
             return False
@@ -346,7 +349,7 @@ def step_decide(*, saga_id: str, step_name: str, decide: Callable[[Saga], None])
     step does. A held saga is no stalled one (the sweeper leaves it be), a decided one is: a
     resume message lost on the way is sent again by the sweeper.
     """
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         held = SagaStep.objects.filter(saga_id=saga_id, name=step_name, status=SagaStep.Status.HELD)
         if not (saga.forward and held.exists()):
@@ -426,7 +429,7 @@ def run_compensation(*, saga_id: str, name: str, hops: Hops, undo: Callable[[], 
 def _run_compensation(saga_id: str, comp: Compensation, hops: Hops, undo: Callable[[], bool]) -> None:
     name = comp.name
     retries = hops.retries
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         attempt = _compensation_begin(saga, comp, hops)
     if not attempt:
@@ -493,7 +496,7 @@ def _settle(saga: Saga, step: SagaStep, comp: Compensation, status: SagaStep.Sta
 
 
 def _compensation_wait(saga_id: str, comp: Compensation, error: str, hops: Hops, *, delay: float, retries: int) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING, error=error)
         saga.touch()
@@ -518,7 +521,7 @@ def _finish_compensation(
     (``_landed_late``). An attempt that landed while ``undo`` found nothing is undone by running
     ``undo`` again.
     """
-    with transaction.atomic():
+    with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         undone = _undone_steps(saga, comp)
         if status != SagaStep.Status.FAILED:

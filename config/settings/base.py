@@ -400,9 +400,9 @@ OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
 OUTBOX_MAX_ATTEMPTS = 5
 # On: a message for a queue that the worker writing it consumes is run by that worker, right
 # after the task that wrote it, instead of a round trip through the broker (outbox/nearby.py).
-# Off by default until a fault that CI met with it on is understood (README, "A hop the same
-# worker would take"): one order of 16 left compensating after the broker lost every message.
-OUTBOX_LOCAL_HOPS = env.bool("OUTBOX_LOCAL_HOPS", default=False)
+# Off: every hop goes through the broker (a layout where no worker serves two queues gains
+# nothing from it).
+OUTBOX_LOCAL_HOPS = env.bool("OUTBOX_LOCAL_HOPS", default=True)
 # How long such a message is held back from the relay: if the worker has not run it by then (it
 # died), the relay sends it through the broker. Longer than a step takes, or a slow step's hop
 # is sent a second time while it runs (harmless, every step is idempotent, but wasted).

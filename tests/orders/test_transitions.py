@@ -60,7 +60,7 @@ def test_placing_an_order_sends_its_saga_only_after_commit(customer, django_capt
         )
     # the saga's first message and the customer's "order placed" email wait in the outbox until
     # the commit; only the relay, after it, sends them
-    assert len(callbacks) == 1 and isinstance(callbacks[0], relay._Written)
+    assert len(callbacks) == 1 and isinstance(callbacks[0], relay.Written)
     waiting = OutboxMessage.objects.filter(shard=str(order.pk), sent_at__isnull=True).values_list("name", flat=True)
     assert sorted(waiting) == [
         "inventory.reserve_stock → risk.screen_order → payments.charge_payment → shipping.create_shipment",

@@ -5,6 +5,7 @@ import re
 from decimal import Decimal
 
 import pytest
+import redis
 
 from orders.models import Status
 from orders.plan import ORDER_SAGA
@@ -68,3 +69,37 @@ def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_rela
     hop.refresh_from_db()
     assert hop.sent_at is not None
     assert_invariants([order], {mug.sku: 5})
+
+
+def test_a_step_retried_in_process_is_retried_through_its_queue_even_when_the_broker_lost_its_bindings(
+    special_worker, api, coordination, settings
+):
+    # given a worker running hops in process, which has sent a shipment's retry before (its
+    # producer remembers having declared the queue), and a broker that then lost its exchanges'
+    # bindings, as a Redis restarted without persistence does
+    special_worker(env={"OUTBOX_LOCAL_HOPS": "true"})
+    mug = ProductFactory(price=Decimal("12.50"), stock=5)
+    first = post_order(api, order_body(mug, postal_code="99999"))
+    assert wait_for_terminal([first])[first].status == Status.COMPLETED
+    on_redis = settings.CELERY_BROKER_URL.startswith("redis")
+    if on_redis:
+        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        broker.delete(*broker.keys("_kombu.binding*"))
+
+    # when the carrier fails twice (99999) on a shipment run in process, right after the charge
+    order_id = post_order(api, order_body(mug, postal_code="99999"))
+
+    # then its retries reach the shipping queue (addressed by the queue's name, as the broker
+    # delivers every message: no binding needed), none is dropped, and the order completes
+    order = wait_for_terminal([order_id], timeout=30)[order_id]
+    assert order.status == Status.COMPLETED
+    if on_redis:
+        assert broker.llen("ae.undeliver") == 0, "a message was dropped for want of a binding"
+    retried = [
+        row.message["options"]
+        for row in OutboxMessage.objects.filter(shard=order_id, name="shipping.create_shipment")
+        if row.message["options"].get("retries")
+    ]
+    if coordination == "orchestration":  # choreography's retries are its own deliveries, not Celery's
+        assert retried and all("exchange" not in options for options in retried), retried
+    assert_invariants(list(wait_for_terminal([first, order_id]).values()), {mug.sku: 5})
