@@ -34,7 +34,9 @@ BENCH_DIR = ROOT / "var" / "bench"
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/bench_shop")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
-REDIS_DBS = (12, 13)  # broker, result backend; 14-15 stay free
+# The broker's and the result backend's databases, flushed by each run: BENCH_REDIS_DBS=2,3 keeps a
+# bench apart from a test run that uses 12 and 13 (SHOP_TEST_REDIS_BASE).
+REDIS_DBS = tuple(int(db) for db in os.environ.get("BENCH_REDIS_DBS", "12,13").split(","))
 PG_DATABASE = "bench_shop"
 DBOS_DATABASE = "bench_dbos"
 DBOS_URL = os.environ.get("BENCH_DBOS_DB", f"postgres://postgres@127.0.0.1:5432/{DBOS_DATABASE}")
