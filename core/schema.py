@@ -65,7 +65,7 @@ def _validation_error(field_error: dict[str, Any]) -> dict[str, Any]:
             "(`items[1].quantity`, `shipping_address.postal_code`) with the code and message of each "
             "problem; the same messages are also under each field's own name, nested as the field is, "
             "and errors about the whole request under `non_field_errors`. A body that is not JSON "
-            "(`parse_error`) or a request malformed outside its body (`bad_request`) has no `errors`."
+            "(`parse_error`) or a request malformed outside its body (`bad_request`) has empty `errors`."
         ),
         "properties": {
             "detail": {"type": "string"},

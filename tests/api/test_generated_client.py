@@ -3,7 +3,8 @@
 As a new user would: ``openapi-python-client generate --url …/api/schema/`` against a running
 server, import the package, and use it for the whole flow, on a real worker. A schema that
 stops generating cleanly (a warning is a failure), a module that does not import, a field the
-client cannot parse or a status it does not expect fails this test.
+client cannot parse or a status it does not expect fails this test. The client also tells
+errors apart by their ``code``, members of its generated enums.
 """
 
 import contextlib
