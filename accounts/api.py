@@ -89,7 +89,9 @@ class TokenView(APIView):
         # gets its 429 from the AxesMiddleware (core.ratelimits.lockout_response).
         user = authenticate(request=request._request, **serializer.validated_data)
         if user is None or not user.is_active:
-            raise serializers.ValidationError({"non_field_errors": ["Unable to log in with those credentials."]})
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Unable to log in with those credentials."]}, code="invalid_credentials"
+            )
         return Response({"token": services.user_token(user=user)})
 
 

@@ -23,6 +23,8 @@ from outbox.services import outbox_send
 # leaves the others alone; a user who keeps logging in without logging out keeps this many.
 MAX_TOKENS_PER_USER = 10
 
+USERNAME_TAKEN = "This username is taken."
+
 
 def user_register(*, username: str, email: str, password: str) -> tuple[AbstractUser, str]:
     """Create a customer account and its first API token; returns the user and the token.
@@ -37,21 +39,21 @@ def user_register(*, username: str, email: str, password: str) -> tuple[Abstract
     user_model = get_user_model()
     refusal = username_refusal(username)
     if refusal is not None:
-        raise ValidationError({"username": [refusal]})
+        raise ValidationError({"username": ValidationError(refusal, code="username_unavailable")})
     if user_model.objects.filter(username__iexact=username).exists():
-        raise ValidationError({"username": ["This username is taken."]})
+        raise ValidationError({"username": ValidationError(USERNAME_TAKEN, code="username_taken")})
     candidate = user_model(username=username, email=email)
     try:
         validate_password(password, user=candidate)
     except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from exc
+        raise ValidationError({"password": exc.error_list}) from exc  # each rule's own code
     try:
         with transaction.atomic():
             user = user_model.objects.create_user(username=username, email=email, password=password)
             token = user_token(user=user)
             email_verification_send(user=user)  # sent once the account is committed
     except IntegrityError as exc:  # the same username registered concurrently
-        raise ValidationError({"username": ["This username is taken."]}) from exc
+        raise ValidationError({"username": ValidationError(USERNAME_TAKEN, code="username_taken")}) from exc
     return user, token
 
 

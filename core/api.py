@@ -9,48 +9,78 @@ same for what happens before and around DRF (paths, query strings, oversized bod
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.clients import client_ip
+from core.errors import ErrorCode, error_body, field_errors
 from core.parsers import PayloadTooLarge
 
 
 class Conflict(exceptions.APIException):
+    """A ``409``: the request conflicts with the current state; ``code`` says which conflict."""
+
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
+
+    def __init__(self, detail: str, *, code: ErrorCode) -> None:
+        super().__init__(detail, code)
 
 
 class IdempotencyKeyMisuse(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "This Idempotency-Key was used with a different request."
-    default_code = "idempotency_key_reused"
+    default_code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus: model-level validation errors are 400s, not 500s; a body too large is a
-    413 and one nested too deeply a 400 wherever it is noticed; every error body is an object (a
-    bare list of messages goes under ``non_field_errors``). What is left is a 500, which
-    ``core.middleware`` answers in JSON."""
+    413 and one nested too deeply a 400 wherever it is noticed; every error body is the API's
+    (``core.errors``): ``{"detail", "code"}``, and for a validation error its fields' messages
+    as before, with their codes in ``errors`` (a bare list of messages goes under
+    ``non_field_errors``). What is left is a 500, which ``core.middleware`` answers in JSON."""
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        exc = validation_error_from(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, SuspiciousOperation):  # too many query fields, a bad Host header, …
-        exc = exceptions.ParseError(str(exc) or "Bad request.")
+        exc = exceptions.ParseError(str(exc) or "Bad request.", code=ErrorCode.BAD_REQUEST)
     elif isinstance(exc, RecursionError):
         exc = exceptions.ParseError("The request is nested too deeply.")
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, list):
-        response.data = {"non_field_errors": response.data}
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
+        body = error_body(400, "Invalid input.", ErrorCode.VALIDATION_ERROR, field_errors(fields))
+        # The fields' messages as before, beside the code (which a field of the same name never hides).
+        response.data = dict(fields) | body
+    else:
+        code = exc.get_codes()
+        detail = exc.detail if isinstance(exc.detail, str) else exc.default_detail
+        response.data = error_body(response.status_code, str(detail), code if isinstance(code, str) else None)
     return response
+
+
+def validation_error_from(exc: DjangoValidationError) -> exceptions.ValidationError:
+    """A Django ``ValidationError`` (a service's, a model's) as DRF's, each message keeping its
+    code; a model's errors about no one field (``__all__``) are ``non_field_errors``."""
+    detail = get_error_detail(exc)
+    if isinstance(detail, dict) and NON_FIELD_ERRORS in detail:
+        detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+    return exceptions.ValidationError(detail)
 
 
 class ShopRateThrottle(ScopedRateThrottle):

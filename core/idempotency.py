@@ -30,6 +30,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.api import Conflict, IdempotencyKeyMisuse
+from core.errors import ErrorCode
 from core.models import IdempotencyRecord
 
 
@@ -77,7 +78,10 @@ def idempotency_claim(*, user: User, scope: str, key: str, fingerprint: str) -> 
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyMisuse()
     if record.response_status is None:
-        raise Conflict("A request with this Idempotency-Key is still being processed.")
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.",
+            code=ErrorCode.IDEMPOTENCY_REQUEST_IN_FLIGHT,
+        )
     return _stored(record)
 
 
@@ -138,7 +142,8 @@ def idempotency_run(*, claim: IdempotencyRecord, handler: Callable[[], StoredRes
         if winner is None or winner.response_status is None:
             raise Conflict(
                 "This request took so long that a retry with the same Idempotency-Key took over; this one "
-                "created nothing. Send it again to get the retry's answer."
+                "created nothing. Send it again to get the retry's answer.",
+                code=ErrorCode.IDEMPOTENCY_REQUEST_IN_FLIGHT,
             ) from None
         return _stored(winner), True
     except BaseException:

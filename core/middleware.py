@@ -4,7 +4,7 @@ One middleware, outermost, for the whole API (contract §3): a control character
 query string or a header, or a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``, is answered
 before any other middleware or view runs (so it never reaches the database); any error answer
 that something else rendered as HTML (Django's 404, the 400 of a suspicious request, the 500 of
-an unhandled exception) is turned into ``{"detail": …}`` with the same status.
+an unhandled exception) is turned into the API's error body (``core.errors``) with the same status.
 """
 
 import io
@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from core.errors import error_json
 from core.parsers import CONTROL_CHARACTERS
 
 API_PREFIX = "/api/"
@@ -42,23 +43,23 @@ class ApiJsonMiddleware:
 def request_refusal(request: HttpRequest) -> JsonResponse | None:
     """The error answer for a request no API view should see, or ``None``."""
     if CONTROL_CHARACTERS.search(request.path_info):
-        return JsonResponse({"detail": "The path contains a control character."}, status=400)
+        return error_json(400, "The path contains a control character.")
     # WSGI hands the raw query string over decoded as ISO-8859-1; undo that before reading it as UTF-8.
     raw_query = request.META.get("QUERY_STRING", "").encode("iso-8859-1", errors="replace")
     query = unquote_to_bytes(raw_query.replace(b"+", b" ")).decode("utf-8", errors="replace")
     if CONTROL_CHARACTERS.search(query):
-        return JsonResponse({"detail": "The query string contains a control character."}, status=400)
+        return error_json(400, "The query string contains a control character.")
     for name, value in request.META.items():
         if name.startswith("HTTP_") and isinstance(value, str) and HEADER_CONTROL_CHARACTERS.search(value):
             header = name.removeprefix("HTTP_").replace("_", "-").title()
-            return JsonResponse({"detail": f"The {header} header contains a control character."}, status=400)
+            return error_json(400, f"The {header} header contains a control character.")
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
+        return error_json(400, "Content-Length is not a number.")
     if limit is not None and length > limit:
-        return JsonResponse({"detail": f"The request body is too large (at most {limit} bytes)."}, status=413)
+        return error_json(413, f"The request body is too large (at most {limit} bytes).")
     return None
 
 
@@ -73,7 +74,7 @@ def unsized_body_take(request: HttpRequest) -> JsonResponse | None:
     stream = request.META["wsgi.input"]
     raw = stream.read() if limit is None else stream.read(limit + 1)
     if limit is not None and len(raw) > limit:
-        return JsonResponse({"detail": f"The request body is too large (at most {limit} bytes)."}, status=413)
+        return error_json(413, f"The request body is too large (at most {limit} bytes).")
     if raw:  # from here on, as if its length had been declared
         request.META["CONTENT_LENGTH"] = str(len(raw))
         request._stream = io.BytesIO(raw)
@@ -81,7 +82,7 @@ def unsized_body_take(request: HttpRequest) -> JsonResponse | None:
 
 
 def as_json(response: HttpResponse) -> HttpResponse:
-    """``response`` itself when it is a success or already JSON, else its status as ``{"detail": …}``."""
+    """``response`` itself when it is a success or already JSON, else its status in the API's error body."""
     if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
         return response
     replacement = json_error(response.status_code)
@@ -92,11 +93,11 @@ def as_json(response: HttpResponse) -> HttpResponse:
 
 
 def json_error(status: int) -> JsonResponse:
-    """The API's answer for an error no view described: ``{"detail": …}`` with ``status``."""
+    """The API's answer for an error no view described: its status's generic code, and a ``detail``."""
     detail = {404: "Not found.", 500: "A server error occurred."}.get(status)
     if detail is None:
         try:
             detail = HTTPStatus(status).phrase + "."
         except ValueError:
             detail = "Error."
-    return JsonResponse({"detail": detail}, status=status)
+    return error_json(status, detail)

@@ -18,11 +18,12 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from rest_framework.views import APIView
 
 from core.api import ShopRateThrottle
+from core.errors import ErrorCode, error_json
 
 View = Callable[..., HttpResponse]
 
@@ -31,10 +32,8 @@ def too_many_requests(request: HttpRequest, *, retry_after: float | None) -> Htt
     """429: JSON under /api/, the shop's page elsewhere; ``Retry-After`` in whole seconds."""
     seconds = max(1, math.ceil(retry_after)) if retry_after else None
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(
-            {"detail": "Request was throttled." + (f" Expected available in {seconds} seconds." if seconds else "")},
-            status=429,
-        )
+        detail = "Request was throttled." + (f" Expected available in {seconds} seconds." if seconds else "")
+        response: HttpResponse = error_json(429, detail, ErrorCode.THROTTLED)
     else:
         response = render(request, "429.html", {"retry_after": seconds}, status=429)
     if seconds:

@@ -39,6 +39,7 @@ from orders.models import Order, OrderEvent, OrderLine, Status
 from orders.operations_admin import stuck_view  # also registers the outbox's and inbox's admin
 from orders.selectors import order_timeline
 from orders.sequence import sequence_svg
+from orders.services import ActionRefused
 from orders.staff import (
     NOTE_MAX_LENGTH,
     STAFF_ACTIONS,
@@ -433,9 +434,9 @@ class OrderAdmin(ReadOnlyAdmin):
         for order in orders:
             try:
                 staff_action_run(action=action, order_id=order.pk, actor=actor)
-            except Conflict as exc:
+            except (Conflict, ActionRefused) as exc:
                 # The action does not apply to this order (any more): say why, act on the others.
-                self.message_user(request, f"Order #{order_number(order.pk)}: {exc.detail}", messages.ERROR)
+                self.message_user(request, f"Order #{order_number(order.pk)}: {exc}", messages.ERROR)
             else:
                 self.message_user(
                     request, f"Order #{order_number(order.pk)}: {action.label.lower()} requested.", messages.SUCCESS

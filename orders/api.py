@@ -17,7 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
-from core.api import ShopRateThrottle
+from core.api import ShopRateThrottle, validation_error_from
+from core.errors import ErrorCode
 from core.idempotency import StoredResponse, idempotent
 from core.permissions import OrderPermissions
 from core.schema import error_response
@@ -223,9 +224,17 @@ class OrderViewSet(
         request=OrderCreateInput,
         responses={
             201: OpenApiResponse(OrderOutput, description="Accepted: the order, `pending`; follow it at `Location`."),
-            409: error_response("A request with this Idempotency-Key is still being processed."),
-            422: error_response("This Idempotency-Key was used with a different request."),
-            503: error_response("A service the order needs is down; nothing was created. Try again later."),
+            409: error_response(
+                "A request with this Idempotency-Key is still being processed.",
+                ErrorCode.IDEMPOTENCY_REQUEST_IN_FLIGHT,
+            ),
+            422: error_response(
+                "This Idempotency-Key was used with a different request.", ErrorCode.IDEMPOTENCY_KEY_REUSED
+            ),
+            503: error_response(
+                "A service the order needs is down; nothing was created. Try again later.",
+                ErrorCode.SERVICE_UNAVAILABLE,
+            ),
         },
         parameters=[api_docs.IDEMPOTENCY_KEY, api_docs.LOCATION, api_docs.IDEMPOTENT_REPLAYED],
         examples=[*api_docs.CREATE_EXAMPLES, api_docs.PLACED_EXAMPLE],
@@ -236,7 +245,7 @@ class OrderViewSet(
             stored, replayed = self._place(request), False
         else:
             if not 1 <= len(key) <= 255:
-                raise serializers.ValidationError({"Idempotency-Key": ["Use 1 to 255 characters."]})
+                raise serializers.ValidationError({"Idempotency-Key": ["Use 1 to 255 characters."]}, code="invalid")
             stored, replayed = idempotent(
                 user=request.user,  # type: ignore[arg-type]
                 scope="orders.create",
@@ -259,7 +268,7 @@ class OrderViewSet(
                 coordination_mode=data.validated_data.get("coordination"),
             )
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+            raise validation_error_from(exc) from exc
         body = OrderOutput(order).data  # as a GET of the order reads it
         location = request.build_absolute_uri(f"/api/orders/{order.pk}/")
         return StoredResponse(status.HTTP_201_CREATED, body, {"Location": location})
@@ -285,7 +294,9 @@ class OrderViewSet(
         responses={
             202: OpenApiResponse(OrderOutput, description="Cancelling: the order, now `compensating`."),
             409: error_response(
-                "The order is completed or needs staff.", "An order that is completed cannot be cancelled."
+                "The order is completed or needs staff.",
+                ErrorCode.ORDER_NOT_CANCELLABLE,
+                "An order that is completed cannot be cancelled.",
             ),
         },
     )

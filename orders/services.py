@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.api import Conflict
 from core.bounds import decimal_column_max
+from core.errors import ErrorCode
 from core.remote import RequestInFlight
 from core.together import together
 from orders import coordination
@@ -30,6 +31,12 @@ logger = logging.getLogger(__name__)
 
 
 MAX_LINE_QUANTITY = 100  # contract §3: 1..100 units per line
+
+
+class ActionRefused(Exception):
+    """A staff action that does not apply to the order's state (the admin says why). Not an API
+    error: the API's cancel answers ``Conflict``, and no endpoint retries, so it has no code of
+    ``core.errors``."""
 
 
 @dataclass(frozen=True)
@@ -55,14 +62,18 @@ def order_place(
     after commit, the saga's first messages. Compensation: ``order_cancel``.
     """
     if not items:
-        raise ValidationError({"items": ["An order needs at least one item."]})
+        raise ValidationError({"items": ValidationError("An order needs at least one item.", code="empty")})
     skus = [item.sku for item in items]
     if len(set(skus)) != len(skus):
-        raise ValidationError({"items": ["Each SKU may appear only once; combine the quantities."]})
+        raise ValidationError(
+            {"items": ValidationError("Each SKU may appear only once; combine the quantities.", code="duplicate_sku")}
+        )
     products = products_by_sku(skus)
     unknown = [sku for sku in skus if sku not in products]
     if unknown:
-        raise ValidationError({"items": [f"Unknown SKU: {sku}." for sku in unknown]})
+        raise ValidationError(
+            {"items": [ValidationError(f"Unknown SKU: {sku}.", code="unknown_sku") for sku in unknown]}
+        )
     total = _order_total_check(items, {sku: product.price for sku, product in products.items()})
     with transaction.atomic(), together():  # its journal lines and messages: one INSERT each
         order = Order.objects.create(
@@ -112,7 +123,11 @@ def _order_total_check(items: list[OrderItem], prices: dict[str, Decimal]) -> De
         raise ValidationError(
             {
                 "items": [
-                    f"{item.sku}: order 1 to {MAX_LINE_QUANTITY} units, not {item.quantity}." for item in out_of_range
+                    ValidationError(
+                        f"{item.sku}: order 1 to {MAX_LINE_QUANTITY} units, not {item.quantity}.",
+                        code="quantity_out_of_range",
+                    )
+                    for item in out_of_range
                 ]
             }
         )
@@ -121,10 +136,11 @@ def _order_total_check(items: list[OrderItem], prices: dict[str, Decimal]) -> De
     if total > limit:
         raise ValidationError(
             {
-                "items": [
+                "items": ValidationError(
                     f"This order comes to {total:,.2f} {settings.SHOP_CURRENCY}; one order may cost at most "
-                    f"{limit:,.2f} {settings.SHOP_CURRENCY}. Order fewer units or split it into several orders."
-                ]
+                    f"{limit:,.2f} {settings.SHOP_CURRENCY}. Order fewer units or split it into several orders.",
+                    code="order_total_too_large",
+                )
             }
         )
     return total
@@ -141,7 +157,9 @@ def order_cancel(*, order_id: Any, actor: str, reason: Reason = Reason.CUSTOMER_
         if order.status in (Status.COMPENSATING, Status.CANCELLED):
             return order
         if order.status not in FORWARD_STATUSES:
-            raise Conflict(f"An order that is {order.status} cannot be cancelled.")
+            raise Conflict(
+                f"An order that is {order.status} cannot be cancelled.", code=ErrorCode.ORDER_NOT_CANCELLABLE
+            )
         kind = ActorKind.STAFF if reason == Reason.STAFF_REQUEST else ActorKind.CUSTOMER
         order_transition(
             order=order, to=Status.COMPENSATING, reason=reason, actor=actor, actor_kind=kind, message="Cancelled"
@@ -206,13 +224,14 @@ def order_finish_compensation(*, order_id: Any) -> None:
 
 
 def order_retry_saga(*, order_id: Any, actor: str) -> Order:
-    """Staff action: drive a stuck saga on from its recorded state (or retry its compensation)."""
+    """Staff action: drive a stuck saga on from its recorded state. Raises ``ActionRefused`` for an
+    order whose saga has ended (``needs_attention``: its compensation is retried instead)."""
     with transaction.atomic():
         order = Order.objects.lock(order_id)
         if order.status == Status.NEEDS_ATTENTION:
-            raise Conflict("A compensation gave up on this order: retry the compensation instead.")
+            raise ActionRefused("A compensation gave up on this order: retry the compensation instead.")
         if order.is_terminal:
-            raise Conflict(f"The saga of a {order.status} order has ended.")
+            raise ActionRefused(f"The saga of a {order.status} order has ended.")
         order_record_action(order=order, actor=actor, actor_kind=ActorKind.STAFF, message="Saga retried")
         _redrive(order)
     return order
@@ -224,12 +243,12 @@ def order_retry_compensation(*, order_id: Any, actor: str) -> Order:
     Every compensation runs again (each asks its provider what it holds for the order and takes
     back whatever is there; one with nothing to undo is skipped), and the order ends
     ``cancelled`` only if the providers' ledgers then add up (``order_finish_compensation``),
-    else ``needs_attention`` again.
+    else ``needs_attention`` again. Raises ``ActionRefused`` unless the order needs attention.
     """
     with transaction.atomic():
         order = Order.objects.lock(order_id)
         if order.status != Status.NEEDS_ATTENTION:
-            raise Conflict("Only an order that needs attention has a compensation to retry.")
+            raise ActionRefused("Only an order that needs attention has a compensation to retry.")
         order_transition(
             order=order, to=Status.COMPENSATING, actor=actor, actor_kind=ActorKind.STAFF, message="Compensation retried"
         )

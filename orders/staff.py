@@ -20,7 +20,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.api import Conflict
 from events.models import InboxEntry
 from events.services import event_requeue
 from orders import services
@@ -130,7 +129,7 @@ def staff_actions_applicable(*, order: Order, permissions: set[str]) -> list[Sta
 
 
 def staff_action_run(*, action: StaffAction, order_id: Any, actor: str) -> Order:
-    """Run ``action`` on the order if it still applies, else raise ``Conflict`` saying why.
+    """Run ``action`` on the order if it still applies, else raise ``ActionRefused`` saying why.
 
     The check and the action share one transaction under the order's row lock, so "Retry saga"
     can never reach a ``needs_attention`` order (whose retry would re-run the compensation).
@@ -140,7 +139,7 @@ def staff_action_run(*, action: StaffAction, order_id: Any, actor: str) -> Order
         order = Order.objects.lock(order_id)
         refusal = action.refusal(order, timezone.now())
         if refusal is not None:
-            raise Conflict(refusal)
+            raise services.ActionRefused(refusal)
         return action.run(order_id=order.pk, actor=actor)
 
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import Conflict
+from core.errors import ErrorCode
 from core.permissions import can_see_every_order
 from core.schema import error_response
 from risk import services
@@ -42,9 +43,11 @@ class ReviewView(APIView):
         request=ReviewInput,
         responses={
             202: OpenApiResponse(ReviewOutput, description="Decided: the saga goes on, or the order is cancelled."),
-            403: error_response("Staff without the permission `risk.review_order`."),
-            404: error_response("No such order (or a customer asking)."),
-            409: error_response("The order is not in review.", "The order is not waiting for a review."),
+            403: error_response("Staff without the permission `risk.review_order`.", ErrorCode.PERMISSION_DENIED),
+            404: error_response("No such order (or a customer asking).", ErrorCode.NOT_FOUND),
+            409: error_response(
+                "The order is not in review.", ErrorCode.ORDER_NOT_IN_REVIEW, "The order is not waiting for a review."
+            ),
         },
     )
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -66,6 +69,6 @@ class ReviewView(APIView):
                 note=body.validated_data["note"],
             )
         except NotHeld as exc:
-            raise Conflict("The order is not waiting for a review.") from exc
+            raise Conflict("The order is not waiting for a review.", code=ErrorCode.ORDER_NOT_IN_REVIEW) from exc
         decided = services.screening_of(order_id=order_id)
         return Response(ReviewOutput(decided).data, status=status.HTTP_202_ACCEPTED)

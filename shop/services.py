@@ -53,11 +53,14 @@ def product_update(*, product: Product, changes: dict[str, Any], stock_seen: int
                 stock=F("stock") + delta, updated_at=timezone.now()
             ):
                 problem = (
-                    f"Stock can be at most {most:,}; this change would make it more."
+                    ValidationError(f"Stock can be at most {most:,}; this change would make it more.", code="max_value")
                     if delta > 0
-                    else "Units were reserved meanwhile; this change would make stock negative."
+                    else ValidationError(
+                        "Units were reserved meanwhile; this change would make stock negative.",
+                        code="insufficient_stock",
+                    )
                 )
-                raise ValidationError({"stock": [problem]})
+                raise ValidationError({"stock": problem})
     product.refresh_from_db(fields=["stock", "updated_at"])
     return product
 

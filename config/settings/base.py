@@ -313,6 +313,9 @@ SPECTACULAR_SETTINGS = {
         "TransactionStatusEnum": "payments.models.ProviderTransaction.Status",
         "JournalServiceEnum": "orders.journal.JournalService",
         "JournalKindEnum": "orders.models.OrderEvent.Kind",
+        # Every error's `code` (core.errors): a 400's, and every other status's.
+        "ValidationErrorCodeEnum": "core.errors.BAD_REQUEST_CODES",
+        "ErrorCodeEnum": "core.errors.ERROR_CODES",
     },
     # Swagger UI served from our own static files: the docs work offline, with no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -23,20 +23,21 @@ def test_register_returns_a_token_that_authenticates(anonymous, db):
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "code"),
     [
-        ({"username": "bob", "email": "bob@example.com", "password": "123"}, "password"),
-        ({"username": "bob", "email": "bob@example.com", "password": "password"}, "password"),
-        ({"username": "bob", "email": "not-an-email", "password": PASSWORD}, "email"),
-        ({"username": "taken", "email": "t@example.com", "password": PASSWORD}, "username"),
-        ({"username": "TAKEN", "email": "t@example.com", "password": PASSWORD}, "username"),
+        ({"username": "bob", "email": "bob@example.com", "password": "123"}, "password", "password_too_short"),
+        ({"username": "bob", "email": "bob@example.com", "password": "password"}, "password", "password_too_common"),
+        ({"username": "bob", "email": "not-an-email", "password": PASSWORD}, "email", "invalid"),
+        ({"username": "taken", "email": "t@example.com", "password": PASSWORD}, "username", "username_taken"),
+        ({"username": "TAKEN", "email": "t@example.com", "password": PASSWORD}, "username", "username_taken"),
     ],
 )
-def test_weak_or_duplicate_registrations_are_a_400(anonymous, db, body, field):
+def test_weak_or_duplicate_registrations_are_a_400(anonymous, db, body, field, code):
     UserFactory(username="taken")
     response = anonymous.post("/api/auth/register/", body, format="json")
     assert response.status_code == 400
     assert field in response.json()
+    assert code in [error["code"] for error in response.json()["errors"][field]]
     assert User.objects.count() == 1
 
 
@@ -57,6 +58,7 @@ def test_a_burst_of_failed_logins_is_throttled_with_retry_after(anonymous, custo
     throttled = anonymous.post("/api/auth/token/", {"username": customer.username, "password": PASSWORD}, format="json")
     assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
     assert throttled.json()["detail"].startswith("Request was throttled")
+    assert throttled.json()["code"] == "throttled"
 
 
 def test_registration_and_order_creation_have_their_own_limits(anonymous, api, rate_limits, product):

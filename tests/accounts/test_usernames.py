@@ -40,7 +40,10 @@ def register(username):
 def test_reserved_and_look_alike_usernames_are_refused_by_the_api(db, username):
     response = register(username)
     assert response.status_code == 400
-    assert response.json() == {"username": ["This username is not available."]}
+    assert response.json()["username"] == ["This username is not available."]
+    assert response.json()["errors"] == {
+        "username": [{"code": "username_unavailable", "detail": "This username is not available."}]
+    }
     assert not User.objects.exists()
 
 

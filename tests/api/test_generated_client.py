@@ -3,7 +3,8 @@
 As a new user would: ``openapi-python-client generate --url …/api/schema/`` against a running
 server, import the package, and use it for the whole flow, on a real worker. A schema that
 stops generating cleanly (a warning is a failure), a module that does not import, a field the
-client cannot parse or a status it does not expect fails this test.
+client cannot parse or a status it does not expect fails this test. The client also tells
+errors apart by their ``code``, members of its generated enums.
 """
 
 import contextlib
@@ -21,9 +22,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.factories import PASSWORD, StaffFactory
-
-pytestmark = pytest.mark.saga
+from core.errors import BAD_REQUEST_CODES, ERROR_CODES
+from orders.models import Order, Status
+from tests.factories import PASSWORD, ProductFactory, StaffFactory, UserFactory
 
 PACKAGE = "shop_client"
 TERMINAL = {"completed", "cancelled", "needs_attention"}
@@ -91,6 +92,7 @@ def connect(live_server, generated_client) -> Iterator[Any]:
         yield client
 
 
+@pytest.mark.saga
 def test_a_generated_client_drives_the_whole_flow_unmodified(saga, connect):
     call_command("seed_demo", stdout=io.StringIO())  # the demo catalog, as on `make run`
     models = use("models")
@@ -167,6 +169,7 @@ def test_a_generated_client_drives_the_whole_flow_unmodified(saga, connect):
     orders_cancel = use("api.orders.orders_cancel")
     refused = orders_cancel.sync_detailed(client=ada, id=order.id)
     assert refused.status_code == 409 and "completed" in refused.parsed.detail
+    assert refused.parsed.code == models.ErrorCodeEnum.ORDER_NOT_CANCELLABLE
 
     # a running order can: placed while no worker runs, so it is still pending when cancelled
     saga.stop()
@@ -195,3 +198,51 @@ def test_a_generated_client_drives_the_whole_flow_unmodified(saga, connect):
     # logging out revokes the token it is made with
     assert use("api.auth.auth_logout").sync_detailed(client=ada).status_code == 204
     assert use("api.orders.orders_list").sync_detailed(client=ada).status_code == 401
+
+
+def test_a_generated_client_reads_every_error_code(transactional_db, no_relay, connect):
+    # given the generated package: every code the API answers is a member of its enums
+    models = use("models")
+    assert {code.value for code in models.ErrorCodeEnum} == set(ERROR_CODES)
+    assert {code.value for code in models.ValidationErrorCodeEnum} == set(BAD_REQUEST_CODES)
+    customer = UserFactory()
+    token = use("api.auth.auth_token").sync(
+        client=connect(), body=models.LoginRequest(username=customer.username, password=PASSWORD)
+    )
+    client = connect(token.token)
+    orders_create = use("api.orders.orders_create")
+    product = ProductFactory(sku="MUG-001")
+
+    def order(sku: str, quantity: int = 1) -> Any:
+        return models.OrderCreateRequest(
+            items=[models.OrderItemRequest(sku=sku, quantity=quantity)],
+            shipping_address=models.AddressRequest(
+                name="Ada Lovelace", line1="12 Analytical Row", city="London", postal_code="N1 9GU",
+                country=models.CountryEnum.GB,
+            ),
+            payment_token="tok_visa",
+        )  # fmt: skip
+
+    # a 400 names its code, and each field's by path: an unknown SKU is not a quantity out of range
+    unknown = orders_create.sync_detailed(client=client, body=order("NOPE-1"))
+    assert unknown.status_code == 400
+    assert isinstance(unknown.parsed, models.ValidationError)
+    assert unknown.parsed.code == models.ValidationErrorCodeEnum.VALIDATION_ERROR
+    assert [(e.code, e.detail) for e in unknown.parsed.errors["items"]] == [("unknown_sku", "Unknown SKU: NOPE-1.")]
+    assert unknown.parsed["items"] == ["Unknown SKU: NOPE-1."]  # the field's messages, as before
+    too_many = orders_create.sync_detailed(client=client, body=order(product.sku, quantity=101))
+    assert [e.code for e in too_many.parsed.errors["items[0].quantity"]] == ["max_value"]
+
+    # the statuses that have two meanings are told apart by their code
+    placed = orders_create.sync_detailed(client=client, body=order(product.sku), idempotency_key="k-1")
+    assert placed.status_code == 201
+    reused = orders_create.sync_detailed(client=client, body=order(product.sku, 2), idempotency_key="k-1")
+    assert (reused.status_code, reused.parsed.code) == (422, models.ErrorCodeEnum.IDEMPOTENCY_KEY_REUSED)
+    Order.objects.filter(pk=placed.parsed.id).update(status=Status.COMPLETED)
+    refused = use("api.orders.orders_cancel").sync_detailed(client=client, id=placed.parsed.id)
+    assert refused.status_code == 409
+    assert isinstance(refused.parsed, models.Error)
+    assert refused.parsed.code == models.ErrorCodeEnum.ORDER_NOT_CANCELLABLE
+    assert refused.parsed.detail == "An order that is completed cannot be cancelled."
+    anonymous = use("api.orders.orders_list").sync_detailed(client=connect())
+    assert (anonymous.status_code, anonymous.parsed.code) == (401, models.ErrorCodeEnum.NOT_AUTHENTICATED)

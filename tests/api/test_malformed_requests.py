@@ -140,7 +140,7 @@ def test_a_control_character_in_a_header_is_a_400(api, product):
     "url", ["/api/nothing-here/", "/api/products/has.a.dot/", "/api/orders/not-a-uuid/", "/api/orders/x/y/z/"]
 )
 def test_unknown_api_urls_are_a_json_404(api, db, url):
-    assert assert_json_error(api.get(url), 404) == {"detail": "Not found."}
+    assert assert_json_error(api.get(url), 404) == {"detail": "Not found.", "code": "not_found"}
     assert assert_json_error(api.post(url.replace("orders", "nothing"), {}, format="json"), 404)
 
 
@@ -179,7 +179,10 @@ def test_an_unhandled_error_under_the_api_is_a_json_500(raw, monkeypatch):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr("orders.selectors.order_list", broken)
-    assert assert_json_error(raw.get("/api/orders/"), 500) == {"detail": "A server error occurred."}
+    assert assert_json_error(raw.get("/api/orders/"), 500) == {
+        "detail": "A server error occurred.",
+        "code": "server_error",
+    }
 
 
 def test_a_suspicious_request_is_a_json_400(anonymous, db, settings):

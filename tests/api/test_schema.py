@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.errors import BAD_REQUEST_CODES, ERROR_CODES, STATUS_OF
 from orders.api import OrderCreateInput
 from orders.journal import JournalService
 from orders.models import OrderEvent, Reason, Status
@@ -53,6 +54,8 @@ def test_enumerations_list_exactly_what_the_server_sends(schema):
     assert enums["TransactionStatusEnum"] == ProviderTransaction.Status.values
     assert enums["JournalServiceEnum"] == JournalService.values
     assert enums["JournalKindEnum"] == OrderEvent.Kind.values
+    assert enums["ErrorCodeEnum"] == ERROR_CODES
+    assert enums["ValidationErrorCodeEnum"] == BAD_REQUEST_CODES
     assert not [name for name, values in enums.items() if "" in values or None in values]
 
 
@@ -102,14 +105,30 @@ def test_every_error_status_has_its_body(schema):
             ref = response["content"]["application/json"]["schema"]["$ref"]
             assert ref.endswith("/ValidationError" if code == "400" else "/Error"), (name, code)
     error = component(schema, "Error")
-    assert error["required"] == ["detail"]
+    assert error["required"] == ["code", "detail"]
+    assert error["properties"]["code"]["allOf"] == [{"$ref": "#/components/schemas/ErrorCodeEnum"}]
+    invalid = component(schema, "ValidationError")
+    assert invalid["required"] == ["code", "detail", "errors"]
+    assert invalid["properties"]["code"] == {"$ref": "#/components/schemas/ValidationErrorCodeEnum"}
+    assert invalid["properties"]["errors"]["additionalProperties"]["items"] == {
+        "$ref": "#/components/schemas/FieldError"
+    }
+    assert component(schema, "FieldError")["required"] == ["code", "detail"]
     create = schema["paths"]["/api/orders/"]["post"]["responses"]
     assert {"201", "400", "401", "403", "409", "413", "415", "422", "429", "503"} <= set(create)
     cancel = schema["paths"]["/api/orders/{id}/cancel/"]["post"]["responses"]
     assert {"202", "401", "404", "409"} <= set(cancel)
+    examples = cancel["409"]["content"]["application/json"]["examples"]
+    assert [example["value"]["code"] for example in examples.values()] == ["order_not_cancellable"]
     assert "429" not in schema["paths"]["/api/orders/"]["get"]["responses"]
     assert "403" in schema["paths"]["/api/payments/transactions/"]["get"]["responses"]
     assert "401" not in schema["paths"]["/api/auth/token/"]["post"]["responses"]
+
+
+def test_the_docs_list_every_error_code_with_its_status(schema):
+    intro = schema["info"]["description"]
+    for code, status in STATUS_OF.items():
+        assert f"| `{code}` | `{status}` |" in intro, code
 
 
 def test_response_headers_are_declared(schema):
@@ -161,7 +180,7 @@ def test_the_docs_explain_statuses_test_values_idempotency_and_polling(schema):
 def test_bad_filter_values_are_a_400_naming_the_parameter(anonymous, db, url, field):
     response = anonymous.get(url)
     assert response.status_code == 400
-    assert list(response.json()) == [field]
+    assert list(response.json()["errors"]) == [field]
 
 
 def test_in_stock_reads_true_and_false(anonymous, db):
@@ -178,4 +197,4 @@ def test_in_stock_reads_true_and_false(anonymous, db):
 def test_a_bad_status_filter_is_a_400_naming_it(api):
     response = api.get("/api/orders/?status=bogus")
     assert response.status_code == 400
-    assert list(response.json()) == ["status"]
+    assert response.json()["errors"] == {"status": [{"code": "invalid_choice", "detail": response.json()["status"][0]}]}

@@ -100,7 +100,9 @@ def test_an_order_of_exactly_order_max_total_is_placed_and_one_cent_more_is_a_40
 
     # then it is refused, in the contract's error shape, and nothing is written
     assert too_much.status_code == 400
-    assert list(too_much.json()) == ["items"]
+    assert [(path, [e["code"] for e in errors]) for path, errors in too_much.json()["errors"].items()] == [
+        ("items", ["order_total_too_large"])
+    ]
     assert f"at most {limit:,.2f} USD" in too_much.json()["items"][0]
     assert nothing_written()
 

@@ -113,7 +113,7 @@ def test_site_url_is_required_in_production_and_must_be_an_origin(profile, site_
 def test_unknown_api_urls_answer_json_404_and_pages_html_404(anonymous, db):
     api = anonymous.get("/api/products/has.a.dot/")
     assert api.status_code == 404
-    assert api.json() == {"detail": "Not found."}
+    assert api.json() == {"detail": "Not found.", "code": "not_found"}
     page = anonymous.get("/no-such-page/")
     assert page.status_code == 404
     assert page["Content-Type"].startswith("text/html")
@@ -122,4 +122,8 @@ def test_unknown_api_urls_answer_json_404_and_pages_html_404(anonymous, db):
 def test_every_error_body_is_an_object(anonymous, db):
     response = anonymous.get("/api/products/?search=%00")
     assert response.status_code == 400
-    assert response.json() == {"detail": "The query string contains a control character."}
+    assert response.json() == {
+        "detail": "The query string contains a control character.",
+        "code": "bad_request",
+        "errors": {},
+    }
