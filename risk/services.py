@@ -41,9 +41,11 @@ def screening_run(*, order_id: str, total: str, address: dict[str, Any]) -> None
     screening = Screening.objects.filter(order_id=order_id).first()
     if screening is None:
         verdict = get_screening_provider().screen(order_id=order_id, total=total, address=address)
-        screening, _ = Screening.objects.get_or_create(
-            order_id=order_id, defaults={"outcome": verdict.outcome, "reasons": verdict.reasons[:200]}
-        )
+        # One INSERT … ON CONFLICT DO NOTHING, then the row: ours, or that of a copy of this run
+        # that got there first (whose verdict stands: asked of the provider with the same order).
+        first = Screening(order_id=order_id, outcome=verdict.outcome, reasons=verdict.reasons[:200])
+        Screening.objects.bulk_create([first], ignore_conflicts=True)
+        screening = Screening.objects.get(order_id=order_id)
     if screening.decision == Screening.Decision.APPROVED:
         return
     if screening.decision == Screening.Decision.REJECTED:
