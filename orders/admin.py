@@ -30,10 +30,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from core.addresses import address_lines
 from core.admin import ReadOnlyAdmin
 from core.api import Conflict
 from core.permissions import VIEW_EVERY_ORDER, can_read_payment_ledger
-from core.templatetags.shop_tags import address_lines, order_number
+from core.templatetags.shop_tags import order_number
 from orders.journal import journal_entries
 from orders.models import Order, OrderEvent, OrderLine, Status
 from orders.operations_admin import stuck_view  # also registers the outbox's and inbox's admin

@@ -23,6 +23,7 @@ from core.idempotency import StoredResponse, idempotent
 from core.permissions import OrderPermissions
 from core.schema import error_response
 from orders import api_docs, selectors, services
+from orders.addresses import shipping_postal_code_clean
 from orders.journal import JournalService
 from orders.models import Coordination, Order, OrderEvent, OrderLine, Reason, Status
 from payments.models import Payment
@@ -48,8 +49,19 @@ class AddressInput(serializers.Serializer[Any]):
     line1 = serializers.CharField(max_length=200)
     line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     city = serializers.CharField(max_length=100)
-    postal_code = serializers.CharField(max_length=20)
+    postal_code = serializers.CharField(
+        max_length=20, help_text="One of the country's postal codes (the test values pass in any country)."
+    )
     country = CountryField()  # type: ignore[no-untyped-call]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["postal_code"] = shipping_postal_code_clean(
+                country=str(attrs["country"]), postal_code=attrs["postal_code"]
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"postal_code": error.messages}, code=error.code) from error
+        return attrs
 
 
 @extend_schema_serializer(component_name="OrderCreate")

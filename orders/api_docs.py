@@ -48,7 +48,8 @@ _TERMINAL = ", ".join(f"`{status}`" for status in (Status.COMPLETED, Status.CANC
 
 CREATE_DESCRIPTION = f"""Place an order. Prices come from the catalog: `total`, `status`, `user` or a `price`
 in the body are ignored. An order whose total is above the shop's maximum (`ORDER_MAX_TOTAL`,
-1,000,000.00 unless the shop sets another) is a `400` naming `items`, and nothing is created.
+1,000,000.00 unless the shop sets another) is a `400` naming `items`, and nothing is created; so
+is a `shipping_address.postal_code` that is not one of its `country`'s (the test values pass in any).
 
 The answer is `201` with the order, still `pending`, and its URL in `Location`: the saga (reserve
 stock, charge, ship) runs after the answer. To follow the order, `GET` that URL every second or

@@ -2,8 +2,10 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django_countries import countries
 
+from orders.addresses import shipping_postal_code_clean
 from payments.validators import validate_no_card_number
 
 # The simulated payment provider's test tokens (contract §4), as a shopper would pick a test card.
@@ -36,8 +38,9 @@ class CheckoutForm(forms.Form):
         label="Postal code",
         max_length=20,
         help_text=(
-            "Test values: 00000, the carrier rejects the address; 99999, the carrier fails twice, then "
-            "accepts; 88888, the carrier is slow to answer, then accepts."
+            "Test values, in any country: 00000, the carrier rejects the address; 99999, the carrier "
+            "fails twice, then accepts; 88888, the carrier is slow to answer, then accepts; 66666, the "
+            "screening rejects the order; 77777, the order waits for a person's review."
         ),
         widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
     )
@@ -56,6 +59,17 @@ class CheckoutForm(forms.Form):
     # One key per rendered form: submitting it twice (double click, refresh, back and resubmit)
     # places one order; a new checkout page gets a new key.
     checkout_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("postal_code") and cleaned.get("country"):  # else the field says what is missing
+            try:
+                cleaned["postal_code"] = shipping_postal_code_clean(
+                    country=cleaned["country"], postal_code=cleaned["postal_code"]
+                )
+            except ValidationError as error:
+                self.add_error("postal_code", error)
+        return cleaned
 
     def address(self) -> dict[str, Any]:
         fields = ("name", "line1", "line2", "city", "postal_code", "country")

@@ -29,6 +29,7 @@ class ScreeningProvider(Protocol):
 
 REJECTED_POSTAL_CODE = "66666"
 REVIEW_POSTAL_CODE = "77777"
+TEST_POSTAL_CODES = (REJECTED_POSTAL_CODE, REVIEW_POSTAL_CODE)  # valid in every country (orders.addresses)
 
 
 class SimulatedScreener:

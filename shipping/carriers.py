@@ -61,6 +61,13 @@ def get_carrier() -> Carrier:
     return carrier
 
 
+# The simulated carrier's test postal codes (contract §4), valid in every country (orders.addresses).
+REJECTED_POSTAL_CODE = "00000"
+FLAKY_POSTAL_CODE = "99999"
+SLOW_POSTAL_CODE = "88888"
+TEST_POSTAL_CODES = (REJECTED_POSTAL_CODE, FLAKY_POSTAL_CODE, SLOW_POSTAL_CODE)
+
+
 class SimulatedCarrier:
     """Test postal codes (see README): ``00000`` rejected; ``99999`` unavailable twice, then
     accepted; ``88888`` takes ``SIMULATED_SLOW_SECONDS`` to answer. A request whose key is in
@@ -71,15 +78,19 @@ class SimulatedCarrier:
 
     def create_shipment(self, *, address: dict[str, Any], idempotency_key: str) -> CarrierReceipt:
         postal_code = str(address.get("postal_code", ""))
-        with simulated_call(service=self.service, key=idempotency_key, slow=postal_code == "88888", in_use=KeyInUse):
+        with simulated_call(
+            service=self.service, key=idempotency_key, slow=postal_code == SLOW_POSTAL_CODE, in_use=KeyInUse
+        ):
             return self._create_shipment(postal_code=postal_code, idempotency_key=idempotency_key)
 
     def _create_shipment(self, *, postal_code: str, idempotency_key: str) -> CarrierReceipt:
         # Only the test value whose behaviour depends on the attempt has its calls counted.
-        attempt = simulator_attempt(service="shipping.create", key=idempotency_key) if postal_code == "99999" else 1
-        if postal_code == "00000":
+        attempt = (
+            simulator_attempt(service="shipping.create", key=idempotency_key) if postal_code == FLAKY_POSTAL_CODE else 1
+        )
+        if postal_code == REJECTED_POSTAL_CODE:
             raise AddressRejected(f"the carrier does not deliver to postal code {postal_code}")
-        if postal_code == "99999" and attempt <= 2:
+        if postal_code == FLAKY_POSTAL_CODE and attempt <= 2:
             raise CarrierUnavailable(f"carrier unavailable (attempt {attempt})")
         try:
             with may_conflict():

@@ -85,7 +85,7 @@ def address(**overrides: str) -> dict[str, str]:
         "name": "Ada Lovelace",
         "line1": "12 Analytical Row",
         "city": "London",
-        "postal_code": "12345",
+        "postal_code": "N1 9GU",
         "country": "GB",
         **overrides,
     }

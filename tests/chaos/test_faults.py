@@ -56,15 +56,15 @@ pytestmark = [pytest.mark.saga, pytest.mark.chaos, pytest.mark.timeout(1200)]
 ORDERS = int(os.environ.get("CHAOS_ORDERS", "16"))
 FULL = os.environ.get("CHAOS_FULL") == "1"
 MIX = [
-    ("tok_visa", "12345"),
-    ("tok_flaky", "12345"),
-    ("tok_timeout", "12345"),
-    ("tok_decline", "12345"),
-    ("tok_down", "12345"),
+    ("tok_visa", "N1 9GU"),
+    ("tok_flaky", "N1 9GU"),
+    ("tok_timeout", "N1 9GU"),
+    ("tok_decline", "N1 9GU"),
+    ("tok_down", "N1 9GU"),
     ("tok_visa", "00000"),
     ("tok_visa", "99999"),
     ("tok_refund_fails", "00000"),
-    ("tok_refund_fails", "12345"),
+    ("tok_refund_fails", "N1 9GU"),
     ("tok_visa", "66666"),  # the risk screening rejects it
 ]
 HELD = "77777"  # the risk screening holds it for a person (test_staff_reviewing_at_random)

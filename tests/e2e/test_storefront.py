@@ -19,7 +19,7 @@ pytestmark = pytest.mark.saga
 SAGA_TIMEOUT_MS = 30_000  # contract §4: every saga settles within 30 s
 
 
-def fill_checkout(page, *, token: str, postal_code: str = "12345") -> None:
+def fill_checkout(page, *, token: str, postal_code: str = "N1 9GU") -> None:
     page.get_by_label("Full name").fill("Ada Lovelace")
     page.get_by_label(re.compile(r"^Address:?$")).fill("12 Analytical Row")
     page.get_by_label("Postal code").fill(postal_code)

@@ -61,7 +61,9 @@ def test_order_placed_email_names_the_order_its_total_lines_and_address(customer
         assert "#a0e84265" in body
         assert "$39.50" in body
         assert "MUG-001" in body
-        assert "United Kingdom" in body
+    # the address as the Royal Mail writes it: the town, then the postcode, each on its line
+    assert "  12 Analytical Row\n  LONDON\n  N1 9GU\n  UNITED KINGDOM\n" in text
+    assert "12 Analytical Row<br>LONDON<br>N1 9GU<br>UNITED KINGDOM" in str(message.alternatives[0][0])
     assert "tok_visa" not in text + html
     assert Notification.objects.get(event_id=event.id).status == Notification.Status.SENT
 

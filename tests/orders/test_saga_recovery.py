@@ -26,11 +26,11 @@ pytestmark = pytest.mark.saga
 
 # (token, postal code) → the status each order must end in
 MIX = [
-    ("tok_visa", "12345", Status.COMPLETED),
-    ("tok_flaky", "12345", Status.COMPLETED),
-    ("tok_timeout", "12345", Status.COMPLETED),
-    ("tok_decline", "12345", Status.CANCELLED),
-    ("tok_down", "12345", Status.CANCELLED),
+    ("tok_visa", "N1 9GU", Status.COMPLETED),
+    ("tok_flaky", "N1 9GU", Status.COMPLETED),
+    ("tok_timeout", "N1 9GU", Status.COMPLETED),
+    ("tok_decline", "N1 9GU", Status.CANCELLED),
+    ("tok_down", "N1 9GU", Status.CANCELLED),
     ("tok_visa", "00000", Status.CANCELLED),
     ("tok_visa", "99999", Status.COMPLETED),
     ("tok_refund_fails", "00000", Status.NEEDS_ATTENTION),

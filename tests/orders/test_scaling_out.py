@@ -17,8 +17,8 @@ pytestmark = pytest.mark.saga
 
 # (payment_token, postal_code) → how the order ends: every service acts, and every compensation runs.
 OUTCOMES = {
-    ("tok_visa", "12345"): (Status.COMPLETED, None),
-    ("tok_decline", "12345"): (Status.CANCELLED, "payment_declined"),
+    ("tok_visa", "N1 9GU"): (Status.COMPLETED, None),
+    ("tok_decline", "N1 9GU"): (Status.CANCELLED, "payment_declined"),
     ("tok_visa", "00000"): (Status.CANCELLED, "shipping_failed"),
     ("tok_refund_fails", "00000"): (Status.NEEDS_ATTENTION, "shipping_failed"),
 }

@@ -60,7 +60,7 @@ def test_the_screening_test_values(saga, api):
     product = ProductFactory(price=Decimal("10.00"), stock=10)
 
     # when orders are placed to an ordinary, a rejected and a held postal code
-    approved = post_order(api, order_body(product, quantity=1, postal_code="12345"))
+    approved = post_order(api, order_body(product, quantity=1, postal_code="N1 9GU"))
     rejected = post_order(api, order_body(product, quantity=1, postal_code=REJECTED))
     waiting = held(api, product)
 

@@ -76,13 +76,13 @@ def test_a_bad_setting_is_a_clear_error_at_start(variable, value, error):
     ("token", "postal_code", "status", "told"),
     [
         # a declined card: one line, by the step that was refused
-        ("tok_decline", "12345", Status.CANCELLED, [("INFO", "charge_payment", 1, "refused: PaymentDeclined")]),
+        ("tok_decline", "N1 9GU", Status.CANCELLED, [("INFO", "charge_payment", 1, "refused: PaymentDeclined")]),
         # a rejected address, the same
         ("tok_visa", "00000", Status.CANCELLED, [("INFO", "create_shipment", 1, "refused: AddressRejected")]),
         # a provider down twice: two routine retries, then the charge goes through
         (
             "tok_flaky",
-            "12345",
+            "N1 9GU",
             Status.COMPLETED,
             [
                 ("INFO", "charge_payment", 1, "retrying: ProviderUnavailable"),

@@ -22,7 +22,7 @@ def test_account_page_shows_my_details_and_last_address(shopper, customer, place
     assert response.status_code == 200
     assert customer.username in html and customer.email in html
     assert "1 order<" in html
-    assert "10115 Berlin<br>Germany" in html  # the country by its name
+    assert "10115 BERLIN<br>GERMANY" in html  # as the German post writes it
     assert 'name="old_password"' in html
 
 

@@ -13,7 +13,7 @@ from shop.models import Product, StockReservation
 from tests.factories import ProductFactory, UserFactory
 from tests.worker import wait_for_terminal, wait_until
 
-CHECKOUT = {"name": "Ada Lovelace", "line1": "1 Main St", "postal_code": "12345", "city": "London", "country": "GB"}
+CHECKOUT = {"name": "Ada Lovelace", "line1": "1 Main St", "postal_code": "N1 9GU", "city": "London", "country": "GB"}
 
 
 def signed_in(user) -> Client:

@@ -18,7 +18,7 @@ def checkout_form(key=None, **overrides):
         "line1": "12 Analytical Row",
         "line2": "",
         "city": "London",
-        "postal_code": "12345",
+        "postal_code": "N1 9GU",
         "country": "GB",
         "payment_token": "tok_visa",
         "checkout_key": str(key or uuid.uuid4()),
@@ -168,6 +168,28 @@ def test_missing_or_invalid_fields_are_shown_next_to_the_field(shopper, customer
     assert f'id="id_{field}_error"' in html or f'id="id_{field}_0_error"' in html
     assert "Please correct the fields marked below" in html
     assert not Order.objects.filter(user=customer).exists()
+
+
+def test_a_postal_code_not_of_the_country_is_shown_next_to_the_field(shopper, customer, cart):
+    # when a UK address comes with a US ZIP code
+    response = shopper.post("/checkout/", checkout_form(postal_code="62701"))
+
+    # then the form says so on the postal code, with an example, and nothing is placed
+    html = response.content.decode()
+    assert response.status_code == 200
+    error = html[html.index('id="id_postal_code_error"') :]
+    assert "Enter a valid postal code for United Kingdom (for example EC1Y 8SY)." in error[: error.index("</")]
+    assert not Order.objects.filter(user=customer).exists()
+
+
+@pytest.mark.parametrize("postal_code", ["00000", "77777"])
+def test_a_test_value_and_a_lower_case_postcode_are_accepted(shopper, customer, cart, postal_code):
+    shopper.post("/checkout/", checkout_form(postal_code=postal_code))
+    shopper.post(f"/products/{cart[0].sku}/", {"quantity": 1})
+    shopper.post("/checkout/", checkout_form(postal_code="n1 9gu"))
+
+    placed = Order.objects.filter(user=customer).order_by("created_at")
+    assert [order.shipping_address["postal_code"] for order in placed] == [postal_code, "N1 9GU"]
 
 
 def test_checking_out_an_emptied_cart_says_so(shopper, customer):

@@ -128,10 +128,23 @@ def test_times_are_in_the_shops_time_zone_with_the_zone_named(shopper, order):
     assert "times in Europe/Berlin" in html
 
 
-def test_the_country_reads_as_its_name(shopper, order):
+@pytest.mark.parametrize(
+    ("address", "written"),
+    [
+        ({"country": "GB", "city": "London", "postal_code": "N1 9GU"}, "LONDON<br>N1 9GU<br>UNITED KINGDOM"),
+        (
+            {"country": "US", "city": "Springfield, IL", "postal_code": "62701"},
+            "SPRINGFIELD, IL 62701<br>UNITED STATES",
+        ),
+        ({"country": "DE", "city": "Berlin", "postal_code": "10115"}, "10115 BERLIN<br>GERMANY"),
+    ],
+)
+def test_the_address_reads_as_its_country_writes_it(shopper, customer, place_order, address, written):
+    order = place_order(customer, ProductFactory(), **address)
+
     html = shopper.get(f"/orders/{order.pk}/").content.decode()
 
-    assert "12345 London<br>Germany</address>" in html
+    assert f"<address>Ada Lovelace<br>12 Analytical Row<br>{written}</address>" in html
 
 
 def test_staff_notes_are_not_shown_to_the_customer(shopper, order):
