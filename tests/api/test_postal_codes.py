@@ -31,6 +31,11 @@ def test_a_postal_code_not_of_the_country_is_a_400_on_that_field_and_creates_not
     assert response.status_code == 400
     [message] = response.json()["shipping_address"]["postal_code"]
     assert "valid postal code" in message and example in message
+    # and a client reads why without parsing English (core/errors.py)
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"]["shipping_address.postal_code"] == [
+        {"code": "invalid_postal_code", "detail": message}
+    ]
     assert not Order.objects.exists()
 
 
