@@ -132,14 +132,15 @@ def test_the_webs_request_log_lines_lose_the_reset_token(logger_name):
     handler = next(h for h in logging.getLogger("django.server").handlers if isinstance(h, logging.StreamHandler))
     logger = logging.getLogger(logger_name)
     buffer = io.StringIO()
-    previous, was_disabled = handler.setStream(buffer), logger.disabled
-    logger.disabled = False  # another test may have configured logging again, disabling it
+    # Set, not ``setStream``: that flushes the stream it replaces, which may be a stream pytest
+    # captured for an earlier test and has closed since.
+    previous, was_disabled = handler.stream, logger.disabled
+    handler.stream, logger.disabled = buffer, False  # another test may have configured logging again, disabling it
     try:
         # when a request line names a reset link
         logger.warning('"%s" %s %s', "GET /accounts/reset/MQ/cy8x1b-0a1b2c/ HTTP/1.1", 404, 0)
     finally:
-        handler.setStream(previous)
-        logger.disabled = was_disabled
+        handler.stream, logger.disabled = previous, was_disabled
 
     # then the line is written, without the token
     assert '"GET /accounts/reset/MQ/[redacted]/ HTTP/1.1" 404' in buffer.getvalue()
