@@ -10,7 +10,7 @@ BENCH_IDLE [40] idle orders, BENCH_PRODUCTS [10000], BENCH_LOAD_SECONDS [4] per 
 BENCH_LOAD_LEVELS [1,2,4,8,16] concurrent clients, BENCH_RECOVERY [100] orders in flight when the
 worker is killed. Every saga figure (idle, throughput, lines, burst, recovery) runs once per
 coordination mode, orchestration then choreography. BENCH_ONLY=throughput,idle runs only those
-figures (catalog, web_latency, idle, throughput, lines, burst, recovery, profiles) into
+figures (catalog, web_latency, idle, throughput, lines, burst, recovery, profiles, metrics_scrape) into
 results-*-partial.json, for profiling; the report is written from full runs only.
 
 Everything it touches is its own: the PostgreSQL databases ``bench_shop`` and ``bench_dbos`` (the

@@ -31,7 +31,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.services import user_token  # noqa: E402
-from bench import bare, floor  # noqa: E402
+from bench import bare, floor, metrics_scrape  # noqa: E402
 from bench.load import build_request, percentile_ms, request_once, run_load, run_paced  # noqa: E402
 from bench.procs import RssSampler, SupervisedWorker, gunicorn  # noqa: E402
 from bench.settings import BENCH_DIR  # noqa: E402
@@ -1089,6 +1089,7 @@ def main() -> None:
         step("burst", lambda: {mode: burst(token, SIZES["burst_orders"], mode) for mode in MODES})
         step("recovery", lambda: {mode: recovery(token, SIZES["recovery_orders"], mode) for mode in MODES})
         step("profiles", lambda: profiles(token))
+        step("metrics_scrape", metrics_scrape.figure)  # last: it leaves a million generated steps behind
     finally:
         web.stop()
     results["total_seconds"] = round(time.monotonic() - STARTED, 1)

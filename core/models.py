@@ -75,6 +75,21 @@ class Metrics(models.Model):
         return "/metrics"
 
 
+class MetricTotal(models.Model):
+    """A running total of ``/metrics``: one sample (its name, its label values as a JSON list),
+    which scrapes move on by what changed since the last one (``core.metrics.totals_fold``)."""
+
+    metric = models.CharField(max_length=100)
+    labels = models.CharField(max_length=300, blank=True)
+    value = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["metric", "labels"], name="metric_total_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.labels} {self.value}"
+
+
 class Heartbeat(models.Model):
     """When a part of the shop that answers no request was last seen at work: a queue's
     worker (``queue:<name>``) or beat (``beat``). ``/readyz`` and ``/metrics`` read it

@@ -104,6 +104,13 @@ class OrderQuerySet(models.QuerySet["Order"]):
             order.__dict__["shipment"] = shipments.get(order.pk)
 
 
+# An order whose status or repairs changed since ``/metrics`` last counted it (the partial index's
+# condition, and the scrape's, which must read alike for the index to serve it).
+ORDER_UNCOUNTED = ~models.Q(status=models.F("counted_status")) | ~models.Q(
+    reconcile_repairs=models.F("counted_repairs")
+)
+
+
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
@@ -126,6 +133,10 @@ class Order(models.Model):
     reconciled_at = models.DateTimeField(null=True, blank=True)
     ledger_mismatch = models.CharField(max_length=500, blank=True)
     reconcile_repairs = models.PositiveSmallIntegerField(default=0)  # how often it repaired this order
+    # The order as ``/metrics`` last counted it (``orders.metrics``; empty: not yet): an order that
+    # differs is what the next scrape folds into the running totals.
+    counted_status = models.CharField(max_length=20, db_default="", editable=False)
+    counted_repairs = models.PositiveSmallIntegerField(db_default=0, editable=False)
 
     objects = OrderQuerySet.as_manager()
 
@@ -134,6 +145,10 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status", "progressed_at"], name="order_status_progress"),
             models.Index(fields=["status", "reconciled_at"], name="order_status_reconciled"),
+            models.Index(fields=["id"], condition=ORDER_UNCOUNTED, name="order_uncounted"),
+            models.Index(
+                fields=["coordination"], condition=~models.Q(ledger_mismatch=""), name="order_ledger_mismatch"
+            ),
         ]
         # The staff actions of the admin; each is granted on its own (superusers have them all).
         permissions = [
@@ -197,6 +212,11 @@ class ActorKind(models.TextChoices):
     SYSTEM = "system"
 
 
+# A journal line of the sweeper driving a stalled saga on (``orders.services.saga_recover_stalled``).
+REDRIVE = models.Q(actor="sweeper", actor_kind=ActorKind.SYSTEM, kind="action")
+REDRIVE_UNCOUNTED = REDRIVE & models.Q(counted=False)
+
+
 class OrderEvent(models.Model):
     """The order's journal: every command, event, retry, compensation, status change, staff
     and sweeper action, with the service that acted (contract §3, ``/api/orders/<id>/journal/``).
@@ -224,9 +244,13 @@ class OrderEvent(models.Model):
     # The OpenTelemetry trace the line was written in (empty while tracing is off): the line's
     # way into the trace of the request, task or handler that wrote it.
     trace_id = models.CharField(max_length=32, blank=True)
+    # Whether ``/metrics`` counted this line yet: only the sweeper's re-drives are ever counted
+    # (``REDRIVE``), so the partial index holds only those still to count.
+    counted = models.BooleanField(db_default=False, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["id"], condition=REDRIVE_UNCOUNTED, name="order_event_redrive_uncounted")]
 
     def __str__(self) -> str:
         return f"{self.from_status}→{self.to_status} by {self.acted_by}"

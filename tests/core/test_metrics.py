@@ -1,14 +1,18 @@
 """/metrics: Prometheus' text format, figures that match the database, for ``core.view_metrics`` and allowed
 addresses."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from events.models import InboxEntry
-from orders.models import ActorKind, Order
+from orders.models import ActorKind, Order, OrderEvent
 from orders.transitions import order_record_action
 from outbox.models import OutboxMessage
 from sagas.models import SagaStep
@@ -182,3 +186,170 @@ def test_allowed_networks_come_from_the_setting_and_the_trusted_proxies(client, 
     # a client claiming that address itself is not, nor is loopback any more
     assert client.get("/metrics", REMOTE_ADDR="10.9.0.1", HTTP_X_FORWARDED_FOR="10.8.3.4").status_code == 403
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+def history(customer, orders: int) -> list[Order]:
+    """``orders`` orchestrated orders of one line whose reservation and charge succeeded."""
+    product = ProductFactory.create()
+    placed = [place(customer, product, coordination="orchestration") for _ in range(orders)]
+    for order in placed:
+        finish(order, f"reserve_stock:{product.sku}", "succeeded", 0.02)
+        finish(order, "charge_payment", "succeeded", 0.3, attempts=2)
+    return placed
+
+
+def scrape_queries(client) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        scrape(client)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+HISTORY = (SagaStep._meta.db_table, OrderEvent._meta.db_table, Order._meta.db_table)
+# The partial indexes that hold only what a scrape has still to count (and the mismatched orders).
+NARROW = ("saga_step_uncounted", "order_uncounted", "order_event_redrive_uncounted", "order_ledger_mismatch")
+
+
+def whole_reads(statements: list[str]) -> list[str]:
+    """The plans' reads of a history table that no key or narrow index bounds: a scan of the
+    table, or of an index of every row (on PostgreSQL with sequential scans off, so that a tiny
+    table's plan is the one a large one would get)."""
+    found = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in [sql for sql in statements if any(f'"{table}"' in sql for table in HISTORY)]:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+                nodes, reads = [cursor.fetchone()[0][0]["Plan"]], []
+                while nodes:
+                    node = nodes.pop()
+                    nodes += node.get("Plans", [])
+                    scan = node["Node Type"].endswith("Scan")  # not the update's own node (it has one)
+                    if (
+                        scan
+                        and node.get("Relation Name") in HISTORY
+                        and not (node.get("Index Name") in NARROW or "Index Cond" in node or "Recheck Cond" in node)
+                    ):
+                        reads.append(f"{node['Node Type']} on {node['Relation Name']}")
+            else:
+                cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+                details = [row[-1] for row in cursor.fetchall()]
+                reads = [
+                    d for d in details
+                    if d.startswith("SCAN ") and d.split()[1] in HISTORY and not any(i in d for i in NARROW)
+                ]  # fmt: skip
+            found += [f"{read}: {sql}" for read in reads]
+    return found
+
+
+def test_a_scrape_reads_only_what_changed_since_the_one_before(client, customer):
+    # given a history that a scrape has folded already
+    history(customer, 3)
+    scrape(client)
+    idle_small = scrape_queries(client)
+    # when ten times as much history is folded in its turn
+    history(customer, 30)
+    folding = scrape_queries(client)
+    idle_large = scrape_queries(client)
+
+    # then a scrape with nothing new sends the same statements, whatever the history's size
+    assert len(idle_large) == len(idle_small)
+    # and none reads the step log, the journal or the orders whole: only the rows that changed
+    # since they were last counted (a partial index), or rows by their key
+    assert {table for table in HISTORY for sql in folding if f'"{table}"' in sql} == set(HISTORY)
+    assert whole_reads([*folding, *idle_large]) == []
+
+
+def test_two_scrapes_count_once_and_what_changed_between_them_counts(client, customer):
+    # given a history, scraped twice
+    first, second = history(customer, 2)
+    once = scrape(client)
+    twice = scrape(client)
+    charge = {"step": "charge_payment", "kind": "forward", "coordination": "orchestration"}
+    counted = ("shop_orders", "shop_saga_", "shop_reconciler_")  # the rest are ages and queues
+    assert {k: v for k, v in twice.items() if k.startswith(counted)} == {
+        k: v for k, v in once.items() if k.startswith(counted)
+    }
+    assert value(twice, "shop_saga_step_outcomes_total", **charge, outcome="succeeded") == 2
+    assert value(twice, "shop_saga_step_retries_total", **charge) == 2
+    assert value(twice, "shop_orders", status="pending", coordination="orchestration") == 2
+
+    # when a new order's charge fails after three attempts, a settled charge lands again after a
+    # longer attempt (its row changes in place), the first order ends and the sweeper re-drives one
+    (third,) = history(customer, 1)
+    finish(third, "charge_payment", "failed", 12.0, attempts=3)
+    finish(second, "charge_payment", "succeeded", 0.04, attempts=4)
+    Order.objects.filter(pk=first.pk).update(status="completed")
+    order_record_action(order=second, actor="sweeper", message="Re-driven after no progress (reserved)")
+    samples = scrape(client)
+
+    # then each figure is what the rows say now, counted once
+    assert value(samples, "shop_saga_step_outcomes_total", **charge, outcome="succeeded") == 2
+    assert value(samples, "shop_saga_step_outcomes_total", **charge, outcome="failed") == 1
+    assert value(samples, "shop_saga_step_retries_total", **charge) == 1 + 3 + 2
+    assert value(samples, "shop_saga_step_duration_seconds_count", **charge) == 3
+    assert value(samples, "shop_saga_step_duration_seconds_sum", **charge) == pytest.approx(0.3 + 0.04 + 12.0)
+    assert value(samples, "shop_saga_step_duration_seconds_bucket", **charge, le="0.05") == 1
+    assert value(samples, "shop_saga_step_duration_seconds_bucket", **charge, le="10.0") == 2
+    assert value(samples, "shop_orders", status="pending", coordination="orchestration") == 2
+    assert value(samples, "shop_orders", status="completed", coordination="orchestration") == 1
+    assert value(samples, "shop_saga_redrives_total", coordination="orchestration") == 1
+    # and a compensation that was settled and is re-opened leaves its outcome
+    SagaStep.objects.create(saga_id=third.pk, name="refund_payment", kind="compensation", position=101)
+    finish(third, "refund_payment", "skipped", 0.01)
+    refund = {"step": "refund_payment", "kind": "compensation", "coordination": "orchestration"}
+    assert value(scrape(client), "shop_saga_step_outcomes_total", **refund, outcome="skipped") == 1
+    SagaStep.objects.filter(saga_id=third.pk, name="refund_payment").update(status="pending", finished_at=None)
+    assert value(scrape(client), "shop_saga_step_outcomes_total", **refund, outcome="skipped") == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite runs one writing transaction at a time")
+@pytest.mark.django_db(transaction=True)
+def test_scrapes_at_once_and_a_step_written_meanwhile_count_each_row_once(client, customer):
+    # given a history that a scrape has folded, and a step being written as a scrape comes
+    first, _ = history(customer, 2)
+    scrape(client)
+    writing, written = threading.Event(), threading.Event()
+
+    def runtime_writes() -> None:
+        try:
+            with transaction.atomic():
+                finish(first, "charge_payment", "failed", 4.0, attempts=3)
+                writing.set()
+                assert written.wait(30)
+        finally:
+            connection.close()
+
+    runtime = threading.Thread(target=runtime_writes)
+    runtime.start()
+    assert writing.wait(30)
+    charge = {"step": "charge_payment", "kind": "forward", "coordination": "orchestration"}
+
+    # when the scrape runs while that step's transaction is open: it does not wait for it
+    during = scrape(client)
+    written.set()
+    runtime.join(30)
+    # and then two scrapes run at once, after more orders arrived
+    history(customer, 3)
+    answers: list[dict] = []
+
+    def scrape_apart() -> None:
+        try:
+            answers.append(scrape(Client()))
+        finally:
+            connection.close()
+
+    scrapers = [threading.Thread(target=scrape_apart) for _ in range(2)]
+    for scraper in scrapers:
+        scraper.start()
+    for scraper in scrapers:
+        scraper.join(30)
+
+    # then the scrape during the write counted the step as it was, and the later ones as it is, once
+    assert value(during, "shop_saga_step_outcomes_total", **charge, outcome="succeeded") == 2
+    assert len(answers) == 2
+    for samples in [*answers, scrape(client)]:
+        assert value(samples, "shop_saga_step_outcomes_total", **charge, outcome="succeeded") == 4
+        assert value(samples, "shop_saga_step_outcomes_total", **charge, outcome="failed") == 1
+        assert value(samples, "shop_saga_step_retries_total", **charge) == 4 + 2
+        assert value(samples, "shop_orders", status="pending", coordination="orchestration") == 5
