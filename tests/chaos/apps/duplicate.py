@@ -1,9 +1,12 @@
 """A Celery app that publishes every task message twice, with the same task id: at-least-once
-delivery at its worst. Start a worker with ``-A tests.chaos.apps.duplicate``."""
+delivery at its worst. A hop run in process (``outbox.nearby``) is sent through the broker as
+well, once it has run, as the relay sends one whose run outlived its lease. Start a worker
+with ``-A tests.chaos.apps.duplicate``."""
 
 from typing import Any
 
-from celery.signals import after_task_publish
+from celery import signature
+from celery.signals import after_task_publish, worker_process_init
 
 from config.celery import app
 
@@ -34,3 +37,16 @@ def publish_again(
             declare=[],
             retry=True,
         )
+
+
+@worker_process_init.connect
+def run_in_process_hops_twice(**kwargs: Any) -> None:
+    from outbox import nearby  # once Django is set up
+
+    run = nearby._run
+
+    def run_and_send_a_copy(pk: int, message: dict[str, Any], options: dict[str, Any], *args: Any) -> None:
+        run(pk, message, options, *args)
+        signature(message, app=app).apply_async(**options, headers={"chaos_duplicate": "yes"})
+
+    nearby._run = run_and_send_a_copy  # type: ignore[assignment]
