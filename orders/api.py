@@ -27,7 +27,7 @@ from orders.addresses import shipping_postal_code_clean
 from orders.journal import JournalService
 from orders.models import Coordination, Order, OrderEvent, OrderLine, Reason, Status
 from payments.models import Payment
-from payments.providers import TOKEN_PATTERN
+from payments.providers import PAYMENT_TOKEN_PATTERN
 from payments.validators import CARD_DATA_REFUSED, validate_no_card_number
 from sagas.models import SagaStep
 from shipping.models import Shipment
@@ -71,7 +71,7 @@ class OrderCreateInput(serializers.Serializer[Any]):
     )
     shipping_address = AddressInput()
     payment_token = serializers.RegexField(
-        TOKEN_PATTERN,
+        PAYMENT_TOKEN_PATTERN,
         max_length=100,
         validators=[validate_no_card_number],
         error_messages={"invalid": CARD_DATA_REFUSED},

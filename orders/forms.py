@@ -2,6 +2,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_countries import countries
 
@@ -18,6 +19,15 @@ TEST_TOKENS = [
     ("tok_refund_fails", "Charges work, refunds never do: a cancelled order needs staff attention."),
     ("tok_slow", "Slow provider: each charge takes a while to answer, then succeeds."),
 ]
+# Stripe's test PaymentMethods (PAYMENT_PROVIDER=stripe, docs/stripe.md).
+STRIPE_TEST_TOKENS = [
+    ("pm_card_visa", "Stripe's test Visa: the charge succeeds."),
+    ("pm_card_chargeCustomerFail", "Stripe's test card declined when charged: the order is cancelled."),
+]
+
+
+def test_tokens() -> list[tuple[str, str]]:
+    return STRIPE_TEST_TOKENS if settings.PAYMENT_PROVIDER == "stripe" else TEST_TOKENS
 
 
 class CheckoutForm(forms.Form):
@@ -56,6 +66,15 @@ class CheckoutForm(forms.Form):
         widget=forms.RadioSelect,
         validators=[validate_no_card_number],
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tokens = test_tokens()
+        field = self.fields["payment_token"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(token, f"{token}: {explanation}") for token, explanation in tokens]
+        field.initial = tokens[0][0]
+
     # One key per rendered form: submitting it twice (double click, refresh, back and resubmit)
     # places one order; a new checkout page gets a new key.
     checkout_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)

@@ -11,6 +11,8 @@ class Payment(models.Model):
         FAILED = "failed"
         REFUNDED = "refunded"
         REFUND_FAILED = "refund_failed"
+        # The provider refused the shop's own request (a bug or a setting): staff must look.
+        REJECTED = "rejected"
 
     # The order it pays for, by id: the payment service owns this table and knows no order model.
     order_id = models.UUIDField(unique=True)
@@ -18,6 +20,8 @@ class Payment(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     currency = models.CharField(max_length=3)
+    # The provider's reference for the order's charge; with Stripe, the order's one PaymentIntent,
+    # written before it is confirmed (payments/stripe_provider.py).
     provider_reference = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -61,3 +65,4 @@ class ProviderTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.status}"
+

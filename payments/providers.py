@@ -1,7 +1,8 @@
 """The payment provider interface, and a simulated provider that behaves like a remote one.
 
-A real provider (Stripe, Adyen, ...) replaces ``SimulatedPaymentProvider`` behind the same
-interface: set ``PAYMENT_PROVIDER`` to its dotted path.
+A real provider replaces ``SimulatedPaymentProvider`` behind the same interface:
+``PAYMENT_PROVIDER`` names one (``simulated``, the default, or ``stripe``: docs/stripe.md) or
+gives another's dotted path.
 """
 
 import re
@@ -22,6 +23,9 @@ from payments.models import ProviderTransaction
 from telemetry.context import operation
 
 TOKEN_PATTERN = re.compile(r"^tok_[a-z0-9_]+$")
+# What the API and the checkout accept: the simulated provider's tokens, or a Stripe
+# PaymentMethod id (``pm_card_visa``); each provider declines what is not its own.
+PAYMENT_TOKEN_PATTERN = re.compile(r"^(tok_[a-z0-9_]+|pm_[A-Za-z0-9_]+)$")
 
 
 class PaymentError(Exception):
@@ -48,6 +52,14 @@ class RefundFailed(PaymentError):
     """The provider did not refund this time. Worth retrying."""
 
 
+class ProviderRejected(PaymentError):
+    """The provider refused the shop's own request (a bad key, a malformed call): a bug or a
+    setting to fix, which no retry mends. The order is parked for staff (``needs_attention``);
+    the message, free of secrets, is for them, never for the customer."""
+
+    reason = "payment_failed"
+
+
 @dataclass(frozen=True)
 class Charge:
     reference: str
@@ -69,9 +81,10 @@ class LedgerEntry:
 class PaymentProvider(Protocol):
     def charge(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, order_ref: str) -> Charge: ...
 
-    def find_charge(self, *, idempotency_key: str) -> Charge | None:
-        """The charge made under ``idempotency_key``, or ``None``; raises ``KeyInUse`` while a
-        request with that key is still in flight (its outcome is unknown yet)."""
+    def find_charge(self, *, idempotency_key: str, order_ref: str = "") -> Charge | None:
+        """The charge made under ``idempotency_key`` (for the order ``order_ref``), or ``None``;
+        raises ``KeyInUse`` while a request with that key is still in flight (its outcome is
+        unknown yet)."""
         ...
 
     def refund(self, *, charge_reference: str, amount: Decimal, idempotency_key: str) -> str: ...
@@ -87,9 +100,21 @@ def money(value: object) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
+PROVIDERS = {
+    "simulated": "payments.providers.SimulatedPaymentProvider",
+    "stripe": "payments.stripe_provider.StripePaymentProvider",
+}
+
+
+def payment_provider_path() -> str:
+    """``PAYMENT_PROVIDER`` as a dotted path: a known name (``simulated``, ``stripe``) or one."""
+    name: str = settings.PAYMENT_PROVIDER
+    return PROVIDERS.get(name, name)
+
+
 @cache
 def get_payment_provider() -> PaymentProvider:
-    provider: PaymentProvider = import_string(settings.PAYMENT_PROVIDER)()
+    provider: PaymentProvider = import_string(payment_provider_path())()
     return provider
 
 
@@ -134,7 +159,7 @@ class SimulatedPaymentProvider:
             raise ProviderTimeout("the charge went through but the reply was lost")
         return Charge(reference=entry.reference, amount=entry.amount, currency=entry.currency)
 
-    def find_charge(self, *, idempotency_key: str) -> Charge | None:
+    def find_charge(self, *, idempotency_key: str, order_ref: str = "") -> Charge | None:
         with operation("call payments.find_charge", provider="payments.find_charge", idempotency_key=idempotency_key):
             succeeded = ProviderTransaction.objects.filter(
                 kind=ProviderTransaction.Kind.CHARGE, status="succeeded", idempotency_key=idempotency_key

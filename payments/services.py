@@ -6,7 +6,9 @@ from typing import Any
 from django.conf import settings
 
 from payments.models import Payment
-from payments.providers import PaymentDeclined, RefundFailed, get_payment_provider
+from payments.providers import PaymentDeclined, ProviderRejected, RefundFailed, get_payment_provider
+
+PARKED = "the payment provider refused the shop's charge request (see charge_payment): parked for staff"
 
 
 def charge_key(order_id: Any) -> str:
@@ -51,6 +53,9 @@ def payment_charge(*, order_id: Any, token: str) -> Payment:
     except PaymentDeclined:
         _set_status(payment, Payment.Status.DECLINED)
         raise
+    except ProviderRejected:
+        _set_status(payment, Payment.Status.REJECTED)
+        raise
     payment.status = Payment.Status.SUCCEEDED
     payment.provider_reference = charge.reference
     payment.save(update_fields=["status", "provider_reference", "updated_at"])
@@ -65,16 +70,22 @@ def payment_refund(*, order_id: Any) -> bool:
     that landed after its step was given up, or one the reconciler found, is refunded too.
     Returns whether anything was charged (now all refunded); ``False`` when nothing was.
     Raises ``KeyInUse`` while a charge attempt is still in flight (the refund must wait for
-    it) and ``RefundFailed`` (worth retrying).
+    it), ``RefundFailed`` (worth retrying), and ``ProviderRejected`` (final: the order waits
+    for staff) when the provider refused the shop's own request, here or at the charge: once
+    for a refused charge, after making sure it moved no money (staff's retry then settles it).
     """
     payment = Payment.objects.filter(order_id=order_id).first()
+    rejected = payment is not None and payment.status == Payment.Status.REJECTED
     provider = get_payment_provider()
-    provider.find_charge(idempotency_key=charge_key(order_id))  # raises while a charge is in flight
+    # raises while a charge is in flight
+    provider.find_charge(idempotency_key=charge_key(order_id), order_ref=str(order_id))
     ledger = provider.transactions(order_ref=str(order_id))
     charges = [e for e in ledger if e.kind == "charge" and e.status == "succeeded"]
     if not charges:
-        if payment is not None and payment.status == Payment.Status.PENDING:
+        if payment is not None and payment.status in (Payment.Status.PENDING, Payment.Status.REJECTED):
             _set_status(payment, Payment.Status.FAILED)
+        if rejected:
+            raise ProviderRejected(PARKED)
         return False
     refunded = {e.charge_reference for e in ledger if e.kind == "refund" and e.status == "succeeded"}
     try:
@@ -95,6 +106,8 @@ def payment_refund(*, order_id: Any) -> bool:
     payment.refunded_amount = sum((charge.amount for charge in charges), Decimal("0"))
     payment.provider_reference = charges[0].reference
     payment.save(update_fields=["status", "refunded_amount", "provider_reference", "updated_at"])
+    if rejected:
+        raise ProviderRejected(PARKED)
     return True
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from payments import services
-from payments.providers import PaymentDeclined
+from payments.providers import PaymentDeclined, ProviderRejected
 from sagas.hops import Hops
 from sagas.runtime import run_compensation, run_step
 
@@ -24,7 +24,7 @@ def charge(*, order_id: str, context: dict[str, Any], hops: Hops) -> None:
         hops=hops,
         prepare=lambda: services.payment_open(order_id=order_id, amount=Decimal(context["total"])),
         action=lambda: _charged(order_id, context["payment_token"]),
-        refusals=(PaymentDeclined,),
+        refusals=(PaymentDeclined, ProviderRejected),
     )
 
 
@@ -35,5 +35,9 @@ def _charged(order_id: str, token: str) -> dict[str, Any]:
 
 def refund(*, order_id: str, hops: Hops) -> None:
     run_compensation(
-        saga_id=order_id, name=REFUND_PAYMENT, hops=hops, undo=lambda: services.payment_refund(order_id=order_id)
+        saga_id=order_id,
+        name=REFUND_PAYMENT,
+        hops=hops,
+        undo=lambda: services.payment_refund(order_id=order_id),
+        final=(ProviderRejected,),
     )

@@ -405,14 +405,18 @@ def _set_status(saga: Saga, name: str, status: SagaStep.Status, error: str = "")
 # --- compensations ---------------------------------------------------------------------------
 
 
-def run_compensation(*, saga_id: str, name: str, hops: Hops, undo: Callable[[], bool]) -> None:
+def run_compensation(
+    *, saga_id: str, name: str, hops: Hops, undo: Callable[[], bool], final: tuple[type[Exception], ...] = ()
+) -> None:
     """Undo what the compensation ``name`` undoes, for a saga that is compensating.
 
     ``undo`` asks the provider, by the step's idempotency key, what the step did, takes it
     back, and returns whether there was anything to take back (``False``: skipped). While an
     attempt of the step is in flight (within its lease, or "in flight" at the provider), it
     waits, at no cost to its retries. Transient errors are retried; when the retries run out
-    the compensation is marked failed and the saga goes on, so it ends needing attention.
+    the compensation is marked failed and the saga goes on, so it ends needing attention. A
+    ``final`` error (one no retry mends: the provider refuses the shop's own request) fails it
+    at once, to the same end.
     """
     comp = compensation(name)
     fields: dict[str, Field] = {
@@ -423,10 +427,12 @@ def run_compensation(*, saga_id: str, name: str, hops: Hops, undo: Callable[[], 
         "mode": hops.mode,
     }
     with operation(comp.name, keep=True, kind="compensation", **fields):
-        _run_compensation(saga_id, comp, hops, undo)
+        _run_compensation(saga_id, comp, hops, undo, final)
 
 
-def _run_compensation(saga_id: str, comp: Compensation, hops: Hops, undo: Callable[[], bool]) -> None:
+def _run_compensation(
+    saga_id: str, comp: Compensation, hops: Hops, undo: Callable[[], bool], final: tuple[type[Exception], ...]
+) -> None:
     name = comp.name
     retries = hops.retries
     with transaction.atomic(), together():
@@ -442,7 +448,7 @@ def _run_compensation(saga_id: str, comp: Compensation, hops: Hops, undo: Callab
         return
     except Exception as exc:
         record_error(exc)
-        if retries < settings.SAGA_MAX_RETRIES:
+        if retries < settings.SAGA_MAX_RETRIES and not isinstance(exc, final):
             _compensation_wait(saga_id, comp, describe(exc), hops, delay=backoff_seconds(retries), retries=retries + 1)
             return
         logger.warning("Compensation %s of %s gave up: %s", name, saga_id, exc)

@@ -96,6 +96,9 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         # django-axes reports every failed login at INFO; lockouts come at WARNING.
         "loggers": {
             "axes": {"level": "WARNING"},
+            # The Stripe SDK logs every request and response at INFO; payments.stripe_provider
+            # logs each call once, with Stripe's request id.
+            "stripe": {"level": "WARNING"},
             # runserver's request lines, through the console handler (Django's own has no filter).
             "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         },

@@ -290,6 +290,8 @@ REST_FRAMEWORK = {
         # keep working, so someone spending an address's budget keeps no one out of their account).
         "password_reset": "10/hour",
         "password_reset_address": "3/hour",
+        # Stripe's webhook deliveries, per sending address: Stripe's bursts fit, a flood does not.
+        "stripe_webhook": "600/min",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -483,7 +485,19 @@ CELERY_BEAT_SCHEDULE |= {
     for queue in SHOP_QUEUES
 }
 
-PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="payments.providers.SimulatedPaymentProvider")
+# ``simulated`` (the default), ``stripe`` (docs/stripe.md), or a provider's dotted path.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="simulated")
+# Stripe (PAYMENT_PROVIDER=stripe): the secret key is required then (a system check says so at
+# start-up); STRIPE_API_BASE points the SDK at a Stripe-compatible server (localstripe, tests).
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Short, so that a call never outlives the saga's lease; the SDK never retries, the saga does.
+STRIPE_CONNECT_TIMEOUT_SECONDS = env.float("STRIPE_CONNECT_TIMEOUT_SECONDS", default=3.0)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+# Stripe's own tolerance for a webhook's signed timestamp, and the largest body it sends.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_WEBHOOK_MAX_BYTES = 256 * 1024
 SHIPPING_CARRIER = env("SHIPPING_CARRIER", default="shipping.carriers.SimulatedCarrier")
 # How long each call to the simulated provider and carrier takes (a real one takes 100+ ms).
 SIMULATED_LATENCY_SECONDS = env.float("SIMULATED_LATENCY_SECONDS", default=0.0)
