@@ -19,6 +19,7 @@ from core.ratelimits import rate_limited
 from core.views import healthz, media, metrics, readyz
 from orders.api import OrderViewSet
 from payments.api import TransactionListView
+from payments.webhooks import stripe_webhook
 from shop.api import ProductViewSet
 
 router = DefaultRouter()
@@ -54,6 +55,7 @@ urlpatterns = [
     path("admin/login/", rate_limited("login")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),

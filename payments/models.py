@@ -66,3 +66,20 @@ class ProviderTransaction(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.status}"
 
+
+
+class StripeEvent(models.Model):
+    """The inbox of Stripe's webhook events: one row per event id, however often Stripe delivers
+    it, so that each is recorded (and acted on) once."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    order_id = models.UUIDField(null=True, blank=True, db_index=True)
+    object_id = models.CharField(max_length=255, blank=True)  # the PaymentIntent's (or refund's) id
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
