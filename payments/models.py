@@ -67,7 +67,6 @@ class ProviderTransaction(models.Model):
         return f"{self.kind} {self.amount} {self.status}"
 
 
-
 class StripeEvent(models.Model):
     """The inbox of Stripe's webhook events: one row per event id, however often Stripe delivers
     it, so that each is recorded (and acted on) once."""
