@@ -10,12 +10,16 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdmin
 from core.permissions import VIEW_EVERY_ORDER, can_read_payment_ledger
 from payments.models import Payment, ProviderTransaction
+from payments.providers import PaymentError
+from payments.selectors import provider_transactions
+from payments.stripe_provider import dashboard_url
 
-LEDGER_FIELDS = ("provider_reference",)
+LEDGER_FIELDS = ("provider_reference", "stripe_payment_intent", "provider_ledger")
 
 
 @admin.register(Payment)
@@ -24,6 +28,26 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_display = ["order_id", "status", "amount", "refunded_amount", "currency", "updated_at"]
     list_filter = ["status"]
     search_fields = ["=order_id", "provider_reference"]
+    readonly_fields = ("stripe_payment_intent", "provider_ledger")
+
+    @admin.display(description="Stripe PaymentIntent")
+    def stripe_payment_intent(self, payment: Payment) -> str:
+        url = dashboard_url(payment.provider_reference)
+        return format_html('<a href="{}" rel="noopener">{}</a>', url, payment.provider_reference) if url else "-"
+
+    @admin.display(description="At the provider (charges and refunds)")
+    def provider_ledger(self, payment: Payment) -> str:
+        """What the provider holds for the order, asked now (the page still shows if it cannot answer)."""
+        try:
+            ledger = provider_transactions(order_id=str(payment.order_id))
+        except PaymentError as exc:
+            return f"The provider did not answer: {exc}"
+        if not ledger:
+            return "Nothing"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{} {} {} ({})</li>", ((e.kind, e.amount, e.status, e.reference) for e in ledger)),
+        )
 
     def get_fields(self, request: HttpRequest, obj: Payment | None = None) -> Any:
         fields = super().get_fields(request, obj)

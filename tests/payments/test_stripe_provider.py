@@ -176,3 +176,22 @@ def test_amounts_in_minor_units(amount, currency, units):
 def test_a_fraction_of_the_smallest_unit_is_refused():
     with pytest.raises(ValueError, match="smallest unit"):
         minor_units(Decimal("1.005"), "USD")
+
+
+def test_the_admin_shows_the_intent_linked_to_stripe_and_what_stripe_holds(stripe_settings, staff):
+    from django.test import Client
+
+    # given a payment charged and refunded through Stripe
+    order_id = opened()
+    payment = services.payment_charge(order_id=order_id, token=VISA)
+    services.payment_refund(order_id=order_id)
+    browser = Client()
+    browser.force_login(staff)
+
+    # when staff open it in the admin
+    page = browser.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+
+    # then the intent links to Stripe's dashboard, and the charge and its refund are listed
+    assert f'href="https://dashboard.stripe.com/test/payments/{payment.provider_reference}"' in page
+    assert f"charge 12.34 succeeded ({payment.provider_reference})" in page
+    assert "refund 12.34 succeeded (re_" in page
