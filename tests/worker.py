@@ -221,10 +221,17 @@ def saga(transactional_db: None, saga_worker: SagaWorker, coordination: str) -> 
     data is committed for real. Afterwards, the worker finishes what it was handed (the
     customer's last email, say) before the test database is emptied under it. It starts from
     an empty broker: what an earlier test left there (a killed worker's messages) is not its own."""
+    with running(saga_worker):
+        yield saga_worker
+
+
+@contextlib.contextmanager
+def running(worker: SagaWorker) -> Iterator[None]:
+    """``worker`` running from an empty broker; afterwards, until the workers are done."""
     purge_broker()
-    if saga_worker.process is None:
-        saga_worker.start()
-    yield saga_worker
+    if worker.process is None:
+        worker.start()
+    yield
     if SagaWorker.running:
         wait_until_settled()
         wait_until_quiet()
