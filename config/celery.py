@@ -55,6 +55,21 @@ def publish_outbox_right_after_commit(**kwargs: Any) -> None:
 
 
 @signals.worker_init.connect
+def refuse_a_payment_provider_that_cannot_work(**kwargs: Any) -> None:
+    """Celery runs Django's system checks at start-up but starts whatever they say: a worker
+    that could charge nobody (``stripe`` without its key) stops here instead, with the check's
+    message, rather than parking every order it is handed."""
+    from django.core import checks
+
+    from payments.checks import payment_provider_check
+
+    errors = [m for m in payment_provider_check() if m.level >= checks.ERROR]
+    if errors:
+        # SystemExit: Celery's signals log an ordinary exception and carry on.
+        raise SystemExit("; ".join(f"{m.id}: {m.msg}" for m in errors))
+
+
+@signals.worker_init.connect
 def read_the_celery_settings_once(**kwargs: Any) -> None:
     """Celery reads its settings at every publish and every task; each read tries the names
     under ``CELERY_`` in Django's settings first, and a setting left at its default answers

@@ -324,7 +324,8 @@ def intent_recorded(order_ref: str) -> str:
     if not order_ref:
         return ""
     reference = Payment.objects.filter(order_id=order_ref).values_list("provider_reference", flat=True).first()
-    return reference or ""
+    # Only an intent's id: a payment made before the shop moved to Stripe has another provider's.
+    return reference if reference and reference.startswith("pi_") else ""
 
 
 def intent_record(order_ref: str, intent_id: str) -> str:

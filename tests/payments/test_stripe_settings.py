@@ -75,3 +75,14 @@ def test_start_up_stops_with_a_clear_message_without_the_key():
     )
     assert result.returncode != 0
     assert "PAYMENT_PROVIDER is stripe but STRIPE_API_KEY is not set" in result.stderr
+
+
+def test_a_worker_without_the_key_does_not_start():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    env |= {"PAYMENT_PROVIDER": "stripe", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", "nothing-here"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "PAYMENT_PROVIDER is stripe but STRIPE_API_KEY is not set" in result.stdout + result.stderr
