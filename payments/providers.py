@@ -54,10 +54,18 @@ class RefundFailed(PaymentError):
 
 class ProviderRejected(PaymentError):
     """The provider refused the shop's own request (a bad key, a malformed call): a bug or a
-    setting to fix, which no retry mends. The order is parked for staff (``needs_attention``);
-    the message, free of secrets, is for them, never for the customer."""
+    setting to fix, which no retry mends. The order is parked for staff (``needs_attention``).
+
+    Its message, which the step's row and the customer's page show, says only that;
+    ``staff_detail`` (free of secrets) says what the provider answered, for the journal's
+    staff-only line and the log."""
 
     reason = "payment_failed"
+
+    def __init__(self, staff_detail: str, *, request_id: str = "") -> None:
+        reference = f" (request {request_id})" if request_id else ""
+        super().__init__(f"the payment provider refused the shop's request{reference}; our staff are told")
+        self.staff_detail = staff_detail
 
 
 @dataclass(frozen=True)

@@ -76,13 +76,17 @@ def payment_refund(*, order_id: Any) -> bool:
     """
     payment = Payment.objects.filter(order_id=order_id).first()
     rejected = payment is not None and payment.status == Payment.Status.REJECTED
+    if payment is not None and rejected:
+        # Parked once (below, or by the provider refusing these calls too): staff's retry, once
+        # the cause is fixed, goes the ordinary way.
+        _set_status(payment, Payment.Status.FAILED)
     provider = get_payment_provider()
     # raises while a charge is in flight
     provider.find_charge(idempotency_key=charge_key(order_id), order_ref=str(order_id))
     ledger = provider.transactions(order_ref=str(order_id))
     charges = [e for e in ledger if e.kind == "charge" and e.status == "succeeded"]
     if not charges:
-        if payment is not None and payment.status in (Payment.Status.PENDING, Payment.Status.REJECTED):
+        if payment is not None and payment.status == Payment.Status.PENDING:
             _set_status(payment, Payment.Status.FAILED)
         if rejected:
             raise ProviderRejected(PARKED)

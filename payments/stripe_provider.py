@@ -102,7 +102,7 @@ def _mapped(exc: stripe.StripeError, *, call: str, write: bool) -> Exception:
     ):
         transient = ProviderTimeout if write and not isinstance(exc, stripe.RateLimitError) else ProviderUnavailable
         return transient(f"Stripe did not answer {call}: {type(exc).__name__} ({where})")
-    return ProviderRejected(f"Stripe refused {call}: {type(exc).__name__}: {message} ({where})")
+    return ProviderRejected(f"Stripe refused {call}: {type(exc).__name__}: {message} ({where})", request_id=request)
 
 
 class StripePaymentProvider:
@@ -300,7 +300,10 @@ class StripePaymentProvider:
             except stripe.StripeError as exc:
                 mapped = _mapped(exc, call=call, write=write)
                 annotate(request_id=exc.request_id or "")
-                logger.info("Stripe %s failed: %s", call, mapped)
+                if isinstance(mapped, ProviderRejected):
+                    logger.warning("Stripe %s refused: %s", call, mapped.staff_detail)
+                else:
+                    logger.info("Stripe %s failed: %s", call, mapped)
                 raise mapped from None
             request_id = getattr(getattr(answer, "last_response", None), "request_id", None) or ""
             annotate(request_id=request_id)

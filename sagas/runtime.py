@@ -262,7 +262,10 @@ def _record_failure(
         else:
             outcome = "refused" if refused else "failed"
             _finish(saga, name, SagaStep.Status.FAILED, error=error)
-            saga.record(service=step.service, kind="step", name=name, detail=f"failed: {error}")
+            # A participant's error may say more to staff (the journal's step lines are theirs)
+            # than the step's row, which the customer sees.
+            staff_error = getattr(exc, "staff_detail", "") or error
+            saga.record(service=step.service, kind="step", name=name, detail=f"failed: {staff_error}")
             if saga.forward:
                 # A refusal may carry its own reason (a review that nobody decided in time: expired).
                 reason = getattr(exc, "reason", None) or (step.refused_as if refused else step.gives_up_as)

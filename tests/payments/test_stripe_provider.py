@@ -150,8 +150,9 @@ def test_a_key_stripe_refuses_parks_the_payment_without_showing_the_key(stripe_s
     with pytest.raises(ProviderRejected) as refused:
         services.payment_charge(order_id=order_id, token=VISA)
 
-    assert "AuthenticationError" in str(refused.value)
-    assert "pk_test_not_a_secret_key_0123" not in str(refused.value)
+    assert "AuthenticationError" in refused.value.staff_detail  # for staff
+    assert "AuthenticationError" not in str(refused.value)  # what the customer may see
+    assert "pk_test_not_a_secret_key_0123" not in f"{refused.value} {refused.value.staff_detail}"
     assert Payment.objects.get(order_id=order_id).status == Payment.Status.REJECTED
     with pytest.raises(ProviderRejected):  # the compensation cannot look either: staff must
         services.payment_refund(order_id=order_id)

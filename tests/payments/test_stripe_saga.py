@@ -173,3 +173,42 @@ def test_a_success_stripe_reports_after_the_order_was_cancelled_is_refunded(stri
     assert stripe_settings.ledger()[order_id] == ([order.total], order.total)
     assert OrderEvent.objects.filter(order_id=order_id, name="stripe.payment_intent.succeeded").count() == 1
     assert SagaStep.objects.get(saga_id=order_id, name="refund_payment").status == "succeeded"
+
+
+def test_a_key_stripe_refuses_parks_the_order_for_staff_who_settle_it_once_fixed(
+    stripe_saga, stripe_settings, api, customer, client, staff, tmp_path
+):
+    from orders.services import order_retry_compensation
+
+    # given a worker whose key Stripe refuses (a setting gone wrong: not worth any retry)
+    stripe_saga.stop()
+    wrong = SagaWorker(tmp_path / "worker.log", env=stripe_settings.worker_env(STRIPE_API_KEY="pk_test_wrong_key"))
+    wrong.start()
+    try:
+        product = ProductFactory(stock=5)
+        order_id = post_order(api, order_body(product, token=VISA))
+
+        # then the order waits for staff at once, its stock back, the reason theirs to read
+        order = wait_for_terminal([order_id], timeout=30)[order_id]
+        assert order.status == Status.NEEDS_ATTENTION
+        assert Product.objects.get(pk=product.pk).stock == 5
+        charge = SagaStep.objects.get(saga_id=order_id, name="charge_payment")
+        assert (charge.status, charge.attempts) == ("failed", 1)  # refused, never retried
+        staff_line = OrderEvent.objects.get(order_id=order_id, kind="step", name="charge_payment").message
+        assert "AuthenticationError" in staff_line
+        assert "pk_test_wrong_key" not in staff_line + charge.error
+        client.force_login(customer)
+        for answer in (api.get(f"/api/orders/{order_id}/"), client.get(f"/orders/{order_id}/")):
+            assert answer.status_code == 200  # what the customer sees
+            assert "AuthenticationError" not in answer.content.decode()
+    finally:
+        wrong.stop()
+
+    # when the key is fixed and staff retry the compensation
+    stripe_saga.start()
+    order_retry_compensation(order_id=order_id, actor=staff.username)
+
+    # then it ends cancelled, nothing charged
+    order = wait_for_terminal([order_id], timeout=30)[order_id]
+    assert (order.status, order.cancellation_reason) == (Status.CANCELLED, "payment_failed")
+    stripe_settings.assert_adds_up([order])
