@@ -140,3 +140,35 @@ def test_webhooks_are_rate_limited(client, webhooks, order, rate_limits, monkeyp
     monkeypatch.setitem(ShopRateThrottle.THROTTLE_RATES, "stripe_webhook", "2/min")
     codes = [post(client, *signed(event_for(order.pk, event_id=f"evt_{i}"))).status_code for i in range(3)]
     assert codes == [200, 200, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_localstripes_own_deliveries_are_verified_and_recorded_once(live_server, stripe_settings, customer):
+    import requests
+
+    from payments import services
+    from tests.worker import wait_until
+
+    def deliver_to(url: str) -> None:
+        config = {"url": url, "secret": WEBHOOK_SECRET, "events[]": ["payment_intent.succeeded"]}
+        requests.post(f"{stripe_settings.url}/_config/webhooks/shop", data=config, timeout=5).raise_for_status()
+
+    # given localstripe delivering its events to the shop, signed with the endpoint's secret
+    deliver_to(f"{live_server.url}/webhooks/stripe/")
+    try:
+        order = factories.place(customer, ProductFactory(stock=5))
+
+        # when the order is charged through it
+        services.payment_open(order_id=order.pk, amount=order.total)
+        payment = services.payment_charge(order_id=order.pk, token="pm_card_visa")
+
+        # then Stripe's payment_intent.succeeded reaches the order's journal, once
+        wait_until(
+            lambda: OrderEvent.objects.filter(order=order, name="stripe.payment_intent.succeeded").exists(),
+            timeout=15,
+            what="localstripe's delivery",
+        )
+    finally:
+        deliver_to("http://127.0.0.1:9/")  # nowhere: the live server ends with this test
+    assert StripeEvent.objects.get(type="payment_intent.succeeded").object_id == payment.provider_reference
+    assert OrderEvent.objects.filter(order=order, name__startswith="stripe.").count() == StripeEvent.objects.count()
