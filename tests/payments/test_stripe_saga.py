@@ -45,10 +45,12 @@ def stripe_saga(transactional_db, saga_worker, stripe_module_worker, coordinatio
         yield stripe_module_worker
 
 
-def charging(api, settings, count=3):
-    """Orders placed until the first one's charge is in flight."""
+def charging(api, settings, server: LocalStripe, count=3):
+    """Orders placed with Stripe frozen, once the first one's charge hangs on it (frozen before
+    they are placed, so that the fault lands inside a call, however fast the steps run)."""
     settings.SAGA_STALL_SECONDS = 2
     product = ProductFactory(stock=10)
+    server.freeze()
     ids = [post_order(api, order_body(product, token=VISA)) for _ in range(count)]
     wait_for_step(ids[0], "charge_payment", "running")
     return ids
@@ -83,8 +85,7 @@ def test_charge_once_decline_and_a_later_failure_refunds(stripe_saga, stripe_set
 
 def test_stripe_frozen_past_every_timeout_then_resumed(stripe_saga, stripe_settings, api, settings):
     # given orders whose charge is in flight when Stripe stops answering
-    ids = charging(api, settings)
-    stripe_settings.freeze()
+    ids = charging(api, settings, stripe_settings)
     try:
         # when it stays frozen past the calls' timeouts and the steps' lease
         time.sleep(4)
@@ -100,8 +101,8 @@ def test_stripe_frozen_past_every_timeout_then_resumed(stripe_saga, stripe_setti
 
 
 def test_stripe_killed_and_restarted_mid_saga(stripe_saga, stripe_settings, api, settings):
-    # given orders on their way when the Stripe server dies
-    ids = charging(api, settings)
+    # given orders whose charge is in flight when the Stripe server dies
+    ids = charging(api, settings, stripe_settings)
     stripe_settings.kill()
 
     # when it comes back a moment later with what it had written down
@@ -111,6 +112,7 @@ def test_stripe_killed_and_restarted_mid_saga(stripe_saga, stripe_settings, api,
     # then every order ends, and what Stripe holds adds up with each
     orders = recover_until_terminal(ids, timeout=90)
     stripe_settings.assert_adds_up(orders.values())
+    assert OrderEvent.objects.filter(order_id__in=ids, kind="retry", name="charge_payment").exists()
 
 
 def test_every_message_delivered_twice(stripe_saga, stripe_settings, api, settings, tmp_path):
