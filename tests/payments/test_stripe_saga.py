@@ -45,7 +45,7 @@ def stripe_saga(transactional_db, saga_worker, stripe_module_worker, coordinatio
         yield stripe_module_worker
 
 
-def charging(api, settings, server: LocalStripe, count=3):
+def charging(api, settings, server, count=3):
     """Orders placed with Stripe frozen, once the first one's charge hangs on it (frozen before
     they are placed, so that the fault lands inside a call, however fast the steps run)."""
     settings.SAGA_STALL_SECONDS = 2
