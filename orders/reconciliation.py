@@ -30,6 +30,7 @@ from core.remote import RequestInFlight
 from orders.models import ActorKind, Order, OrderEvent, Status
 from orders.plan import STEPS
 from orders.transitions import order_record_action
+from payments.providers import PaymentError
 from payments.selectors import money_held
 from sagas.runtime import step_landed
 from shipping.selectors import shipment_live_at_carrier
@@ -125,7 +126,10 @@ def orders_reconcile(*, limit: int | None = None, dry_run: bool = False) -> Reco
             report.checked += 1
             try:
                 mismatches = order_ledger_mismatches(order)
-            except RequestInFlight:
+            except (RequestInFlight, PaymentError) as exc:
+                # busy, out of reach, or refusing us (a remote provider): next time
+                if not isinstance(exc, RequestInFlight):
+                    logger.warning("Order %s could not be compared with the payment provider: %s", order.pk, exc)
                 report.unknown.append(str(order.pk))
                 continue
             if dry_run:

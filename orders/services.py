@@ -23,6 +23,7 @@ from orders.plan import FORWARD_PATH, FORWARD_RANK, HELD_STATUSES, ORDER_SAGA
 from orders.reconciliation import order_ledger_mismatches
 from orders.selectors import order_as_placed, stalled_candidates, stalled_long_enough
 from orders.transitions import order_record_action, order_transition
+from payments.providers import ProviderTimeout, ProviderUnavailable
 from sagas.models import SagaStep
 from sagas.runtime import NotYetDone
 from shop.selectors import products_by_sku
@@ -215,6 +216,8 @@ def order_finish_compensation(*, order_id: Any) -> None:
             mismatches = order_ledger_mismatches(order)
         except RequestInFlight as exc:
             raise NotYetDone("a provider is still working on one of the order's requests") from exc
+        except (ProviderUnavailable, ProviderTimeout) as exc:  # a remote provider's ledger, out of reach
+            raise NotYetDone(f"the payment provider's ledger cannot be read now: {exc}") from exc
         if mismatches:
             # The rows say every step was undone, the providers say otherwise: they are right.
             problems = "; ".join(m.detail for m in mismatches)

@@ -259,3 +259,24 @@ def test_stripe_unreachable_is_transient(fake, settings):
     get_payment_provider.cache_clear()
     with pytest.raises(ProviderTimeout):  # a write that may have happened: the next attempt looks
         charge(opened())
+
+
+def test_the_reconciler_leaves_an_order_for_next_time_while_stripe_is_out_of_reach(fake, customer):
+    from orders.models import Order, Status
+    from orders.reconciliation import orders_reconcile
+    from tests import factories
+    from tests.factories import ProductFactory
+
+    # given a completed order charged through Stripe
+    order = factories.place(customer, ProductFactory(stock=5))
+    services.payment_open(order_id=order.pk, amount=order.total)
+    services.payment_charge(order_id=order.pk, token="pm_card_visa")
+    Order.objects.filter(pk=order.pk).update(status=Status.COMPLETED)
+
+    # when the reconciler runs while Stripe answers 503
+    fake.faults.append(Fault("GET", "/v1/payment_intents/", 503, {"type": "api_error"}))
+    report = orders_reconcile(limit=10)
+
+    # then the order is neither repaired nor flagged: it is compared again next time
+    assert (report.unknown, report.mismatched, report.repaired) == ([str(order.pk)], [], [])
+    assert orders_reconcile(limit=10).unknown == []  # Stripe is back: it adds up
