@@ -104,10 +104,15 @@ class OrderQuerySet(models.QuerySet["Order"]):
             order.__dict__["shipment"] = shipments.get(order.pk)
 
 
-# An order whose status or repairs changed since ``/metrics`` last counted it (the partial index's
-# condition, and the scrape's, which must read alike for the index to serve it).
-ORDER_UNCOUNTED = ~models.Q(status=models.F("counted_status")) | ~models.Q(
-    reconcile_repairs=models.F("counted_repairs")
+# An order whose status, repairs or saga (``progressed_at``: every change to a step row moves it,
+# under the order's lock) changed since ``/metrics`` last counted it: the partial index's
+# condition, and the scrape's, which must read alike for the index to serve it. Only columns that
+# other indexes hold already: an update that moves them was never HOT, so the index costs the
+# saga no HOT update (a step row, updated far more often, has no such index: ``orders.metrics``).
+ORDER_UNCOUNTED = (
+    ~models.Q(status=models.F("counted_status"))
+    | ~models.Q(reconcile_repairs=models.F("counted_repairs"))
+    | ~models.Q(progressed_at=models.F("counted_progressed_at"))
 )
 
 
@@ -137,6 +142,7 @@ class Order(models.Model):
     # differs is what the next scrape folds into the running totals.
     counted_status = models.CharField(max_length=20, db_default="", editable=False)
     counted_repairs = models.PositiveSmallIntegerField(db_default=0, editable=False)
+    counted_progressed_at = models.DateTimeField(null=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
 

@@ -334,6 +334,7 @@ def step_landed(*, saga_id: str, step_name: str, detail: str) -> bool:
         SagaStep.objects.filter(saga_id=saga_id, name=step_name).exclude(status=SagaStep.Status.SUCCEEDED).update(
             status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now()
         )
+        saga.touch()
         return _undo_again(saga, step_name, step, detail=detail, settled=SETTLED)
 
 
@@ -385,6 +386,7 @@ def _undo_again(
     )
     if not reopened:
         return False
+    saga.touch()
     saga.reopen(message=f"{name} {detail}; {undoing.name} takes it back")
     return True
 
@@ -528,6 +530,7 @@ def _finish_compensation(
             began = SagaStep.objects.values_list("started_at", flat=True).get(saga_id=saga_id, name=comp.name)
             if not did_something and any(_landed_since(s, began) for s in undone):
                 SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING)
+                saga.touch()
                 hops.send_again(delay=0, retries=hops.retries)
                 return
             SagaStep.objects.filter(pk__in=[s.pk for s in undone if s.status == SagaStep.Status.RUNNING]).update(
