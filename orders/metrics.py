@@ -172,7 +172,7 @@ def fold_orders(deltas: Deltas) -> int:
 
     The steps are found through their order, not an index of their own: the runtime moves the
     order's ``progressed_at`` whenever it writes a step, under the order's lock, so an order
-    with a changed step is in ``order_uncounted``, and holding the order's lock (``SKIP
+    with a changed step is in ``order_to_count``, and holding the order's lock (``SKIP
     LOCKED``: one being written is folded at the next scrape) keeps its steps still while they
     are read. An index naming the step's status or attempts would make every update of a step
     write index entries instead of a HOT update: it cost choreography about a fifth of its

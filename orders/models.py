@@ -151,7 +151,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status", "progressed_at"], name="order_status_progress"),
             models.Index(fields=["status", "reconciled_at"], name="order_status_reconciled"),
-            models.Index(fields=["id"], condition=ORDER_UNCOUNTED, name="order_uncounted"),
+            models.Index(fields=["id"], condition=ORDER_UNCOUNTED, name="order_to_count"),
             models.Index(
                 fields=["coordination"], condition=~models.Q(ledger_mismatch=""), name="order_ledger_mismatch"
             ),

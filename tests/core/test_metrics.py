@@ -215,7 +215,7 @@ def scrape_queries(client) -> list[str]:
 
 HISTORY = (SagaStep._meta.db_table, OrderEvent._meta.db_table, Order._meta.db_table)
 # The partial indexes that hold only what a scrape has still to count (and the mismatched orders).
-NARROW = ("order_uncounted", "order_event_redrive_uncounted", "order_ledger_mismatch")
+NARROW = ("order_to_count", "order_event_redrive_uncounted", "order_ledger_mismatch")
 
 
 def whole_reads(statements: list[str]) -> list[str]:
