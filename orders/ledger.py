@@ -92,7 +92,7 @@ class OrderSaga:
 
     def touch(self) -> None:
         self.order.progressed_at = timezone.now()
-        Order.objects.filter(pk=self.order.pk).update(progressed_at=self.order.progressed_at)
+        Order.objects.filter(pk=self.order.pk).update(progressed_at=self.order.progressed_at, saga_moved=True)
 
 
 def _further(status: str, than: str) -> bool:

@@ -20,7 +20,7 @@ series does not grow with the catalog.
 (orders by status, the step figures, re-drives, repairs) are running totals (``core.metrics``),
 and each scrape folds into them only what changed since the last one: each row keeps how it was
 last counted (``counted_*``), a partial index holds the orders that differ from it (a changed
-status, a repair, or a saga that moved: a changed step moves its order's ``progressed_at``) and
+status, a repair, or a saga that moved: a changed step sets its order's ``saga_moved``) and
 the re-drives not yet counted, and the fold takes back a row's old share of the totals and adds
 its new one. A scrape reads those indexes, the changed orders' steps by their key, and the
 totals, nothing else of the step log or the journal; the mismatched orders are read through a
@@ -43,8 +43,9 @@ Why this and not the alternatives:
 - No index of the step log names a column the runtime moves: PostgreSQL then updates a step's
   row in place (HOT), writing no index entry. A partial index of changed steps (this module's
   first version) took that away from every update of every step, and cost choreography about a
-  fifth of its throughput. The orders' index names only columns that other indexes of the
-  orders hold already, so it takes no HOT update away.
+  fifth of its throughput. The orders' index names the status (indexed anyway) and a flag
+  that a saga's steps set once and a scrape clears once: an order's moves that change no
+  status find it set already, and stay HOT.
 - The fold locks the orders it reads (``SKIP LOCKED``: one whose saga is being written is folded
   at the next scrape, and never waited for; a step is written only under its order's lock, so
   the steps it reads hold still), so a step that finishes while it runs is counted once; two
@@ -171,7 +172,7 @@ def fold_orders(deltas: Deltas) -> int:
     share moves, and so does that of each of its steps whose status or attempts changed.
 
     The steps are found through their order, not an index of their own: the runtime moves the
-    order's ``progressed_at`` whenever it writes a step, under the order's lock, so an order
+    order's ``saga_moved`` whenever it writes a step, under the order's lock, so an order
     with a changed step is in ``order_to_count``, and holding the order's lock (``SKIP
     LOCKED``: one being written is folded at the next scrape) keeps its steps still while they
     are read. An index naming the step's status or attempts would make every update of a step
@@ -192,7 +193,7 @@ def fold_orders(deltas: Deltas) -> int:
     if rows:
         _fold_steps(deltas, {order_id: mode for order_id, mode, *_ in rows})
         Order.objects.filter(pk__in=[row[0] for row in rows]).update(
-            counted_status=F("status"), counted_repairs=F("reconcile_repairs"), counted_progressed_at=F("progressed_at")
+            counted_status=F("status"), counted_repairs=F("reconcile_repairs"), saga_moved=False
         )
     return len(rows)
 

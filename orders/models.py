@@ -104,15 +104,15 @@ class OrderQuerySet(models.QuerySet["Order"]):
             order.__dict__["shipment"] = shipments.get(order.pk)
 
 
-# An order whose status, repairs or saga (``progressed_at``: every change to a step row moves it,
-# under the order's lock) changed since ``/metrics`` last counted it: the partial index's
-# condition, and the scrape's, which must read alike for the index to serve it. Only columns that
-# other indexes hold already: an update that moves them was never HOT, so the index costs the
-# saga no HOT update (a step row, updated far more often, has no such index: ``orders.metrics``).
+# An order whose status or repairs changed, or whose saga moved (``saga_moved``: a step of it
+# was written), since ``/metrics`` last counted it: the partial index's condition, and the
+# scrape's, which must read alike for the index to serve it. Status has an index of its own, so
+# a status change was never a HOT update; the flag changes once per scrape, and a saga's steps
+# move it from false to true once, the other moves find it true already (``orders.metrics``).
 ORDER_UNCOUNTED = (
     ~models.Q(status=models.F("counted_status"))
     | ~models.Q(reconcile_repairs=models.F("counted_repairs"))
-    | ~models.Q(progressed_at=models.F("counted_progressed_at"))
+    | models.Q(saga_moved=True)
 )
 
 
@@ -129,7 +129,9 @@ class Order(models.Model):
     coordination = models.CharField(max_length=13, choices=Coordination.choices, default=Coordination.ORCHESTRATION)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # When a step last started or finished: the sweeper re-drives sagas that stop moving.
+    # When a step last started or finished: the sweeper re-drives sagas that stop moving. In no
+    # index: a step's transaction moves it, and updates the row in place (HOT) when nothing
+    # indexed changes; the sweeper finds the sagas in flight by their status.
     progressed_at = models.DateTimeField(default=timezone.now)
     # How often the sweeper re-drove this saga; each time it waits twice as long before the next.
     recoveries = models.PositiveSmallIntegerField(default=0)
@@ -142,14 +144,15 @@ class Order(models.Model):
     # differs is what the next scrape folds into the running totals.
     counted_status = models.CharField(max_length=20, db_default="", editable=False)
     counted_repairs = models.PositiveSmallIntegerField(db_default=0, editable=False)
-    counted_progressed_at = models.DateTimeField(null=True, editable=False)
+    # Set whenever the saga moves (``progressed_at``: a step of it was written, under this row's
+    # lock), cleared when a scrape has counted its steps.
+    saga_moved = models.BooleanField(db_default=False, editable=False)
 
     objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["status", "progressed_at"], name="order_status_progress"),
             models.Index(fields=["status", "reconciled_at"], name="order_status_reconciled"),
             models.Index(fields=["id"], condition=ORDER_UNCOUNTED, name="order_to_count"),
             models.Index(

@@ -311,8 +311,9 @@ def _catch_up(order: Order) -> None:
 def _redrive(order: Order) -> None:
     """Claim the order (moves ``progressed_at``) and resend what is left of its saga."""
     order.progressed_at = timezone.now()
+    order.saga_moved = True
     order.recoveries += 1
-    order.save(update_fields=["progressed_at", "recoveries"])
+    order.save(update_fields=["progressed_at", "saga_moved", "recoveries"])
     _catch_up(order)
     if order.status == Status.COMPLETED:
         return

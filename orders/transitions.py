@@ -77,7 +77,8 @@ def order_transition(
             order.cancellation_reason = reason
     order.status = to
     order.progressed_at = now
-    order.save(update_fields=["status", "cancellation_reason", "progressed_at", "updated_at"])
+    order.saga_moved = True
+    order.save(update_fields=["status", "cancellation_reason", "progressed_at", "saga_moved", "updated_at"])
     events.order_status_announce(order)
 
 

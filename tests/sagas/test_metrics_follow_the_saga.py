@@ -5,7 +5,8 @@ order's ``progressed_at`` in every transaction that writes a step (a write that 
 leave its step uncounted until the order's next move). Here sagas with every kind of write (a
 claim, a retry, a refusal, a compensation, a success) are scraped while they run and after,
 and the figures are compared with a count of the step log itself. On PostgreSQL, the step log
-has no index that names a column the runtime moves, so its updates stay HOT.
+and the orders have no index that names a column the runtime moves, so a step's updates and
+its order's record of progress stay HOT.
 """
 
 from collections import Counter
@@ -17,9 +18,10 @@ from django.test import Client
 
 from orders.metrics import FINISHED
 from orders.models import Order
+from sagas.ledger import get_ledger
 from sagas.models import SagaStep
 from tests.core.test_metrics import scrape
-from tests.factories import ProductFactory, order_body, post_order
+from tests.factories import ProductFactory, order_body, place, post_order
 from tests.worker import wait_for_terminal, wait_until_settled
 
 pytestmark = pytest.mark.saga
@@ -87,26 +89,42 @@ def test_every_write_of_a_running_saga_is_counted_once(saga, api, coordination):
     assert retries[("charge_payment", "forward")] >= 2 * 2
 
 
+def updates(table: str) -> tuple[int, int]:
+    """This transaction's updates of ``table`` so far: all, and the HOT ones."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s", [table])
+        row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+MOVED = {
+    SagaStep._meta.db_table: ("status", "attempts", "started_at", "finished_at", "error"),
+    Order._meta.db_table: ("progressed_at",),
+}
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="HOT updates are PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
-def test_a_step_update_writes_no_index_entry():
-    # given a step row, and the indexes of the step log
+def test_a_step_and_its_order_s_record_of_progress_write_no_index_entry(customer):
+    # given the indexes of the step log and of the orders
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [SagaStep._meta.db_table])
-        definitions = [row[0] for row in cursor.fetchall()]
-    moved = ("status", "attempts", "started_at", "finished_at", "error")
-    # then none names a column the runtime moves (which would take HOT away from every update)
-    assert [d for d in definitions if any(f'"{c}"' in d or f" {c}" in d for c in moved)] == []
-    # and an update of the kind the runtime makes is a HOT one (given room on the row's page,
-    # which a vacuum makes: what earlier tests rolled back takes none)
+        cursor.execute("SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", [list(MOVED)])
+        definitions = cursor.fetchall()
+    # then none names a column that the runtime moves on every step (which would take HOT
+    # away from every such update)
+    assert [d for table, d in definitions if any(f'"{c}"' in d or f" {c}" in d for c in MOVED[table])] == []
+    # and the updates a step makes are HOT ones (given room on the rows' pages, which a vacuum
+    # makes: what earlier tests rolled back takes none)
+    order = place(customer, ProductFactory())
     with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM {SagaStep._meta.db_table}")
-    order_id = "00000000-0000-4000-8000-000000000001"
-    with transaction.atomic(), connection.cursor() as cursor:
-        step = SagaStep.objects.create(saga_id=order_id, name="charge_payment", position=1)
+        for table in MOVED:
+            cursor.execute(f"VACUUM {table}")
+    with transaction.atomic():
+        step = SagaStep.objects.get(saga_id=order.pk, name="charge_payment")  # planned with the order
+        saga = get_ledger().lock(str(order.pk))
+        saga.touch()  # the saga's first move since it was counted sets its flag: no HOT update
+        steps, orders = updates(SagaStep._meta.db_table), updates(Order._meta.db_table)
         SagaStep.objects.filter(pk=step.pk).update(status="running", attempts=1)
-        cursor.execute(
-            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
-            [SagaStep._meta.db_table],
-        )
-        assert cursor.fetchone() == (1, 1)
+        saga.touch()
+        assert updates(SagaStep._meta.db_table) == (steps[0] + 1, steps[1] + 1)
+        assert updates(Order._meta.db_table) == (orders[0] + 1, orders[1] + 1)
