@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import models
+from django.db.models import Q
 
 from orders.models import OrderEvent
 from orders.plan import ORDER_SAGA
@@ -22,15 +23,28 @@ JournalService = models.TextChoices(  # type: ignore[call-overload]
 )
 
 
-# What the customer's order page lists. Status changes, the services' events, compensations
-# and actions (placing, a cancel, a staff retry) tell what happened and which service did it.
-# Commands, retries and step failures are the machinery underneath: a command is followed by
-# the status line its step brings about, a retry by the step's outcome, and a step failure by
-# the status line that names it; the folded steps table already shows attempts and the last
-# error. Staff see every line in the admin and the API.
+# What the customer's order page lists. Status changes, the services' events, a step's success,
+# compensations and actions (placing, a cancel, a staff retry) tell what happened and which
+# service did it: a step's participant names itself in both modes (choreographed, by the event
+# it announces; orchestrated, by its ``step`` line). Commands, retries and step failures are the
+# machinery underneath: a command is followed by the step's success, a retry by the step's
+# outcome, and a step failure by the status line that names it; the folded steps table already
+# shows attempts and the last error. Staff see every line in the admin and the API.
 CUSTOMER_KINDS = frozenset(
     {OrderEvent.Kind.STATUS, OrderEvent.Kind.EVENT, OrderEvent.Kind.COMPENSATION, OrderEvent.Kind.ACTION}
 )
+# A ``step`` line's detail when the step succeeded (``sagas.runtime``): "succeeded", "succeeded
+# for every line".
+STEP_SUCCEEDED = "succeeded"
+
+
+def customer_lines() -> Q:
+    """The lines the customer's order page lists (``CUSTOMER_KINDS`` and a step's success)."""
+    return Q(kind__in=CUSTOMER_KINDS) | Q(kind=OrderEvent.Kind.STEP, message__startswith=STEP_SUCCEEDED)
+
+
+def step_succeeded(kind: str, detail: str) -> bool:
+    return kind == OrderEvent.Kind.STEP and detail.startswith(STEP_SUCCEEDED)
 
 
 @dataclass(frozen=True)
