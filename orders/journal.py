@@ -1,8 +1,9 @@
-"""The order's journal as people and clients read it (contract §3, ``/api/orders/<id>/journal/``).
+"""The order's journal (contract §3, ``/api/orders/<id>/journal/``): its lines written, and read.
 
-Each line of ``OrderEvent`` names the service that acted; here that becomes a numbered entry
-(``seq`` 1..n, oldest first) with a customer-readable label, and the choice of which lines a
-customer's order page shows.
+Each line of ``OrderEvent`` names the service that acted. A line is written here
+(``order_record_action``; a status change's own line by ``orders.transitions``) and read as a
+numbered entry (``seq`` 1..n, oldest first) with a customer-readable label, and the choice of
+which lines a customer's order page shows.
 """
 
 from collections.abc import Iterable
@@ -12,8 +13,10 @@ from datetime import datetime
 from django.db import models
 from django.db.models import Q
 
-from orders.models import OrderEvent
+from core.together import insert
+from orders.models import ActorKind, Order, OrderEvent
 from orders.plan import ORDER_SAGA
+from telemetry.context import current_trace_id
 
 # Who acted (contract §3): the saga's owner and its participants, in the order of the saga's
 # plan (a step's service joins the journal with it), the emails, a member of staff, the sweeper.
@@ -74,3 +77,38 @@ def service_label(service: str) -> str:
         return str(JournalService(service).label)
     except ValueError:
         return service.replace("_", " ").capitalize()
+
+
+def order_record_action(
+    *,
+    order: Order,
+    actor: str,
+    message: str,
+    actor_kind: ActorKind = ActorKind.SYSTEM,
+    service: str | None = None,
+    kind: OrderEvent.Kind = OrderEvent.Kind.ACTION,
+    name: str = "",
+) -> None:
+    """Add a line to the journal without changing the status (a staff action, a recovery)."""
+    insert(
+        OrderEvent(
+            order=order,
+            actor=actor,
+            actor_kind=actor_kind,
+            message=message,
+            to_status=order.status,
+            service=service or journal_service(actor, actor_kind),
+            kind=kind,
+            name=name,
+            trace_id=current_trace_id(),
+        )
+    )
+
+
+def journal_service(actor: str, actor_kind: ActorKind) -> str:
+    """Who acted, as the journal names it: staff, the sweeper, or the orders service."""
+    if actor_kind == ActorKind.STAFF:
+        return "staff"
+    if actor_kind == ActorKind.SYSTEM and actor == "sweeper":
+        return "sweeper"
+    return "orders"
