@@ -235,7 +235,7 @@ class OrderEvent(models.Model):
         STATUS = "status"  # the order's status changed
         COMMAND = "command"  # the orchestrator sent a step to a service
         EVENT = "event"  # a service announced what happened
-        STEP = "step"  # a step's outcome worth a line (failed, landed late)
+        STEP = "step"  # a step's outcome by its participant (succeeded, failed, landed late)
         RETRY = "retry"  # a step or compensation will run again
         COMPENSATION = "compensation"
         ACTION = "action"  # a person or the sweeper acted

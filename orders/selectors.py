@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.permissions import can_see_every_order
 from events.models import InboxEntry
-from orders.journal import CUSTOMER_KINDS, JournalEntry, journal_entries
+from orders.journal import JournalEntry, customer_lines, journal_entries
 from orders.models import FORWARD_STATUSES, TERMINAL_STATUSES, Order, OrderEvent, OrderLine, Status
 from outbox.models import OutboxMessage
 from sagas.models import SagaStep
@@ -71,7 +71,7 @@ def order_timeline_for_customer(*, order: Order) -> QuerySet[OrderEvent]:
 def order_timeline_for_order_page(*, order: Order) -> QuerySet[OrderEvent]:
     """What the customer's order page lists: no staff notes, and only the kinds of line that
     tell the customer something (``orders.journal.CUSTOMER_KINDS`` says why)."""
-    return order_timeline_for_customer(order=order).filter(kind__in=CUSTOMER_KINDS)
+    return order_timeline_for_customer(order=order).filter(customer_lines())
 
 
 def order_journal(*, order: Order, user: AbstractBaseUser | AnonymousUser) -> list[JournalEntry]:

@@ -210,9 +210,12 @@ def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Resul
     if step.per_line and _lines_left(saga, step):
         saga.touch()
         return  # the lines join in the database: the last line done moves the saga on
-    hops.send_next(saga, result)  # first: the journal reads cause (the event) before effect
+    # The journal reads cause before effect: the participant's success (orchestrated, its line;
+    # choreographed, its event), then what its owner does about it.
+    hops.record_success(saga, step, detail="succeeded for every line" if step.per_line else "succeeded")
+    hops.send_next(saga, result)
     # ``advance`` records the progress (a step with nowhere to go has it recorded all the same)
-    saga.advance(step, message=f"{step.name} succeeded for every line" if step.per_line else f"{name} succeeded")
+    saga.advance(step, message=f"{step.name} succeeded ({step.service})")
 
 
 def _lines_left(saga: Saga, step: ForwardStep) -> bool:

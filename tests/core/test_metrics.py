@@ -12,8 +12,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from events.models import InboxEntry
+from orders.journal import order_record_action
 from orders.models import ActorKind, Order, OrderEvent
-from orders.transitions import order_record_action
 from outbox.models import OutboxMessage
 from sagas.ledger import get_ledger
 from sagas.models import SagaStep
