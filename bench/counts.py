@@ -50,8 +50,13 @@ def pg_stats() -> dict[str, Any] | None:
             " WHERE datname = current_database()"
         )
         commits, inserted, updated, deleted = cursor.fetchone()
-        cursor.execute("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables")
-        tables = {name: int(n) for name, n in cursor.fetchall()}
+        cursor.execute(
+            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del, n_tup_upd - n_tup_hot_upd FROM pg_stat_user_tables"
+        )
+        rows = cursor.fetchall()
+    tables = {name: int(n) for name, n, _ in rows}
+    # Updates that wrote index entries (not HOT: an indexed column moved, or no room on the page).
+    indexed = {name: int(n) for name, _, n in rows}
     return {
         "at": time.monotonic(),
         "commits": int(commits),
@@ -59,6 +64,7 @@ def pg_stats() -> dict[str, Any] | None:
         "updated": int(updated),
         "deleted": int(deleted),
         "tables": tables,
+        "indexed_updates": indexed,
     }
 
 
@@ -120,6 +126,11 @@ def per_order_figures(
         "window_s": round(seconds, 1),
         "rows_written_by_table": {
             t: round(v / n, 2) for t, v in sorted(tables.items(), key=lambda kv: -kv[1]) if v / n >= 0.05
+        },
+        "indexed_updates_by_table": {
+            t: round((v - before["indexed_updates"].get(t, 0)) / n, 2)
+            for t, v in sorted(after["indexed_updates"].items())
+            if (v - before["indexed_updates"].get(t, 0)) / n >= 0.05
         },
     }
     return result
