@@ -19,7 +19,6 @@ MODULES: dict[str, list[str]] = {
         "shop/tasks.py",
         "payments/tasks.py",
         "shipping/tasks.py",
-        "orders/tasks.py:compensate",
         "orders/tasks.py:finish_compensation",
         "sagas/hops.py:CanvasHops",
         "sagas/hops.py:_task_name",

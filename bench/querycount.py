@@ -20,10 +20,13 @@ _flusher_pid = 0
 
 def _flush_forever(folder: Path) -> None:
     path = folder / f"{os.getpid()}.json"
+    writing = path.with_suffix(".tmp")
     while True:
         _dirty.wait()
         _dirty.clear()
-        path.write_text(json.dumps(dict(_counts)))
+        # Whole or not at all: a reader (``totals``) never finds the file half written.
+        writing.write_text(json.dumps(dict(_counts)))
+        os.replace(writing, path)
         threading.Event().wait(0.25)
 
 

@@ -562,6 +562,37 @@ def side_by_side(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def scrapes(results: dict[str, Any]) -> list[str]:
+    """What a ``/metrics`` scrape costs at 10,000 and 1,000,000 steps (``bench/metrics_scrape.py``),
+    beside the collector that read the history whole (issue 32: under 100 ms at both sizes)."""
+    found = _get(results, "postgres", "metrics_scrape", "sizes") or {}
+    if not found:
+        return []
+    rows = [
+        [
+            f"{int(size):,}",
+            f"{row['orders']:,}",
+            _fmt(row["first_ms"] / 1000, " s"),
+            _fmt(row["steady_ms"], " ms"),
+            _fmt(row["idle_ms"], " ms"),
+            _fmt(row.get("before_ms"), " ms"),
+            _verdict(row["steady_ms"] <= 100 and row["idle_ms"] <= 100),
+        ]
+        for size, row in sorted(found.items(), key=lambda kv: int(kv[0]))
+    ]
+    return [
+        "",
+        "## A `/metrics` scrape against the history's size (PostgreSQL)",
+        "",
+        "Generated history (`bench/metrics_scrape.py`): orders of five finished steps. The first scrape folds",
+        "it all into the running totals (once, as after the upgrade); steady is a scrape after 100 new steps",
+        "(median of 11), idle one with nothing new; before is the collector that read the step log whole,",
+        "on the same rows. Target: steady and idle under 100 ms at both sizes.",
+        "",
+        *_table(["steps", "orders", "first scrape", "steady", "idle", "before (whole history)", "verdict"], rows),
+    ]
+
+
 def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_seconds: float | None) -> None:
     DOCS.mkdir(exist_ok=True)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -635,6 +666,7 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
             md += ["", f"Note: {note}."]
     md += peers(results)
     md += side_by_side(results)
+    md += scrapes(results)
     md += ["", "![Throughput and latency against load](benchmarks.png)", ""]
     md += ["", *(ROOT / "bench" / "improvements.md").read_text().splitlines(), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(md))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from events.services import event_publish
-from orders import transitions  # a module: it imports this one to announce an order's end
+from orders.journal import order_record_action
 from orders.models import Order, OrderEvent, OrderLine, Status
 from orders.plan import HELD_STATUSES
 from payments.selectors import payment_of
@@ -83,7 +83,7 @@ def _announce(
         context=context or order_context(order),
         only=only,
     )
-    transitions.order_record_action(
+    order_record_action(
         order=order,
         actor="system",
         service=SERVICE,

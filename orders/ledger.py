@@ -10,9 +10,10 @@ from typing import Any
 from django.utils import timezone
 
 from orders import coordination
+from orders.journal import order_record_action
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderEvent, Reason, Status
 from orders.plan import FORWARD_RANK
-from orders.transitions import order_record_action, order_transition
+from orders.transitions import order_transition
 from sagas.models import SagaStep
 from sagas.plan import ForwardStep
 
@@ -92,7 +93,7 @@ class OrderSaga:
 
     def touch(self) -> None:
         self.order.progressed_at = timezone.now()
-        Order.objects.filter(pk=self.order.pk).update(progressed_at=self.order.progressed_at)
+        Order.objects.filter(pk=self.order.pk).update(progressed_at=self.order.progressed_at, saga_moved=True)
 
 
 def _further(status: str, than: str) -> bool:

@@ -19,10 +19,12 @@ series does not grow with the catalog.
 **What a scrape costs does not grow with the history.** The figures over every order ever placed
 (orders by status, the step figures, re-drives, repairs) are running totals (``core.metrics``),
 and each scrape folds into them only what changed since the last one: each row keeps how it was
-last counted (``counted_*``), a partial index holds the rows that differ from it (a changed step
-or order, a re-drive not yet counted), and the fold takes back the row's old share of the totals
-and adds its new one. A scrape reads that index and the totals, nothing else of the step log or
-the journal; the mismatched orders are read through a partial index of their own. Measured on
+last counted (``counted_*``), a partial index holds the orders that differ from it (a changed
+status, a repair, or a saga that moved: a changed step sets its order's ``saga_moved``) and
+the re-drives not yet counted, and the fold takes back a row's old share of the totals and adds
+its new one. A scrape reads those indexes, the changed orders' steps by their key, and the
+totals, nothing else of the step log or the journal; the mismatched orders are read through a
+partial index of their own. Measured on
 PostgreSQL on a busy 2-core machine (``bench/metrics_scrape.py``, bench/improvements.md): a
 scrape takes some tens of milliseconds with 1,000,000 steps in the step log, as with 10,000,
 where reading the step log whole took seconds.
@@ -36,10 +38,17 @@ Why this and not the alternatives:
 - Counters kept by the steps themselves would add a write to every step's transaction, and a row
   that every order's steps update serialises them. Here the saga's statements are the same as
   before (the columns keep their defaults when a row is planned; the runtime's own updates put
-  a changed row in the partial index, an index entry more per update); the scrape does the
-  writing, once per changed row and scrape, off the saga's path.
-- The fold locks the rows it reads (``SKIP LOCKED``: a step being written is folded at the next
-  scrape, and never waited for), so a step that finishes while it runs is counted once; two
+  a changed order in the partial index); the scrape does the writing, once per changed row and
+  scrape, off the saga's path.
+- No index of the step log names a column the runtime moves: PostgreSQL then updates a step's
+  row in place (HOT), writing no index entry. A partial index of changed steps (this module's
+  first version) took that away from every update of every step, and cost choreography about a
+  fifth of its throughput. The orders' index names the status (indexed anyway) and a flag
+  that a saga's steps set once and a scrape clears once: an order's moves that change no
+  status find it set already, and stay HOT.
+- The fold locks the orders it reads (``SKIP LOCKED``: one whose saga is being written is folded
+  at the next scrape, and never waited for; a step is written only under its order's lock, so
+  the steps it reads hold still), so a step that finishes while it runs is counted once; two
   scrapes take turns (``core.metrics.totals_fold``). It writes in batches of
   ``BATCH``, each committed: after the migration, the first scrape folds the whole history once
   (about two minutes per million steps here, bench/improvements.md); one cut short by a timeout
@@ -50,21 +59,24 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from core.metrics import Deltas, Sample, totals, totals_fold, zeroes
 from orders.models import ORDER_UNCOUNTED, REDRIVE_UNCOUNTED, Coordination, Order, OrderEvent, Status
-from sagas.models import UNCOUNTED, SagaStep
+from sagas.models import SagaStep
 
 # Seconds: a local step takes milliseconds, a provider call up to its timeout, a retried one more.
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 FINISHED = (SagaStep.Status.SUCCEEDED, SagaStep.Status.FAILED, SagaStep.Status.SKIPPED)
 MODES = [str(mode) for mode in Coordination.values]
 STEP_LABELS = ["step", "kind", "coordination"]
-BATCH = 5000
+# Orders per transaction of a fold (with their steps: some ten rows each, a line's steps more).
+BATCH = 1000
+# A step whose status or attempts (and with them its timings) moved since it was last counted.
+STEP_CHANGED = ~Q(status=F("counted_status")) | ~Q(attempts=F("counted_attempts"))
 
 # The running totals, by sample name.
 ORDERS = "shop_orders"
@@ -78,7 +90,7 @@ REPAIRS = "shop_reconciler_repairs_total"
 
 class OrderCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        totals_fold(fold_orders, fold_steps, fold_redrives, batch=BATCH)
+        totals_fold(fold_orders, fold_redrives, batch=BATCH)
         kept = totals(ORDERS, OUTCOMES, RETRIES, BUCKET, COUNT, SUM, REDRIVES, REPAIRS)
         yield self.orders(kept[ORDERS])
         yield self.durations(kept[BUCKET], kept[COUNT], kept[SUM])
@@ -156,7 +168,17 @@ class OrderCollector(Collector):
 
 
 def fold_orders(deltas: Deltas) -> int:
-    """Orders whose status or repairs changed since they were last counted: their share moves."""
+    """Orders whose status, repairs or saga changed since they were last counted: the order's
+    share moves, and so does that of each of its steps whose status or attempts changed.
+
+    The steps are found through their order, not an index of their own: the runtime moves the
+    order's ``saga_moved`` whenever it writes a step, under the order's lock, so an order
+    with a changed step is in ``order_to_count``, and holding the order's lock (``SKIP
+    LOCKED``: one being written is folded at the next scrape) keeps its steps still while they
+    are read. An index naming the step's status or attempts would make every update of a step
+    write index entries instead of a HOT update: it cost choreography about a fifth of its
+    throughput (bench/improvements.md).
+    """
     rows = list(
         Order.objects.filter(ORDER_UNCOUNTED)
         .select_for_update(skip_locked=True)
@@ -169,26 +191,22 @@ def fold_orders(deltas: Deltas) -> int:
         deltas[(ORDERS, (status, mode))] += 1
         deltas[(REPAIRS, (mode,))] += repairs - counted_repairs
     if rows:
+        _fold_steps(deltas, {order_id: mode for order_id, mode, *_ in rows})
         Order.objects.filter(pk__in=[row[0] for row in rows]).update(
-            counted_status=F("status"), counted_repairs=F("reconcile_repairs")
+            counted_status=F("status"), counted_repairs=F("reconcile_repairs"), saga_moved=False
         )
     return len(rows)
 
 
-def fold_steps(deltas: Deltas) -> int:
-    """Steps whose status or attempts changed since they were last counted: their old share of
-    the step figures is taken back and their new one added."""
-    mode = Subquery(Order.objects.filter(pk=OuterRef("saga_id")).values("coordination")[:1])
+def _fold_steps(deltas: Deltas, modes: dict[Any, str]) -> None:
+    """The steps of these orders (locked) whose status or attempts changed since they were
+    last counted: their old share of the step figures is taken back and their new one added."""
+    changed = SagaStep.objects.filter(saga_id__in=list(modes)).filter(STEP_CHANGED)
     rows = list(
-        SagaStep.objects.filter(UNCOUNTED)
-        .select_for_update(skip_locked=True)
-        .annotate(mode=mode)
-        .order_by("id")
-        .values_list(
-            "id",
+        changed.values_list(
+            "saga_id",
             "name",
             "kind",
-            "mode",
             "status",
             "attempts",
             "started_at",
@@ -197,24 +215,21 @@ def fold_steps(deltas: Deltas) -> int:
             "counted_attempts",
             "counted_started_at",
             "counted_finished_at",
-        )[:BATCH]
+        )
     )
-    for _, name, kind, mode_of, status, attempts, started, finished, *was in rows:
-        if mode_of is None:
-            continue  # a saga that is no order's
-        labels = (name.partition(":")[0], kind, mode_of)
+    for saga_id, name, kind, status, attempts, started, finished, *was in rows:
+        labels = (name.partition(":")[0], kind, modes[saga_id])
         for sample, value in _step_samples(labels, status, attempts, started, finished):
             deltas[sample] += value
         for sample, value in _step_samples(labels, *was):  # type: ignore[arg-type]  # the same four columns
             deltas[sample] -= value
     if rows:
-        SagaStep.objects.filter(pk__in=[row[0] for row in rows]).update(
+        changed.update(
             counted_status=F("status"),
             counted_attempts=F("attempts"),
             counted_started_at=F("started_at"),
             counted_finished_at=F("finished_at"),
         )
-    return len(rows)
 
 
 def _step_samples(

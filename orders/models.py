@@ -104,10 +104,15 @@ class OrderQuerySet(models.QuerySet["Order"]):
             order.__dict__["shipment"] = shipments.get(order.pk)
 
 
-# An order whose status or repairs changed since ``/metrics`` last counted it (the partial index's
-# condition, and the scrape's, which must read alike for the index to serve it).
-ORDER_UNCOUNTED = ~models.Q(status=models.F("counted_status")) | ~models.Q(
-    reconcile_repairs=models.F("counted_repairs")
+# An order whose status or repairs changed, or whose saga moved (``saga_moved``: a step of it
+# was written), since ``/metrics`` last counted it: the partial index's condition, and the
+# scrape's, which must read alike for the index to serve it. Status has an index of its own, so
+# a status change was never a HOT update; the flag changes once per scrape, and a saga's steps
+# move it from false to true once, the other moves find it true already (``orders.metrics``).
+ORDER_UNCOUNTED = (
+    ~models.Q(status=models.F("counted_status"))
+    | ~models.Q(reconcile_repairs=models.F("counted_repairs"))
+    | models.Q(saga_moved=True)
 )
 
 
@@ -124,7 +129,9 @@ class Order(models.Model):
     coordination = models.CharField(max_length=13, choices=Coordination.choices, default=Coordination.ORCHESTRATION)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # When a step last started or finished: the sweeper re-drives sagas that stop moving.
+    # When a step last started or finished: the sweeper re-drives sagas that stop moving. In no
+    # index: a step's transaction moves it, and updates the row in place (HOT) when nothing
+    # indexed changes; the sweeper finds the sagas in flight by their status.
     progressed_at = models.DateTimeField(default=timezone.now)
     # How often the sweeper re-drove this saga; each time it waits twice as long before the next.
     recoveries = models.PositiveSmallIntegerField(default=0)
@@ -137,15 +144,17 @@ class Order(models.Model):
     # differs is what the next scrape folds into the running totals.
     counted_status = models.CharField(max_length=20, db_default="", editable=False)
     counted_repairs = models.PositiveSmallIntegerField(db_default=0, editable=False)
+    # Set whenever the saga moves (``progressed_at``: a step of it was written, under this row's
+    # lock), cleared when a scrape has counted its steps.
+    saga_moved = models.BooleanField(db_default=False, editable=False)
 
     objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["status", "progressed_at"], name="order_status_progress"),
             models.Index(fields=["status", "reconciled_at"], name="order_status_reconciled"),
-            models.Index(fields=["id"], condition=ORDER_UNCOUNTED, name="order_uncounted"),
+            models.Index(fields=["id"], condition=ORDER_UNCOUNTED, name="order_to_count"),
             models.Index(
                 fields=["coordination"], condition=~models.Q(ledger_mismatch=""), name="order_ledger_mismatch"
             ),
@@ -226,7 +235,7 @@ class OrderEvent(models.Model):
         STATUS = "status"  # the order's status changed
         COMMAND = "command"  # the orchestrator sent a step to a service
         EVENT = "event"  # a service announced what happened
-        STEP = "step"  # a step's outcome worth a line (failed, landed late)
+        STEP = "step"  # a step's outcome by its participant (succeeded, failed, landed late)
         RETRY = "retry"  # a step or compensation will run again
         COMPENSATION = "compensation"
         ACTION = "action"  # a person or the sweeper acted

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from orders.journal import step_succeeded
 from orders.models import ActorKind, Order, OrderEvent, Status
-from orders.plan import HELD_STATUSES
+from orders.plan import HELD_STATUSES, ORDER_SAGA
 
 REASONS = {
     "out_of_stock": "Some items ran out before we could set them aside for you.",
@@ -221,6 +222,8 @@ def order_journal_line(event: OrderEvent) -> JournalLine:
         return JournalLine(who, what)
     if event.kind == OrderEvent.Kind.EVENT:
         return JournalLine(who, _EVENT_WORDS.get(event.name, "passed on an update"))
+    if step_succeeded(event.kind, event.message):  # orchestrated: the participant's own line
+        return JournalLine(who, _STEP_WORDS.get(event.name.partition(":")[0], "did its part"))
     if event.kind == OrderEvent.Kind.COMPENSATION:
         done, not_yet = _UNDO_WORDS.get(event.name, ("undid its part", "could not undo its part yet"))
         return JournalLine(who, done if event.message.startswith("succeeded") or not event.message else not_yet)
@@ -237,6 +240,7 @@ _WHO = {
     "orders": "Orders",
     "inventory": "Inventory",
     "payments": "Payments",
+    "risk": "Risk",
     "shipping": "Shipping",
     "notifications": "Notifications",
     "staff": "Our staff",
@@ -262,6 +266,8 @@ _EVENT_WORDS = {
     "stock.reserved": "set your items aside",
     "stock.refused": "found some items sold out",
     "stock.released": "put your items back on the shelf",
+    "risk.approved": "checked your order",
+    "risk.rejected": "could not accept your order",
     "payment.charged": "took the payment",
     "payment.declined": "heard that the card was declined",
     "payment.failed": "could not reach the payment provider",
@@ -270,6 +276,8 @@ _EVENT_WORDS = {
     "shipment.rejected": "heard that the carrier cannot deliver to the address",
     "shipment.cancelled": "called off the delivery",
 }
+# A step's success in the words of the event that announces it when choreographed.
+_STEP_WORDS = {step.name: _EVENT_WORDS.get(step.succeeded, "did its part") for step in ORDER_SAGA.steps}
 _UNDO_WORDS = {
     "release_stock": ("put your items back on the shelf", "could not put your items back yet"),
     "refund_payment": ("refunded your payment", "could not refund your payment yet"),

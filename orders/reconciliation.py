@@ -27,9 +27,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.remote import RequestInFlight
+from orders.journal import order_record_action
 from orders.models import ActorKind, Order, OrderEvent, Status
 from orders.plan import STEPS
-from orders.transitions import order_record_action
 from payments.providers import PaymentError
 from payments.selectors import money_held
 from sagas.runtime import step_landed

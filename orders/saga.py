@@ -17,9 +17,9 @@ from celery import chain, group, signature
 from celery.canvas import Signature
 
 from orders.events import order_context
+from orders.journal import order_record_action
 from orders.models import Order, OrderEvent, OrderLine
 from orders.plan import ORDER_SAGA
-from orders.transitions import order_record_action
 from outbox.services import outbox_send
 from sagas.hops import compensation_canvas
 from sagas.models import SagaStep

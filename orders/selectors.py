@@ -7,12 +7,12 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.permissions import can_see_every_order
 from events.models import InboxEntry
-from orders.journal import CUSTOMER_KINDS, JournalEntry, journal_entries
+from orders.journal import JournalEntry, customer_lines, journal_entries
 from orders.models import FORWARD_STATUSES, TERMINAL_STATUSES, Order, OrderEvent, OrderLine, Status
 from outbox.models import OutboxMessage
 from sagas.models import SagaStep
@@ -71,7 +71,7 @@ def order_timeline_for_customer(*, order: Order) -> QuerySet[OrderEvent]:
 def order_timeline_for_order_page(*, order: Order) -> QuerySet[OrderEvent]:
     """What the customer's order page lists: no staff notes, and only the kinds of line that
     tell the customer something (``orders.journal.CUSTOMER_KINDS`` says why)."""
-    return order_timeline_for_customer(order=order).filter(kind__in=CUSTOMER_KINDS)
+    return order_timeline_for_customer(order=order).filter(customer_lines())
 
 
 def order_journal(*, order: Order, user: AbstractBaseUser | AnonymousUser) -> list[JournalEntry]:
@@ -175,10 +175,11 @@ def stalled_candidates(*, now: datetime) -> QuerySet[Order]:
     forward that waits for a person's decision (a step ``held``) is not stalled (one turning
     back is: its compensations must run whatever the step was waiting for)."""
     stall = timedelta(seconds=settings.SAGA_STALL_SECONDS)
-    held = SagaStep.objects.filter(status=SagaStep.Status.HELD).values("saga_id")
+    # Asked of each candidate by its key: the step log has no index on its status (orders.metrics).
+    held = SagaStep.objects.filter(saga_id=OuterRef("pk"), status=SagaStep.Status.HELD)
     return (
         Order.objects.filter(status__in=[*FORWARD_STATUSES, Status.COMPENSATING], progressed_at__lt=now - stall)
-        .exclude(Q(pk__in=held) & Q(status__in=FORWARD_STATUSES))
+        .exclude(Exists(held) & Q(status__in=FORWARD_STATUSES))
         .order_by("progressed_at")
     )
 

@@ -3,7 +3,7 @@
 As ServicePulse or Step Functions draw a saga: a ``command`` is an arrow from ``orders`` to the
 service whose task it names (``payments.charge_payment`` → payments); an ``event`` is an arrow from its
 publisher to every service subscribed to it in the order's coordination mode; status changes,
-retries, step failures, compensations and actions are marks on the lane of whoever acted.
+retries, steps (their successes and failures), compensations and actions are marks on the lane of whoever acted.
 
 A pure function from journal entries to inline SVG markup: no JavaScript, nothing fetched, no
 ``style`` attribute (the pages' Content-Security-Policy has no ``unsafe-inline``), every text
@@ -18,7 +18,7 @@ from typing import Protocol
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from orders.journal import JournalService, service_label
+from orders.journal import JournalService, service_label, step_succeeded
 
 LANE_ORDER = [service.value for service in JournalService]
 LANE_WIDTH = 150
@@ -85,6 +85,7 @@ class Mark:
     kind: str
     label: str
     tooltip: str
+    succeeded: bool = False  # a step's success: drawn in the colour of good news, not a failure's
 
 
 Row = tuple[float | None, Arrow | Mark]
@@ -108,7 +109,8 @@ def sequence_rows(lines: Sequence[Line], *, coordination: str, receivers: Receiv
             for target in targets:
                 rows.append((offset, Arrow(line.service, target, "event", line.name, tooltip)))
         else:
-            rows.append((offset, Mark(line.service, line.kind, _mark_label(line), tooltip)))
+            done = step_succeeded(line.kind, line.detail)
+            rows.append((offset, Mark(line.service, line.kind, _mark_label(line), tooltip, succeeded=done)))
     return rows
 
 
@@ -194,7 +196,7 @@ def _arrow(arrow: Arrow, x: dict[str, int], y: int) -> str:
 
 
 def _mark(mark: Mark, x: dict[str, int], y: int) -> str:
-    colour = COLOURS.get(mark.kind, "#333333")
+    colour = COLOURS["event"] if mark.succeeded else COLOURS.get(mark.kind, "#333333")
     cx = x[mark.service]
     return (
         f'<g class="mark mark--{escape(mark.kind)}" data-kind="{escape(mark.kind)}" '

@@ -18,11 +18,12 @@ from core.errors import ErrorCode
 from core.remote import RequestInFlight
 from core.together import together
 from orders import coordination
+from orders.journal import order_record_action
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderLine, Reason, Status
 from orders.plan import FORWARD_PATH, FORWARD_RANK, HELD_STATUSES, ORDER_SAGA
 from orders.reconciliation import order_ledger_mismatches
 from orders.selectors import order_as_placed, stalled_candidates, stalled_long_enough
-from orders.transitions import order_record_action, order_transition
+from orders.transitions import order_transition
 from payments.providers import ProviderTimeout, ProviderUnavailable
 from sagas.models import SagaStep
 from sagas.runtime import NotYetDone
@@ -314,8 +315,9 @@ def _catch_up(order: Order) -> None:
 def _redrive(order: Order) -> None:
     """Claim the order (moves ``progressed_at``) and resend what is left of its saga."""
     order.progressed_at = timezone.now()
+    order.saga_moved = True
     order.recoveries += 1
-    order.save(update_fields=["progressed_at", "recoveries"])
+    order.save(update_fields=["progressed_at", "saga_moved", "recoveries"])
     _catch_up(order)
     if order.status == Status.COMPLETED:
         return

@@ -5,7 +5,7 @@ and again under the order's row lock when the action runs: an order can move on 
 page and the click. The actions themselves are the order services the API uses.
 
 Kept out of ``orders/services.py`` while the saga core is being reworked; it only calls the
-public services and ``orders.transitions.order_record_action``.
+public services and ``orders.journal.order_record_action``.
 """
 
 import uuid
@@ -23,9 +23,9 @@ from django.utils import timezone
 from events.models import InboxEntry
 from events.services import event_requeue
 from orders import services
+from orders.journal import order_record_action
 from orders.models import FORWARD_STATUSES, ActorKind, Order, Reason, Status
 from orders.selectors import STAFF_NOTE_PREFIX
-from orders.transitions import order_record_action
 from outbox.models import OutboxMessage
 from outbox.relay import outbox_requeue
 

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from core.together import insert
 from orders import events
+from orders.journal import journal_service
 from orders.models import FORWARD_STATUSES, ActorKind, Order, OrderEvent, Reason, Status
 from orders.plan import COMPENSATIONS, FORWARD_PATH, FORWARD_RANK, HELD_STATUSES
 from sagas.models import SagaStep
@@ -65,7 +66,7 @@ def order_transition(
             actor=actor,
             actor_kind=actor_kind,
             message=message,
-            service=_service(actor, actor_kind),
+            service=journal_service(actor, actor_kind),
             kind=OrderEvent.Kind.STATUS,
             name=to,
             trace_id=current_trace_id(),
@@ -77,43 +78,9 @@ def order_transition(
             order.cancellation_reason = reason
     order.status = to
     order.progressed_at = now
-    order.save(update_fields=["status", "cancellation_reason", "progressed_at", "updated_at"])
+    order.saga_moved = True
+    order.save(update_fields=["status", "cancellation_reason", "progressed_at", "saga_moved", "updated_at"])
     events.order_status_announce(order)
-
-
-def order_record_action(
-    *,
-    order: Order,
-    actor: str,
-    message: str,
-    actor_kind: ActorKind = ActorKind.SYSTEM,
-    service: str | None = None,
-    kind: OrderEvent.Kind = OrderEvent.Kind.ACTION,
-    name: str = "",
-) -> None:
-    """Add a line to the journal without changing the status (a staff action, a recovery)."""
-    insert(
-        OrderEvent(
-            order=order,
-            actor=actor,
-            actor_kind=actor_kind,
-            message=message,
-            to_status=order.status,
-            service=service or _service(actor, actor_kind),
-            kind=kind,
-            name=name,
-            trace_id=current_trace_id(),
-        )
-    )
-
-
-def _service(actor: str, actor_kind: ActorKind) -> str:
-    """Who acted, as the journal names it: staff, the sweeper, or the orders service."""
-    if actor_kind == ActorKind.STAFF:
-        return "staff"
-    if actor_kind == ActorKind.SYSTEM and actor == "sweeper":
-        return "sweeper"
-    return "orders"
 
 
 def _plan_compensation(order: Order) -> None:

@@ -34,6 +34,11 @@ class Hops(Protocol):
     def mode(self) -> str:
         """How the saga is coordinated (``orchestration`` or ``choreography``), for traces and logs."""
 
+    def record_success(self, saga: Saga, step: Step, *, detail: str) -> None:
+        """The step succeeded (for every line): its participant's line in the journal, in the
+        transaction of the outcome and before what comes next, so that the journal names who
+        did the work in both modes."""
+
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         """The step (or compensation) is done: what comes next."""
 
@@ -70,6 +75,10 @@ class CanvasHops:
         )
         request.chain = request.chord = request.errbacks = request.callbacks = None
         return hops
+
+    def record_success(self, saga: Saga, step: Step, *, detail: str) -> None:
+        """Nobody announces an orchestrated step's success: the participant writes it down."""
+        saga.record(service=step.service, kind="step", name=step.name, detail=detail)
 
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         """The next step: the rest of the chain, or the body of the chord this task joins."""
@@ -135,6 +144,9 @@ class EventHops:
     @property
     def mode(self) -> str:
         return self.delivery.event.mode
+
+    def record_success(self, saga: Saga, step: Step, *, detail: str) -> None:
+        """The event the participant announces (``send_next``) is its line in the journal."""
 
     def send_next(self, saga: Saga, result: dict[str, Any] | None = None) -> None:
         self._announce(saga, self.succeeded, result or {})

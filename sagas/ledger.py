@@ -53,7 +53,9 @@ class Saga(Protocol):
         """Write a line of the saga's journal (``staff``: the name of the staff member who acted)."""
 
     def touch(self) -> None:
-        """Record progress: the sweeper leaves a saga alone while it moves."""
+        """Record progress: the sweeper leaves a saga alone while it moves. The runtime calls it
+        (or ``advance``, or another move of the saga) in every transaction that writes a step's
+        row: the owner finds its changed steps by it (``orders.metrics``)."""
 
 
 class Ledger(Protocol):

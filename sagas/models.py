@@ -1,9 +1,5 @@
 from django.db import models
 
-# A step whose row changed since ``/metrics`` last counted it (the partial index's condition,
-# and the scrape's, which must read alike for the index to serve it).
-UNCOUNTED = ~models.Q(status=models.F("counted_status")) | ~models.Q(attempts=models.F("counted_attempts"))
-
 
 class SagaStep(models.Model):
     """One step of a saga (or one compensation), as the database last saw it.
@@ -38,7 +34,10 @@ class SagaStep(models.Model):
     # The row as ``/metrics`` last counted it (the saga owner's collector): a row that differs is
     # what the next scrape folds into the running totals. A planned row is counted as it is (it
     # counts nowhere); every change the runtime makes to a step moves its status or its attempts,
-    # the timings with them, so those two tell a changed row.
+    # the timings with them, so those two tell a changed row. The scrape finds the changed rows
+    # through their owner (the runtime records progress on the owner, ``Saga.touch``, whenever
+    # it writes a step): no index here names a column the runtime moves, so a step's update
+    # stays HOT in PostgreSQL (no index entry written), as on the saga's hottest path it must.
     counted_status = models.CharField(max_length=10, db_default=Status.PENDING, editable=False)
     counted_attempts = models.PositiveIntegerField(db_default=0, editable=False)
     counted_started_at = models.DateTimeField(null=True, editable=False)
@@ -48,7 +47,6 @@ class SagaStep(models.Model):
         db_table = "orders_sagastep"
         ordering = ["position", "id"]
         constraints = [models.UniqueConstraint(fields=["saga_id", "name"], name="saga_step_unique_per_order")]
-        indexes = [models.Index(fields=["id"], condition=UNCOUNTED, name="saga_step_uncounted")]
 
     def __str__(self) -> str:
         return f"{self.name}: {self.status}"

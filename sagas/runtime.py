@@ -210,9 +210,12 @@ def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Resul
     if step.per_line and _lines_left(saga, step):
         saga.touch()
         return  # the lines join in the database: the last line done moves the saga on
-    hops.send_next(saga, result)  # first: the journal reads cause (the event) before effect
+    # The journal reads cause before effect: the participant's success (orchestrated, its line;
+    # choreographed, its event), then what its owner does about it.
+    hops.record_success(saga, step, detail="succeeded for every line" if step.per_line else "succeeded")
+    hops.send_next(saga, result)
     # ``advance`` records the progress (a step with nowhere to go has it recorded all the same)
-    saga.advance(step, message=f"{step.name} succeeded for every line" if step.per_line else f"{name} succeeded")
+    saga.advance(step, message=f"{step.name} succeeded ({step.service})")
 
 
 def _lines_left(saga: Saga, step: ForwardStep) -> bool:
@@ -337,6 +340,7 @@ def step_landed(*, saga_id: str, step_name: str, detail: str) -> bool:
         SagaStep.objects.filter(saga_id=saga_id, name=step_name).exclude(status=SagaStep.Status.SUCCEEDED).update(
             status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now()
         )
+        saga.touch()
         return _undo_again(saga, step_name, step, detail=detail, settled=SETTLED)
 
 
@@ -388,6 +392,7 @@ def _undo_again(
     )
     if not reopened:
         return False
+    saga.touch()
     saga.reopen(message=f"{name} {detail}; {undoing.name} takes it back")
     return True
 
@@ -537,6 +542,7 @@ def _finish_compensation(
             began = SagaStep.objects.values_list("started_at", flat=True).get(saga_id=saga_id, name=comp.name)
             if not did_something and any(_landed_since(s, began) for s in undone):
                 SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING)
+                saga.touch()
                 hops.send_again(delay=0, retries=hops.retries)
                 return
             SagaStep.objects.filter(pk__in=[s.pk for s in undone if s.status == SagaStep.Status.RUNNING]).update(

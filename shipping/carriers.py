@@ -69,7 +69,7 @@ TEST_POSTAL_CODES = (REJECTED_POSTAL_CODE, FLAKY_POSTAL_CODE, SLOW_POSTAL_CODE)
 
 
 class SimulatedCarrier:
-    """Test postal codes (see README): ``00000`` rejected; ``99999`` unavailable twice, then
+    """Test postal codes (see docs/providers.md): ``00000`` rejected; ``99999`` unavailable twice, then
     accepted; ``88888`` takes ``SIMULATED_SLOW_SECONDS`` to answer. A request whose key is in
     flight gets ``KeyInUse``."""
 

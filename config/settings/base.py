@@ -148,7 +148,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded files (product images). In development Django serves them itself (SERVE_MEDIA);
-# in production a web server or object storage does (README: "Product images").
+# in production a web server or object storage does (docs/operations.md: "Product images").
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)

@@ -34,5 +34,5 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not env.bool("ALLOW_SQ
         "(e.g. postgres://user@host:5432/shop), or ALLOW_SQLITE_IN_PRODUCTION=1 to run on it anyway."
     )
 
-# Uploaded files come from a web server or object storage here, not from Django (README).
+# Uploaded files come from a web server or object storage here, not from Django (docs/operations.md).
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)

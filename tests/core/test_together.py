@@ -6,9 +6,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.together import insert, together
+from orders.journal import order_record_action
 from orders.models import OrderEvent
 from orders.services import OrderItem, order_place
-from orders.transitions import order_record_action
 from outbox.models import OutboxMessage
 from tests.factories import ProductFactory, address
 

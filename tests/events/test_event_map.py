@@ -1,4 +1,4 @@
-"""``manage.py event_map``: who reacts to what, drawn from the subscriptions, and the README's copy."""
+"""``manage.py event_map``: who reacts to what, drawn from the subscriptions, and docs/design.md's copy."""
 
 import random
 from io import StringIO
@@ -98,16 +98,16 @@ def test_the_command_prints_the_map_of_this_project():
     assert f"    orders -->|{to_inventory}| inventory\n" in out.getvalue()
 
 
-def test_the_command_writes_only_the_choreography_map_into_the_readme():
+def test_the_command_writes_only_the_choreography_map_into_the_docs():
     with pytest.raises(CommandError, match="choreography"):
-        call_command("event_map", "--readme", "--mode", ORCHESTRATION)
+        call_command("event_map", "--docs", "--mode", ORCHESTRATION)
 
 
-def test_the_readme_shows_the_map_the_command_prints():
+def test_the_design_page_shows_the_map_the_command_prints():
     out = StringIO()
     call_command("event_map", stdout=out)
-    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    design = (Path(settings.BASE_DIR) / "docs" / "design.md").read_text()
 
-    assert readme_map(readme) == readme_block(out.getvalue()), (
-        "README.md's event map is out of date: run `manage.py event_map --readme` to rewrite it."
+    assert readme_map(design) == readme_block(out.getvalue()), (
+        "docs/design.md's event map is out of date: run `manage.py event_map --docs` to rewrite it."
     )

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.services import user_token
@@ -121,7 +122,29 @@ def test_the_journal_tells_who_did_what_in_each_coordination_mode(saga, coordina
     assert lines(refused, "status") in ([("orders", "reserved"), *turned_back], turned_back)
     if coordination == "orchestration":
         assert lines(refused, "status")[0] == ("orders", "reserved")
+    # in both modes each step's participant names itself for its step (orchestrated, in its step
+    # line; choreographed, in the event it announces), and the orders service's status lines
+    # name whose success they follow
+    workers = {"inventory", "risk", "payments", "shipping"}
+    assert {e["service"] for e in ok} == {"orders", "notifications", *workers}
+    assert {e["service"] for e in refused} >= {"orders", *workers}
+    status_detail = {e["name"]: e["detail"] for e in ok if e["kind"] == "status"}
+    assert str(status_detail["reserved"]).endswith("(inventory)")
+    assert str(status_detail["completed"]).endswith("(shipping)")
     if coordination == "orchestration":
+        # each step's participant writes down its success, the orchestrator the next command
+        assert [(e["service"], e["name"], e["detail"]) for e in ok if e["kind"] == "step"] == [
+            ("inventory", "reserve_stock", "succeeded for every line"),
+            ("risk", "screen_order", "succeeded"),
+            ("payments", "charge_payment", "succeeded"),
+            ("shipping", "create_shipment", "succeeded"),
+        ]
+        assert [(e["service"], e["name"]) for e in refused if e["kind"] == "step"] == [
+            ("inventory", "reserve_stock"),
+            ("risk", "screen_order"),
+            ("payments", "charge_payment"),
+        ]
+        assert str(next(e for e in refused if e["name"] == "charge_payment")["detail"]).startswith("failed")
         # the orchestrator sends commands to each service's task; nobody announces a step
         commands = lines(ok, "command") + lines(refused, "command")
         assert {service for service, _ in commands} == {"orders"}
@@ -147,8 +170,12 @@ def test_the_journal_tells_who_did_what_in_each_coordination_mode(saga, coordina
             ("payments", "payment.refunded"),
             ("shipping", "shipment.cancelled"),
         } <= set(lines(refused, "event"))
-    # what each service undid is on the declined order's journal
-    assert {service for service, _ in lines(refused, "compensation")} == {"inventory", "payments", "shipping"}
+    # what each service undid is on the declined order's journal, under its own name
+    assert sorted(lines(refused, "compensation")) == [
+        ("inventory", "release_stock"),
+        ("payments", "refund_payment"),
+        ("shipping", "cancel_shipment"),
+    ]
 
 
 @pytest.mark.saga
@@ -167,3 +194,46 @@ def test_a_staff_cancel_is_in_the_journal_under_staff(saga, coordination, api, s
     cancel = next(e for e in entries if e["kind"] == "status" and e["name"] == "compensating")
     assert (cancel["service"], cancel["detail"]) == ("staff", "Cancelled")
     assert [e["name"] for e in entries if e["kind"] == "event"][-1] == "order.cancelled"
+
+
+@pytest.mark.saga
+def test_the_order_page_and_the_admin_name_the_service_that_did_each_step(saga, coordination, customer, api, staff):
+    # given an order that completed and one whose card was declined, in either mode
+    product = ProductFactory(stock=10)
+    paid = post_order(api, order_body(product, token="tok_visa"))
+    declined = post_order(api, order_body(product, token="tok_decline"))
+    wait_for_terminal([paid, declined])
+    shopper, admin = Client(), Client()
+    shopper.force_login(customer)
+    admin.force_login(staff)
+
+    # when the customer opens the order pages and staff the admin's
+    orders = (paid, declined)
+    page = {order: shopper.get(f"/orders/{order}/").content.decode() for order in orders}
+    staff_page = {order: admin.get(f"/admin/orders/order/{order}/change/").content.decode() for order in orders}
+
+    # then the history names who did each step, the same words in both modes
+    def did(who: str, what: str) -> str:
+        return f'<strong class="journal-service">{who}</strong> {what}'
+
+    for words in [
+        did("Inventory", "set your items aside"),
+        did("Risk", "checked your order"),
+        did("Payments", "took the payment"),
+        did("Shipping", "booked the carrier"),
+        did("Orders", "handed the parcel to the carrier"),
+    ]:
+        assert words in page[paid], words
+    for words in [
+        did("Inventory", "set your items aside"),
+        did("Inventory", "put your items back on the shelf"),
+        did("Orders", "cancelled the order"),
+    ]:
+        assert words in page[declined], words
+    # and the admin draws a lane for each of them, with its work on its own lane
+    for order in orders:
+        for service in ("orders", "inventory", "risk", "payments", "shipping"):
+            assert f'<g class="lane" data-service="{service}">' in staff_page[order], (order, service)
+    undo = 'class="mark mark--compensation" data-kind="compensation" data-service="{}"'
+    for service in ("inventory", "payments", "shipping"):
+        assert undo.format(service) in staff_page[declined], service

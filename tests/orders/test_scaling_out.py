@@ -1,4 +1,4 @@
-"""Scaling out as README's "Scaling out" runs it: one worker per queue, each service's tasks
+"""Scaling out as docs/operations.md's "Scaling out" runs it: one worker per queue, each service's tasks
 and event handlers on its own service's worker, in both coordination modes."""
 
 import re

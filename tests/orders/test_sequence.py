@@ -46,8 +46,9 @@ def marks(svg: ET.Element) -> list[tuple[str, str]]:
 def test_an_orchestrated_run_has_commands_from_orders_to_each_service():
     # given a declined order's journal, orchestrated
     entries = journal(
-        ("orders", "status", "reserved", "reserve_stock succeeded for every line"),
+        ("inventory", "step", "reserve_stock", "succeeded for every line"),
         ("orders", "command", "payments.charge_payment", ""),
+        ("orders", "status", "reserved", "reserve_stock succeeded (inventory)"),
         ("payments", "retry", "charge_payment", "ProviderUnavailable; again in 0.1s"),
         ("payments", "step", "charge_payment", "failed: PaymentDeclined"),
         ("orders", "status", "compensating", "charge_payment failed"),
@@ -70,6 +71,7 @@ def test_an_orchestrated_run_has_commands_from_orders_to_each_service():
         ("command", "orders", "inventory", "inventory.release_stock"),
     ]
     assert marks(svg) == [
+        ("step", "inventory"),
         ("status", "orders"),
         ("retry", "payments"),
         ("step", "payments"),

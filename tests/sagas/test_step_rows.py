@@ -47,6 +47,9 @@ class Hops:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
+    def record_success(self, saga: Any, step: Any, *, detail: str) -> None:
+        pass  # a journal line, not a hop
+
     def send_next(self, saga: Any, result: dict[str, Any] | None = None) -> None:
         self.sent.append("next")
 

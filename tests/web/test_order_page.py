@@ -209,10 +209,15 @@ def test_the_history_leaves_the_machinery_to_staff(shopper, order):
         ("compensation", "release_stock", "succeeded"),
     ]:
         OrderEvent.objects.create(order=order, service="payments", kind=kind, name=name, message=message)
+    OrderEvent.objects.create(
+        order=order, service="inventory", kind="step", name="reserve_stock", message="succeeded for every line"
+    )
 
     lines = history(shopper.get(f"/orders/{order.pk}/").content.decode())
 
-    # then the customer reads the compensation, not the commands, retries or failures
+    # then the customer reads who did the work and the compensation, not the commands, retries
+    # or failures
+    assert '<strong class="journal-service">Inventory</strong> set your items aside' in lines
     assert '<strong class="journal-service">Payments</strong> put your items back on the shelf' in lines
     assert 'data-kind="command"' not in lines and "ProviderUnavailable" not in lines
     assert "failed: PaymentDeclined" not in lines

@@ -1,4 +1,4 @@
-"""``manage.py event_map``: who reacts to what, as a Mermaid flowchart (``--readme`` writes it in)."""
+"""``manage.py event_map``: who reacts to what, as a Mermaid flowchart (``--docs`` writes it into docs/design.md)."""
 
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,21 @@ class Command(BaseCommand):
             help="the sagas' coordination mode (orchestration shows what is choreographed even then)",
         )
         parser.add_argument(
-            "--readme", action="store_true", help="write the (choreography) map into README.md instead of printing it"
+            "--docs",
+            "--readme",  # its name while the map was in the README
+            dest="docs",
+            action="store_true",
+            help="write the (choreography) map into docs/design.md instead of printing it",
         )
 
-    def handle(self, *args: Any, mode: str, readme: bool, **options: Any) -> None:
+    def handle(self, *args: Any, mode: str, docs: bool, **options: Any) -> None:
         chart = event_map(registry.subscriptions(), registry.publications(), mode=mode)
-        if not readme:
+        if not docs:
             self.stdout.write(chart, ending="")
             return
         if mode != registry.CHOREOGRAPHY:
-            raise CommandError("The README shows the choreography map.")
-        path = Path(settings.BASE_DIR) / "README.md"
+            raise CommandError("docs/design.md shows the choreography map.")
+        path = Path(settings.BASE_DIR) / "docs" / "design.md"
         try:
             path.write_text(readme_with_map(path.read_text(), chart))
         except ValueError as error:

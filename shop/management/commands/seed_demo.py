@@ -76,7 +76,7 @@ class Command(BaseCommand):
                 product_thumbnail_refresh(product=product)
                 self.stdout.write(f"  product {sku} {name}")
             self.stdout.write(self.style.SUCCESS(f"Seeded {len(CATALOG)} products."))
-        # The demo customer's password is public (README): it is created only in a database
+        # The demo customer's password is public (README.md): it is created only in a database
         # with no account at all, never next to real customers, and never again once deleted.
         username, email, password = DEMO_CUSTOMER
         user_model = get_user_model()
