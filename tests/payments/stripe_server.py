@@ -21,6 +21,7 @@ from typing import Any
 import stripe
 
 from orders.models import Order, Status
+from tests.worker import _die_with_parent
 
 API_KEY = "sk_test_localstripe"
 WEBHOOK_SECRET = "whsec_localstripe_tests"
@@ -52,7 +53,9 @@ class LocalStripe:
         args = [sys.executable, str(RUNNER), "--port", str(self.port)] + (["--from-scratch"] if from_scratch else [])
         env = os.environ | {"LOCALSTRIPE_STORE": str(self.store)}
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+            )  # a server left behind by a killed test run would hold its port and its store
         deadline = time.monotonic() + 30
         while True:
             try:
