@@ -3,12 +3,24 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.errors import ErrorCode
 from core.permissions import CanViewPaymentLedger
+from core.schema import error_response
 from payments import selectors
 from payments.models import ProviderTransaction
+from payments.providers import PaymentError
+
+UNREACHABLE = "The payment provider's ledger cannot be read now; try again later."
+
+
+class ProviderUnreachable(APIException):
+    status_code = 503
+    default_detail = UNREACHABLE
+    default_code = ErrorCode.SERVICE_UNAVAILABLE
 
 
 @extend_schema_serializer(component_name="Transaction")
@@ -41,6 +53,7 @@ class TransactionListView(generics.ListAPIView[Any]):
             "succeeded charge equal to its total; a cancelled one nets to zero."
         ),
         parameters=[OpenApiParameter("order", OpenApiTypes.UUID, required=True, description="The order's id.")],
+        responses={200: TransactionOutput(many=True), 503: error_response(UNREACHABLE, ErrorCode.SERVICE_UNAVAILABLE)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -48,4 +61,7 @@ class TransactionListView(generics.ListAPIView[Any]):
     def get_queryset(self) -> Any:
         query = TransactionQuery(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        return selectors.provider_transactions(order_id=str(query.validated_data["order"]))
+        try:
+            return selectors.provider_transactions(order_id=str(query.validated_data["order"]))
+        except PaymentError as exc:  # a remote provider (Stripe) out of reach, or refusing the shop's key
+            raise ProviderUnreachable() from exc

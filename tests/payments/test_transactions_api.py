@@ -1,6 +1,8 @@
+import uuid
 from decimal import Decimal
 
-from payments.providers import SimulatedPaymentProvider
+from payments import selectors
+from payments.providers import ProviderUnavailable, SimulatedPaymentProvider
 from tests.factories import order_body
 
 
@@ -34,3 +36,22 @@ def test_customers_and_anonymous_clients_cannot_read_payments(api, anonymous, pr
 def test_the_order_parameter_is_required_and_must_be_a_uuid(staff_api):
     assert staff_api.get("/api/payments/transactions/").status_code == 400
     assert staff_api.get("/api/payments/transactions/?order=42").status_code == 400
+
+
+def test_a_provider_out_of_reach_is_a_503_with_its_code(staff_api, monkeypatch):
+    # given a remote provider (Stripe, say) that cannot be reached
+    class Unreachable:
+        def transactions(self, *, order_ref: str) -> list[object]:
+            raise ProviderUnavailable("Stripe did not answer refunds.list: APIConnectionError")
+
+    monkeypatch.setattr(selectors, "get_payment_provider", Unreachable)
+
+    # when staff ask for an order's ledger
+    response = staff_api.get(f"/api/payments/transactions/?order={uuid.uuid4()}")
+
+    # then they are told to try again, in the API's error shape, and nothing of the error leaks
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The payment provider's ledger cannot be read now; try again later.",
+        "code": "service_unavailable",
+    }
