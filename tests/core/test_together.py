@@ -12,7 +12,9 @@ from orders.services import OrderItem, order_place
 from outbox.models import OutboxMessage
 from tests.factories import ProductFactory, address
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Committed for real: no worker of the session may run the orders' sagas meanwhile (their
+# journal lines would land among the ones these tests count).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_relay")]
 
 
 def inserts(queries: CaptureQueriesContext, table: str) -> int:
