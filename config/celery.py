@@ -21,12 +21,14 @@ def close_old_database_connections(task: Any = None, **kwargs: Any) -> None:
     Celery's Django fixup would close it before and after every task (``CELERY_DB_REUSE_MAX``
     turns that off), and a new PostgreSQL connection per task was a sixth of a worker's time.
     Django closes a connection that is broken, too old or left inside a transaction, and
-    ``CONN_HEALTH_CHECKS`` tests a kept one before a task uses it: a round trip, once per task
-    that came through the broker. A hop run in process (``outbox.nearby``) follows a task that
-    has just used the connection, and is spared it unless that task met a database error.
+    ``CONN_HEALTH_CHECKS`` tests a kept one before a task uses it, without a round trip while
+    the server has said nothing on it (``core.connections``). A hop run in process
+    (``outbox.nearby``) follows a task that has just used the connection, and is spared even
+    that unless that task met a database error.
     """
     from django.db import close_old_connections, connections
 
+    from core.connections import quiet_connections_trusted
     from outbox import nearby
 
     if task is None or task.request.is_eager:  # eager: inside the caller's transaction
@@ -34,6 +36,7 @@ def close_old_database_connections(task: Any = None, **kwargs: Any) -> None:
     if nearby.running() and not any(c.errors_occurred for c in connections.all(initialized_only=True)):
         return
     close_old_connections()
+    quiet_connections_trusted()
 
 
 @signals.task_prerun.connect
