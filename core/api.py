@@ -6,13 +6,14 @@ exceptions no view turns into an answer (``exception_handler``). ``core.middlewa
 same for what happens before and around DRF (paths, query strings, oversized bodies, 404s, 500s).
 """
 
+import copy
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +25,27 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from core.clients import client_ip
 from core.errors import ErrorCode, error_body, field_errors
 from core.parsers import PayloadTooLarge
+
+
+class FieldsBuiltOnce:
+    """For a read-only ``ModelSerializer``: its fields are built from the model once per class,
+    not once per instance.
+
+    DRF introspects the model for every serializer it instantiates: for every request, and for
+    ``many=True`` once more per nested list. The fields it builds depend only on the class (no
+    field here reads the request), so the first build is kept and each instance gets a deep copy
+    of it, as DRF gives each instance of a plain ``Serializer`` a copy of its declared fields.
+    Measured on ``POST /api/orders/``: 4 % fewer Python calls, about 6 % less CPU
+    (bench/improvements.md).
+    """
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built")
+        if built is None:
+            built = super().get_fields()  # type: ignore[misc]
+            cls._fields_built = built  # type: ignore[attr-defined]
+        return copy.deepcopy(built)
 
 
 class Conflict(exceptions.APIException):

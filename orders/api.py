@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
-from core.api import ShopRateThrottle, validation_error_from
+from core.api import FieldsBuiltOnce, ShopRateThrottle, validation_error_from
 from core.errors import ErrorCode
 from core.idempotency import StoredResponse, idempotent
 from core.permissions import OrderPermissions
@@ -89,7 +89,7 @@ class OrderCreateInput(serializers.Serializer[Any]):
 
 
 @extend_schema_serializer(component_name="OrderItem")
-class OrderItemOutput(serializers.ModelSerializer[OrderLine]):
+class OrderItemOutput(FieldsBuiltOnce, serializers.ModelSerializer[OrderLine]):
     line_total = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
 
     class Meta:
@@ -123,7 +123,7 @@ class ShipmentOutput(serializers.Serializer[Any]):
 
 
 @extend_schema_serializer(component_name="Step")
-class StepOutput(serializers.ModelSerializer[SagaStep]):
+class StepOutput(FieldsBuiltOnce, serializers.ModelSerializer[SagaStep]):
     class Meta:
         model = SagaStep
         fields = ["name", "status", "attempts", "started_at", "finished_at", "error"]
@@ -131,7 +131,7 @@ class StepOutput(serializers.ModelSerializer[SagaStep]):
 
 
 @extend_schema_serializer(component_name="Order")
-class OrderOutput(serializers.ModelSerializer[Order]):
+class OrderOutput(FieldsBuiltOnce, serializers.ModelSerializer[Order]):
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     # null while the order is not cancelled; never "" (the model allows blank, the server never writes it)
     cancellation_reason = serializers.ChoiceField(choices=Reason.choices, allow_null=True, read_only=True)
