@@ -28,8 +28,8 @@ def quiet_connections_trusted(**kwargs: Any) -> None:
     for conn in cast(list[Any], connections.all(initialized_only=True)):
         if conn.vendor != "postgresql" or conn.connection is None or conn.health_check_done:
             continue
-        if not conn.health_check_enabled or conn.in_atomic_block:
-            continue
+        if not conn.health_check_enabled or conn.in_atomic_block or conn.connection.closed:
+            continue  # a connection psycopg has closed is Django's to check and replace
         readable, _, _ = select.select([conn.connection.fileno()], [], [], 0)
         if not readable:
             conn.health_check_done = True
