@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import stripe
 from django.conf import settings
 
+from core.remote import remote_call_done
 from payments.models import Payment
 from payments.providers import (
     Charge,
@@ -308,6 +309,10 @@ class StripePaymentProvider:
             request_id = getattr(getattr(answer, "last_response", None), "request_id", None) or ""
             annotate(request_id=request_id)
             logger.info("Stripe %s answered (request %s)", call, request_id or "-")
+            if write:
+                # For the journal of the step that made the call (ids only: nothing secret).
+                what = f"{getattr(answer, 'id', '?')} {getattr(answer, 'status', '')}".strip()
+                remote_call_done(f"stripe.{call}", f"{what}, request {request_id or '(none given)'}")
             return answer
 
 

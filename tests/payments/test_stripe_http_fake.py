@@ -52,6 +52,7 @@ class FakeStripe(ThreadingHTTPServer):
         self.replies: dict[str, tuple[int, dict[str, Any]]] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, str]] = []  # method, path, Idempotency-Key
+        self.request_ids: list[tuple[str, str]] = []  # path, the Request-Id answered
         self.lock = threading.Lock()
 
     @property
@@ -129,10 +130,13 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         payload = json.dumps(body).encode()
+        request_id = f"req_{uuid.uuid4().hex[:12]}"
+        with self.server.lock:
+            self.server.request_ids.append((self.path, request_id))
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:12]}")
+            self.send_header("Request-Id", request_id)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -280,3 +284,41 @@ def test_the_reconciler_leaves_an_order_for_next_time_while_stripe_is_out_of_rea
     # then the order is neither repaired nor flagged: it is compared again next time
     assert (report.unknown, report.mismatched, report.repaired) == ([str(order.pk)], [], [])
     assert orders_reconcile(limit=10).unknown == []  # Stripe is back: it adds up
+
+
+def test_the_journal_names_each_stripe_write_with_its_request_id(fake, customer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.models import Order, OrderEvent, Status
+    from orders.transitions import order_transition
+    from payments import steps
+    from tests.sagas.test_step_rows import Hops, order_in
+
+    # given an order whose saga is at its charge
+    order_id = order_in(Status.RESERVED, customer)
+    total = str(Order.objects.get(pk=order_id).total)
+
+    # when the payment service charges it, then the order turns back and it refunds it
+    with CaptureQueriesContext(connection) as charging:
+        steps.charge(order_id=order_id, context={"total": total, "payment_token": "pm_card_visa"}, hops=Hops())
+    order_transition(order=Order.objects.get(pk=order_id), to=Status.COMPENSATING, reason="customer_request")
+    steps.refund(order_id=order_id, hops=Hops())
+
+    # then each write to Stripe has its staff-only line, with the request id Stripe answered it with
+    answered = {path.partition("?")[0]: request_id for path, request_id in fake.request_ids}
+    intent = Payment.objects.get(order_id=order_id).provider_reference
+    lines = OrderEvent.objects.filter(order_id=order_id, name__startswith="stripe.").order_by("created_at", "pk")
+    assert [(e.service, e.kind, e.name, e.message) for e in lines] == [
+        ("payments", "step", "stripe.payment_intents.create",
+         f"{intent} requires_confirmation, request {answered['/v1/payment_intents']}"),
+        ("payments", "step", "stripe.payment_intents.confirm",
+         f"{intent} succeeded, request {answered[f'/v1/payment_intents/{intent}/confirm']}"),
+        ("payments", "step", "stripe.refunds.create",
+         f"{next(iter(fake.refunds))} succeeded, request {answered['/v1/refunds']}"),
+    ]  # fmt: skip
+    # written with the step's outcome, in its one INSERT of journal lines: no statement of their own
+    journal = OrderEvent._meta.db_table
+    inserts = [q["sql"] for q in charging.captured_queries if q["sql"].startswith(f'INSERT INTO "{journal}"')]
+    assert len(inserts) == 1
+    assert all("sk_test" not in e.message for e in OrderEvent.objects.filter(order_id=order_id))

@@ -196,3 +196,21 @@ def test_the_admin_shows_the_intent_linked_to_stripe_and_what_stripe_holds(strip
     assert f'href="https://dashboard.stripe.com/test/payments/{payment.provider_reference}"' in page
     assert f"charge 12.34 succeeded ({payment.provider_reference})" in page
     assert "refund 12.34 succeeded (re_" in page
+
+
+def test_the_journal_names_each_stripe_write_against_localstripe(stripe_settings, customer):
+    from orders.models import Order, OrderEvent, Status
+    from payments import steps
+    from tests.sagas.test_step_rows import Hops, order_in
+
+    order_id = order_in(Status.RESERVED, customer)
+    total = str(Order.objects.get(pk=order_id).total)
+    steps.charge(order_id=order_id, context={"total": total, "payment_token": VISA}, hops=Hops())
+
+    intent = Payment.objects.get(order_id=order_id).provider_reference
+    lines = OrderEvent.objects.filter(order_id=order_id, name__startswith="stripe.").order_by("created_at", "pk")
+    # localstripe sends no Request-Id: the line says none was given (the HTTP fake shows one)
+    assert [(e.name, e.message) for e in lines] == [
+        ("stripe.payment_intents.create", f"{intent} requires_confirmation, request (none given)"),
+        ("stripe.payment_intents.confirm", f"{intent} succeeded, request (none given)"),
+    ]
