@@ -11,6 +11,10 @@ per order can succeed, whatever the server does with the keys.
 
 The SDK never retries (``max_network_retries=0``): the saga owns retrying, with its fences and
 budgets. Errors are mapped by meaning (``_mapped``).
+
+Each intent and refund carries the shop's idempotency key in its metadata
+(``metadata.idempotency_key``), so that the ledger read back from Stripe names it, as the
+simulated provider's does.
 """
 
 import contextlib
@@ -150,7 +154,7 @@ class StripePaymentProvider:
         params: dict[str, Any] = {
             "payment_intent": charge_reference,
             "amount": minor_units(amount, intent.currency),
-            "metadata": {"order_id": str(intent.metadata["order_id"]) if "order_id" in intent.metadata else ""},
+            "metadata": {"order_id": _metadata(intent, "order_id"), "idempotency_key": idempotency_key},
         }
         try:
             refund = self._call(
@@ -186,7 +190,7 @@ class StripePaymentProvider:
                 amount=major_units(_received(intent) if succeeded else intent.amount, intent.currency),
                 status="succeeded" if succeeded else "failed",
                 reference=intent.id,
-                idempotency_key="",
+                idempotency_key=_metadata(intent, "idempotency_key"),
                 created_at=_moment(intent.created),
             )
         ]
@@ -197,7 +201,7 @@ class StripePaymentProvider:
                     amount=major_units(refund.amount, refund.currency),
                     status="succeeded" if refund.status in ("succeeded", "pending") else "failed",
                     reference=refund.id,
-                    idempotency_key="",
+                    idempotency_key=_metadata(refund, "idempotency_key"),
                     created_at=_moment(refund.created),
                     charge_reference=intent.id,
                 )
@@ -224,7 +228,7 @@ class StripePaymentProvider:
             "amount": minor_units(amount, currency),
             "currency": currency.lower(),
             "payment_method": token,
-            "metadata": {"order_id": order_ref},
+            "metadata": {"order_id": order_ref, "idempotency_key": idempotency_key},
         }
         created = self._call(
             "payment_intents.create",
@@ -319,6 +323,12 @@ class StripePaymentProvider:
 def _received(intent: stripe.PaymentIntent) -> int:
     """What a succeeded intent took (localstripe leaves ``amount_received`` out: its amount)."""
     return int(getattr(intent, "amount_received", None) or intent.amount)
+
+
+def _metadata(obj: Any, key: str) -> str:
+    """``obj.metadata[key]``, or ``""`` (an object made without it, or without metadata)."""
+    metadata = getattr(obj, "metadata", None)
+    return str(metadata[key]) if metadata is not None and key in metadata else ""
 
 
 def _moment(created: int) -> datetime:

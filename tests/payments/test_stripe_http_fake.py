@@ -83,7 +83,7 @@ class FakeStripe(ThreadingHTTPServer):
             intent: dict[str, Any] = {
                 "id": f"pi_{uuid.uuid4().hex[:14]}", "object": "payment_intent", "amount": int(form["amount"]),
                 "currency": form["currency"], "status": "requires_confirmation", "created": int(time.time()),
-                "metadata": {"order_id": form.get("metadata[order_id]", "")}, "last_payment_error": None,
+                "metadata": metadata(form), "last_payment_error": None,
                 "payment_method": form.get("payment_method"),
             }  # fmt: skip
             self.intents[intent["id"]] = intent
@@ -100,7 +100,7 @@ class FakeStripe(ThreadingHTTPServer):
             refund: dict[str, Any] = {
                 "id": f"re_{uuid.uuid4().hex[:14]}", "object": "refund", "amount": int(form["amount"]),
                 "currency": "usd", "status": "succeeded", "payment_intent": form["payment_intent"],
-                "created": int(time.time()),
+                "created": int(time.time()), "metadata": metadata(form),
             }  # fmt: skip
             self.refunds[refund["id"]] = refund
             return 200, refund
@@ -113,6 +113,10 @@ class FakeStripe(ThreadingHTTPServer):
     def writes(self, path: str) -> list[str]:
         """The idempotency keys of the POSTs to ``path`` (a prefix), in order."""
         return [key for method, p, key in self.requests if method == "POST" and p.startswith(path)]
+
+
+def metadata(form: dict[str, str]) -> dict[str, str]:
+    return {key[len("metadata[") : -1]: value for key, value in form.items() if key.startswith("metadata[")}
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -198,6 +198,20 @@ def test_the_admin_shows_the_intent_linked_to_stripe_and_what_stripe_holds(strip
     assert "refund 12.34 succeeded (re_" in page
 
 
+def test_the_ledger_names_the_idempotency_key_of_each_charge_and_refund(stripe_settings):
+    # given an order charged and refunded through Stripe
+    order_id = opened()
+    payment = services.payment_charge(order_id=order_id, token=VISA)
+    services.payment_refund(order_id=order_id)
+
+    # then the ledger read back from Stripe names the keys the shop used, as the simulated one does
+    ledger = get_payment_provider().transactions(order_ref=order_id)
+    assert [(e.kind, e.idempotency_key) for e in ledger] == [
+        ("charge", services.charge_key(order_id)),
+        ("refund", services.refund_key(order_id, payment.provider_reference)),
+    ]
+
+
 def test_the_journal_names_each_stripe_write_against_localstripe(stripe_settings, customer):
     from orders.models import Order, OrderEvent, Status
     from payments import steps
