@@ -14,7 +14,8 @@ budgets. Errors are mapped by meaning (``_mapped``).
 
 Each intent and refund carries the shop's idempotency key in its metadata
 (``metadata.idempotency_key``), so that the ledger read back from Stripe names it, as the
-simulated provider's does.
+simulated provider's does. When the order turns back, its intent is cancelled while it can
+still be confirmed (``cancel_unconfirmed``): nothing is left that a late attempt could confirm.
 """
 
 import contextlib
@@ -35,6 +36,7 @@ from payments.providers import (
     KeyInUse,
     LedgerEntry,
     PaymentDeclined,
+    PaymentError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -52,6 +54,9 @@ ZERO_DECIMAL = frozenset(
 )
 SECRET = re.compile(r"\b(sk|rk|whsec)_[A-Za-z0-9_*]+")
 DASHBOARD = "https://dashboard.stripe.com/test/payments/"
+# What an intent may be while it can still be confirmed (and so take money) later: Stripe lets
+# these be cancelled.
+CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -209,6 +214,27 @@ class StripePaymentProvider:
             ]
         return entries
 
+    def cancel_unconfirmed(self, *, order_ref: str, idempotency_key: str) -> None:
+        """Cancel the order's intent while it can still be confirmed (created but never
+        confirmed, or declined and waiting for another payment method), so that no attempt
+        outliving its lease confirms it later. Idempotent: a cancelled intent stays so. One
+        that succeeded meanwhile (a late confirm got there first; Stripe refuses to cancel it)
+        or is processing is left to the ledger, which the refund reads next."""
+        intent = self._intent(order_ref)
+        if intent is None or intent.status not in CANCELLABLE:
+            return
+        try:
+            self._call(
+                "payment_intents.cancel",
+                lambda: self.client.v1.payment_intents.cancel(
+                    intent.id, {}, {"idempotency_key": f"{idempotency_key}:cancel"}
+                ),
+                write=True,
+            )
+        except ProviderRejected:
+            if self._retrieve(intent.id).status in CANCELLABLE:
+                raise
+
     # --- the steps of a charge --------------------------------------------------------------
 
     def _intent(self, order_ref: str) -> stripe.PaymentIntent | None:
@@ -281,6 +307,10 @@ class StripePaymentProvider:
             error = intent.last_payment_error
             code = (error.code if error is not None else None) or intent.status
             raise PaymentDeclined(f"card declined: {code} ({intent.id})")
+        if intent.status == "canceled":
+            # Only the order's compensation cancels its intent: this attempt outlived the saga
+            # going forward, and its failure is nobody's to record (no refusal: no status).
+            raise PaymentError(f"the order's PaymentIntent {intent.id} was cancelled: the order turned back")
         raise ProviderRejected(f"the order's PaymentIntent {intent.id} is {intent.status}")
 
     @staticmethod

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +39,7 @@ class Fault:
     error: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
     after_effect: bool = False  # the request takes effect, only its reply is lost or wrong
+    meanwhile: Callable[["FakeStripe"], None] | None = None  # what happens at Stripe just before
 
 
 class FakeStripe(ThreadingHTTPServer):
@@ -65,6 +66,8 @@ class FakeStripe(ThreadingHTTPServer):
             fault = next((f for f in self.faults if f.method == method and path.startswith(f.path)), None)
             if fault is not None:
                 self.faults.remove(fault)
+                if fault.meanwhile is not None:
+                    fault.meanwhile(self)
                 if not fault.after_effect:
                     return fault.status, {"error": fault.error}, fault.delay
             if key and key in self.replies:
@@ -90,6 +93,10 @@ class FakeStripe(ThreadingHTTPServer):
             return 200, intent
         if parts[:2] == ["v1", "payment_intents"] and len(parts) >= 3:
             intent = self.intents[parts[2]]
+            if len(parts) == 4 and parts[3] == "cancel":
+                if intent["status"] not in ("requires_confirmation", "requires_payment_method"):
+                    return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}
+                intent["status"] = "canceled"
             if len(parts) == 4 and parts[3] == "confirm":
                 if intent["status"] != "requires_confirmation":
                     return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}
@@ -109,6 +116,10 @@ class FakeStripe(ThreadingHTTPServer):
             data = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
             return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
         return 404, {"error": {"type": "invalid_request_error", "message": "Not Found"}}
+
+    def confirm(self, intent_id: str) -> None:
+        """As if an attempt the shop gave up on confirmed the intent after all."""
+        self.intents[intent_id] |= {"status": "succeeded", "amount_received": self.intents[intent_id]["amount"]}
 
     def writes(self, path: str) -> list[str]:
         """The idempotency keys of the POSTs to ``path`` (a prefix), in order."""
@@ -326,3 +337,28 @@ def test_the_journal_names_each_stripe_write_with_its_request_id(fake, customer)
     inserts = [q["sql"] for q in charging.captured_queries if q["sql"].startswith(f'INSERT INTO "{journal}"')]
     assert len(inserts) == 1
     assert all("sk_test" not in e.message for e in OrderEvent.objects.filter(order_id=order_id))
+
+
+def test_a_confirm_that_lands_while_compensation_cancels_is_refunded(fake):
+    from payments.stripe_provider import StripePaymentProvider
+
+    # given an intent created and recorded, whose attempt is confirmed late, just as the
+    # compensation cancels it (Stripe then refuses to cancel an intent that succeeded)
+    order_id = opened()
+    intent = StripePaymentProvider()._create(
+        amount=Decimal("12.34"), currency="USD", token="pm_card_visa",
+        idempotency_key=f"order:{order_id}:charge", order_ref=order_id,
+    )  # fmt: skip
+    unexpected = {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}
+    fake.faults.append(
+        Fault("POST", f"/v1/payment_intents/{intent.id}/cancel", 400, unexpected, after_effect=True,
+              meanwhile=lambda server: server.confirm(intent.id))
+    )  # fmt: skip
+
+    # when the compensation runs
+    assert services.payment_refund(order_id=order_id) is True
+
+    # then the late success is refunded, once
+    assert fake.intents[intent.id]["status"] == "succeeded"
+    assert [(r["payment_intent"], r["amount"]) for r in fake.refunds.values()] == [(intent.id, 1234)]
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.REFUNDED
