@@ -102,6 +102,13 @@ class PaymentProvider(Protocol):
         metadata), whatever the shop recorded: what refunds and the reconciler go by."""
         ...
 
+    def cancel_unconfirmed(self, *, order_ref: str, idempotency_key: str) -> None:
+        """The order turned back: cancel whatever the provider holds for it that could still
+        be confirmed later (a charge begun but not finished), so nothing can take money once
+        compensation has looked. Idempotent; a charge that succeeded meanwhile is left for the
+        refund that reads the ledger next."""
+        ...
+
 
 def money(value: object) -> Decimal:
     """An amount as the database answered it (SQLite may give a float), in cents."""
@@ -209,6 +216,9 @@ class SimulatedPaymentProvider:
         if status == "failed":
             raise RefundFailed("the provider could not refund this charge")
         return entry.reference
+
+    def cancel_unconfirmed(self, *, order_ref: str, idempotency_key: str) -> None:
+        """Nothing to cancel: a simulated charge is one call, done or not."""
 
     def transactions(self, *, order_ref: str) -> list[LedgerEntry]:
         return [

@@ -66,7 +66,9 @@ def payment_refund(*, order_id: Any) -> bool:
     """Give back every charge the provider holds for the order, each once (idempotency key
     ``order:<id>:refund:<charge>``).
 
-    Asks the provider, not our record, what was charged: a charge whose reply was lost, one
+    First cancels, at the provider, a charge begun but never finished (a Stripe intent created
+    and not confirmed, or declined), so that no attempt outliving its lease can confirm it
+    after this looked. Then asks the provider, not our record, what was charged: a charge whose reply was lost, one
     that landed after its step was given up, or one the reconciler found, is refunded too.
     Returns whether anything was charged (now all refunded); ``False`` when nothing was.
     Raises ``KeyInUse`` while a charge attempt is still in flight (the refund must wait for
@@ -83,6 +85,7 @@ def payment_refund(*, order_id: Any) -> bool:
     provider = get_payment_provider()
     # raises while a charge is in flight
     provider.find_charge(idempotency_key=charge_key(order_id), order_ref=str(order_id))
+    provider.cancel_unconfirmed(order_ref=str(order_id), idempotency_key=charge_key(order_id))
     ledger = provider.transactions(order_ref=str(order_id))
     charges = [e for e in ledger if e.kind == "charge" and e.status == "succeeded"]
     if not charges:

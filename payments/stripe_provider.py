@@ -11,6 +11,11 @@ per order can succeed, whatever the server does with the keys.
 
 The SDK never retries (``max_network_retries=0``): the saga owns retrying, with its fences and
 budgets. Errors are mapped by meaning (``_mapped``).
+
+Each intent and refund carries the shop's idempotency key in its metadata
+(``metadata.idempotency_key``), so that the ledger read back from Stripe names it, as the
+simulated provider's does. When the order turns back, its intent is cancelled while it can
+still be confirmed (``cancel_unconfirmed``): nothing is left that a late attempt could confirm.
 """
 
 import contextlib
@@ -24,12 +29,14 @@ from typing import Any, TypeVar
 import stripe
 from django.conf import settings
 
+from core.remote import remote_call_done
 from payments.models import Payment
 from payments.providers import (
     Charge,
     KeyInUse,
     LedgerEntry,
     PaymentDeclined,
+    PaymentError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -47,6 +54,9 @@ ZERO_DECIMAL = frozenset(
 )
 SECRET = re.compile(r"\b(sk|rk|whsec)_[A-Za-z0-9_*]+")
 DASHBOARD = "https://dashboard.stripe.com/test/payments/"
+# What an intent may be while it can still be confirmed (and so take money) later: Stripe lets
+# these be cancelled.
+CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -149,7 +159,7 @@ class StripePaymentProvider:
         params: dict[str, Any] = {
             "payment_intent": charge_reference,
             "amount": minor_units(amount, intent.currency),
-            "metadata": {"order_id": str(intent.metadata["order_id"]) if "order_id" in intent.metadata else ""},
+            "metadata": {"order_id": _metadata(intent, "order_id"), "idempotency_key": idempotency_key},
         }
         try:
             refund = self._call(
@@ -185,7 +195,7 @@ class StripePaymentProvider:
                 amount=major_units(_received(intent) if succeeded else intent.amount, intent.currency),
                 status="succeeded" if succeeded else "failed",
                 reference=intent.id,
-                idempotency_key="",
+                idempotency_key=_metadata(intent, "idempotency_key"),
                 created_at=_moment(intent.created),
             )
         ]
@@ -196,13 +206,34 @@ class StripePaymentProvider:
                     amount=major_units(refund.amount, refund.currency),
                     status="succeeded" if refund.status in ("succeeded", "pending") else "failed",
                     reference=refund.id,
-                    idempotency_key="",
+                    idempotency_key=_metadata(refund, "idempotency_key"),
                     created_at=_moment(refund.created),
                     charge_reference=intent.id,
                 )
                 for refund in self._refunds(intent.id)
             ]
         return entries
+
+    def cancel_unconfirmed(self, *, order_ref: str, idempotency_key: str) -> None:
+        """Cancel the order's intent while it can still be confirmed (created but never
+        confirmed, or declined and waiting for another payment method), so that no attempt
+        outliving its lease confirms it later. Idempotent: a cancelled intent stays so. One
+        that succeeded meanwhile (a late confirm got there first; Stripe refuses to cancel it)
+        or is processing is left to the ledger, which the refund reads next."""
+        intent = self._intent(order_ref)
+        if intent is None or intent.status not in CANCELLABLE:
+            return
+        try:
+            self._call(
+                "payment_intents.cancel",
+                lambda: self.client.v1.payment_intents.cancel(
+                    intent.id, {}, {"idempotency_key": f"{idempotency_key}:cancel"}
+                ),
+                write=True,
+            )
+        except ProviderRejected:
+            if self._retrieve(intent.id).status in CANCELLABLE:
+                raise
 
     # --- the steps of a charge --------------------------------------------------------------
 
@@ -223,7 +254,7 @@ class StripePaymentProvider:
             "amount": minor_units(amount, currency),
             "currency": currency.lower(),
             "payment_method": token,
-            "metadata": {"order_id": order_ref},
+            "metadata": {"order_id": order_ref, "idempotency_key": idempotency_key},
         }
         created = self._call(
             "payment_intents.create",
@@ -276,6 +307,10 @@ class StripePaymentProvider:
             error = intent.last_payment_error
             code = (error.code if error is not None else None) or intent.status
             raise PaymentDeclined(f"card declined: {code} ({intent.id})")
+        if intent.status == "canceled":
+            # Only the order's compensation cancels its intent: this attempt outlived the saga
+            # going forward, and its failure is nobody's to record (no refusal: no status).
+            raise PaymentError(f"the order's PaymentIntent {intent.id} was cancelled: the order turned back")
         raise ProviderRejected(f"the order's PaymentIntent {intent.id} is {intent.status}")
 
     @staticmethod
@@ -308,12 +343,22 @@ class StripePaymentProvider:
             request_id = getattr(getattr(answer, "last_response", None), "request_id", None) or ""
             annotate(request_id=request_id)
             logger.info("Stripe %s answered (request %s)", call, request_id or "-")
+            if write:
+                # For the journal of the step that made the call (ids only: nothing secret).
+                what = f"{getattr(answer, 'id', '?')} {getattr(answer, 'status', '')}".strip()
+                remote_call_done(f"stripe.{call}", f"{what}, request {request_id or '(none given)'}")
             return answer
 
 
 def _received(intent: stripe.PaymentIntent) -> int:
     """What a succeeded intent took (localstripe leaves ``amount_received`` out: its amount)."""
     return int(getattr(intent, "amount_received", None) or intent.amount)
+
+
+def _metadata(obj: Any, key: str) -> str:
+    """``obj.metadata[key]``, or ``""`` (an object made without it, or without metadata)."""
+    metadata = getattr(obj, "metadata", None)
+    return str(metadata[key]) if metadata is not None and key in metadata else ""
 
 
 def _moment(created: int) -> datetime:

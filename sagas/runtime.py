@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.remote import RequestInFlight
+from core.remote import RequestInFlight, remote_calls, remote_calls_taken
 from core.retry import backoff_seconds
 from core.together import together
 from sagas.hops import Hops
@@ -94,7 +94,7 @@ def run_step(
         "service": step.service,
         "mode": hops.mode,
     }
-    with operation(step.name, keep=True, kind="step", **fields):
+    with operation(step.name, keep=True, kind="step", **fields), remote_calls():
         done = _run_step(saga_id, step_name, step, hops, action, refusals, prepare)
         if done:
             annotate(outcome="succeeded")
@@ -143,6 +143,7 @@ def _run_step(
         return False
     with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
+        _record_calls(saga, step.service)
         # The claim found every step before this one succeeded, and a step that succeeded stays
         # so while the saga goes forward: the attempt that still owns its step may end it.
         if saga.forward and _end_attempt(saga_id, step_name, attempt):
@@ -218,6 +219,14 @@ def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Resul
     saga.advance(step, message=f"{step.name} succeeded ({step.service})")
 
 
+def _record_calls(saga: Saga, service: str) -> None:
+    """The participant's successful remote calls in this run (a Stripe write and its request id:
+    ``core.remote.remote_call_done``), each a staff-only ``step`` line named after the call, in
+    the transaction that records the run's outcome, before its own line: no write of their own."""
+    for name, detail in remote_calls_taken():
+        saga.record(service=service, kind="step", name=name, detail=detail)
+
+
 def _lines_left(saga: Saga, step: ForwardStep) -> bool:
     """Whether a line's run of ``step`` has yet to succeed (the lines may run in parallel; the
     saga's lock makes them take turns here, so exactly one of them sees none left)."""
@@ -245,6 +254,7 @@ def _record_failure(
         record_error(exc)
     with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
+        _record_calls(saga, step.service)
         current = SagaStep.objects.get(saga_id=saga_id, name=name)
         owner = current.status == SagaStep.Status.RUNNING and current.attempts == attempt
         if attempt is not None and not owner:
@@ -434,7 +444,7 @@ def run_compensation(
         "service": comp.service,
         "mode": hops.mode,
     }
-    with operation(comp.name, keep=True, kind="compensation", **fields):
+    with operation(comp.name, keep=True, kind="compensation", **fields), remote_calls():
         _run_compensation(saga_id, comp, hops, undo, final)
 
 
@@ -512,6 +522,7 @@ def _settle(saga: Saga, step: SagaStep, comp: Compensation, status: SagaStep.Sta
 def _compensation_wait(saga_id: str, comp: Compensation, error: str, hops: Hops, *, delay: float, retries: int) -> None:
     with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
+        _record_calls(saga, comp.service)
         SagaStep.objects.filter(saga_id=saga_id, name=comp.name).update(status=SagaStep.Status.WAITING, error=error)
         saga.touch()
         saga.record(service=comp.service, kind="retry", name=comp.name, detail=f"{error}; again in {delay:.2f}s")
@@ -537,6 +548,7 @@ def _finish_compensation(
     """
     with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
+        _record_calls(saga, comp.service)
         undone = _undone_steps(saga, comp)
         if status != SagaStep.Status.FAILED:
             began = SagaStep.objects.values_list("started_at", flat=True).get(saga_id=saga_id, name=comp.name)

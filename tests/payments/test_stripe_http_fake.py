@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +39,7 @@ class Fault:
     error: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
     after_effect: bool = False  # the request takes effect, only its reply is lost or wrong
+    meanwhile: Callable[["FakeStripe"], None] | None = None  # what happens at Stripe just before
 
 
 class FakeStripe(ThreadingHTTPServer):
@@ -52,6 +53,7 @@ class FakeStripe(ThreadingHTTPServer):
         self.replies: dict[str, tuple[int, dict[str, Any]]] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, str]] = []  # method, path, Idempotency-Key
+        self.request_ids: list[tuple[str, str]] = []  # path, the Request-Id answered
         self.lock = threading.Lock()
 
     @property
@@ -64,6 +66,8 @@ class FakeStripe(ThreadingHTTPServer):
             fault = next((f for f in self.faults if f.method == method and path.startswith(f.path)), None)
             if fault is not None:
                 self.faults.remove(fault)
+                if fault.meanwhile is not None:
+                    fault.meanwhile(self)
                 if not fault.after_effect:
                     return fault.status, {"error": fault.error}, fault.delay
             if key and key in self.replies:
@@ -82,13 +86,17 @@ class FakeStripe(ThreadingHTTPServer):
             intent: dict[str, Any] = {
                 "id": f"pi_{uuid.uuid4().hex[:14]}", "object": "payment_intent", "amount": int(form["amount"]),
                 "currency": form["currency"], "status": "requires_confirmation", "created": int(time.time()),
-                "metadata": {"order_id": form.get("metadata[order_id]", "")}, "last_payment_error": None,
+                "metadata": metadata(form), "last_payment_error": None,
                 "payment_method": form.get("payment_method"),
             }  # fmt: skip
             self.intents[intent["id"]] = intent
             return 200, intent
         if parts[:2] == ["v1", "payment_intents"] and len(parts) >= 3:
             intent = self.intents[parts[2]]
+            if len(parts) == 4 and parts[3] == "cancel":
+                if intent["status"] not in ("requires_confirmation", "requires_payment_method"):
+                    return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}
+                intent["status"] = "canceled"
             if len(parts) == 4 and parts[3] == "confirm":
                 if intent["status"] != "requires_confirmation":
                     return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}
@@ -99,7 +107,7 @@ class FakeStripe(ThreadingHTTPServer):
             refund: dict[str, Any] = {
                 "id": f"re_{uuid.uuid4().hex[:14]}", "object": "refund", "amount": int(form["amount"]),
                 "currency": "usd", "status": "succeeded", "payment_intent": form["payment_intent"],
-                "created": int(time.time()),
+                "created": int(time.time()), "metadata": metadata(form),
             }  # fmt: skip
             self.refunds[refund["id"]] = refund
             return 200, refund
@@ -109,9 +117,17 @@ class FakeStripe(ThreadingHTTPServer):
             return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
         return 404, {"error": {"type": "invalid_request_error", "message": "Not Found"}}
 
+    def confirm(self, intent_id: str) -> None:
+        """As if an attempt the shop gave up on confirmed the intent after all."""
+        self.intents[intent_id] |= {"status": "succeeded", "amount_received": self.intents[intent_id]["amount"]}
+
     def writes(self, path: str) -> list[str]:
         """The idempotency keys of the POSTs to ``path`` (a prefix), in order."""
         return [key for method, p, key in self.requests if method == "POST" and p.startswith(path)]
+
+
+def metadata(form: dict[str, str]) -> dict[str, str]:
+    return {key[len("metadata[") : -1]: value for key, value in form.items() if key.startswith("metadata[")}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -129,10 +145,13 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         payload = json.dumps(body).encode()
+        request_id = f"req_{uuid.uuid4().hex[:12]}"
+        with self.server.lock:
+            self.server.request_ids.append((self.path, request_id))
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:12]}")
+            self.send_header("Request-Id", request_id)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -280,3 +299,66 @@ def test_the_reconciler_leaves_an_order_for_next_time_while_stripe_is_out_of_rea
     # then the order is neither repaired nor flagged: it is compared again next time
     assert (report.unknown, report.mismatched, report.repaired) == ([str(order.pk)], [], [])
     assert orders_reconcile(limit=10).unknown == []  # Stripe is back: it adds up
+
+
+def test_the_journal_names_each_stripe_write_with_its_request_id(fake, customer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.models import Order, OrderEvent, Status
+    from orders.transitions import order_transition
+    from payments import steps
+    from tests.sagas.test_step_rows import Hops, order_in
+
+    # given an order whose saga is at its charge
+    order_id = order_in(Status.RESERVED, customer)
+    total = str(Order.objects.get(pk=order_id).total)
+
+    # when the payment service charges it, then the order turns back and it refunds it
+    with CaptureQueriesContext(connection) as charging:
+        steps.charge(order_id=order_id, context={"total": total, "payment_token": "pm_card_visa"}, hops=Hops())
+    order_transition(order=Order.objects.get(pk=order_id), to=Status.COMPENSATING, reason="customer_request")
+    steps.refund(order_id=order_id, hops=Hops())
+
+    # then each write to Stripe has its staff-only line, with the request id Stripe answered it with
+    answered = {path.partition("?")[0]: request_id for path, request_id in fake.request_ids}
+    intent = Payment.objects.get(order_id=order_id).provider_reference
+    lines = OrderEvent.objects.filter(order_id=order_id, name__startswith="stripe.").order_by("created_at", "pk")
+    assert [(e.service, e.kind, e.name, e.message) for e in lines] == [
+        ("payments", "step", "stripe.payment_intents.create",
+         f"{intent} requires_confirmation, request {answered['/v1/payment_intents']}"),
+        ("payments", "step", "stripe.payment_intents.confirm",
+         f"{intent} succeeded, request {answered[f'/v1/payment_intents/{intent}/confirm']}"),
+        ("payments", "step", "stripe.refunds.create",
+         f"{next(iter(fake.refunds))} succeeded, request {answered['/v1/refunds']}"),
+    ]  # fmt: skip
+    # written with the step's outcome, in its one INSERT of journal lines: no statement of their own
+    journal = OrderEvent._meta.db_table
+    inserts = [q["sql"] for q in charging.captured_queries if q["sql"].startswith(f'INSERT INTO "{journal}"')]
+    assert len(inserts) == 1
+    assert all("sk_test" not in e.message for e in OrderEvent.objects.filter(order_id=order_id))
+
+
+def test_a_confirm_that_lands_while_compensation_cancels_is_refunded(fake):
+    from payments.stripe_provider import StripePaymentProvider
+
+    # given an intent created and recorded, whose attempt is confirmed late, just as the
+    # compensation cancels it (Stripe then refuses to cancel an intent that succeeded)
+    order_id = opened()
+    intent = StripePaymentProvider()._create(
+        amount=Decimal("12.34"), currency="USD", token="pm_card_visa",
+        idempotency_key=f"order:{order_id}:charge", order_ref=order_id,
+    )  # fmt: skip
+    unexpected = {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}
+    fake.faults.append(
+        Fault("POST", f"/v1/payment_intents/{intent.id}/cancel", 400, unexpected, after_effect=True,
+              meanwhile=lambda server: server.confirm(intent.id))
+    )  # fmt: skip
+
+    # when the compensation runs
+    assert services.payment_refund(order_id=order_id) is True
+
+    # then the late success is refunded, once
+    assert fake.intents[intent.id]["status"] == "succeeded"
+    assert [(r["payment_intent"], r["amount"]) for r in fake.refunds.values()] == [(intent.id, 1234)]
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.REFUNDED

@@ -11,7 +11,7 @@ from django.db import connections
 
 from payments import services
 from payments.models import Payment
-from payments.providers import PaymentDeclined, ProviderRejected, get_payment_provider
+from payments.providers import PaymentDeclined, PaymentError, ProviderRejected, get_payment_provider
 from payments.stripe_provider import StripePaymentProvider, intent_recorded, minor_units
 from tests.payments.stripe_server import LocalStripe
 
@@ -118,6 +118,9 @@ def test_a_declined_card_is_final_and_stays_declined(stripe_settings):
     assert len(stripe_settings.intents_of(order_id)) == 1
     assert [e.status for e in get_payment_provider().transactions(order_ref=order_id)] == ["failed"]
     assert services.payment_refund(order_id=order_id) is False
+    # the compensation cancelled the declined intent: no other payment method can be put on it
+    assert [i.status for i in stripe_settings.intents_of(order_id)] == ["canceled"]
+    assert [e.status for e in get_payment_provider().transactions(order_ref=order_id)] == ["failed"]
 
 
 def test_a_payment_method_stripe_does_not_know_is_declined(stripe_settings):
@@ -196,3 +199,79 @@ def test_the_admin_shows_the_intent_linked_to_stripe_and_what_stripe_holds(strip
     assert f'href="https://dashboard.stripe.com/test/payments/{payment.provider_reference}"' in page
     assert f"charge 12.34 succeeded ({payment.provider_reference})" in page
     assert "refund 12.34 succeeded (re_" in page
+
+
+def test_the_ledger_names_the_idempotency_key_of_each_charge_and_refund(stripe_settings):
+    # given an order charged and refunded through Stripe
+    order_id = opened()
+    payment = services.payment_charge(order_id=order_id, token=VISA)
+    services.payment_refund(order_id=order_id)
+
+    # then the ledger read back from Stripe names the keys the shop used, as the simulated one does
+    ledger = get_payment_provider().transactions(order_ref=order_id)
+    assert [(e.kind, e.idempotency_key) for e in ledger] == [
+        ("charge", services.charge_key(order_id)),
+        ("refund", services.refund_key(order_id, payment.provider_reference)),
+    ]
+
+
+def test_an_intent_never_confirmed_is_cancelled_when_the_order_turns_back(stripe_settings, customer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import Order, OrderEvent, Status
+    from orders.transitions import order_transition
+    from payments import steps
+    from sagas.models import SagaStep
+    from tests.sagas.test_step_rows import Hops, order_in
+
+    # given an order whose charge created (and recorded) its intent, then its worker died
+    # before confirming it, and the step was given up
+    order_id = order_in(Status.RESERVED, customer)
+    order = Order.objects.get(pk=order_id)
+    services.payment_open(order_id=order_id, amount=order.total)
+    created = StripePaymentProvider()._create(
+        amount=order.total, currency="USD", token=VISA, idempotency_key=f"order:{order_id}:charge", order_ref=order_id
+    )
+    long_ago = timezone.now() - timedelta(hours=1)
+    SagaStep.objects.filter(saga_id=order_id, name="charge_payment").update(
+        status=SagaStep.Status.FAILED, attempts=1, started_at=long_ago, finished_at=long_ago
+    )
+
+    # when the order is cancelled and its payment compensated (twice: a copy of the message)
+    order_transition(order=Order.objects.get(pk=order_id), to=Status.COMPENSATING, reason="customer_request")
+    steps.refund(order_id=order_id, hops=Hops())
+    steps.refund(order_id=order_id, hops=Hops())
+    assert services.payment_refund(order_id=order_id) is False  # and once more: still idempotent
+
+    # then Stripe holds the intent cancelled, the journal says so, and nothing was charged
+    assert [(i.id, i.status) for i in stripe_settings.intents_of(order_id)] == [(created.id, "canceled")]
+    cancelled = OrderEvent.objects.get(order_id=order_id, name="stripe.payment_intents.cancel")
+    assert cancelled.message.startswith(f"{created.id} canceled, request")
+    assert SagaStep.objects.get(saga_id=order_id, name="refund_payment").status == SagaStep.Status.SKIPPED
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.FAILED
+
+    # and the worker, alive after all, cannot confirm it: no money moves, the payment stays failed
+    with pytest.raises(PaymentError, match="cancelled"):
+        services.payment_charge(order_id=order_id, token=VISA)
+    assert succeeded(stripe_settings, order_id) == []
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.FAILED
+
+
+def test_the_journal_names_each_stripe_write_against_localstripe(stripe_settings, customer):
+    from orders.models import Order, OrderEvent, Status
+    from payments import steps
+    from tests.sagas.test_step_rows import Hops, order_in
+
+    order_id = order_in(Status.RESERVED, customer)
+    total = str(Order.objects.get(pk=order_id).total)
+    steps.charge(order_id=order_id, context={"total": total, "payment_token": VISA}, hops=Hops())
+
+    intent = Payment.objects.get(order_id=order_id).provider_reference
+    lines = OrderEvent.objects.filter(order_id=order_id, name__startswith="stripe.").order_by("created_at", "pk")
+    # localstripe sends no Request-Id: the line says none was given (the HTTP fake shows one)
+    assert [(e.name, e.message) for e in lines] == [
+        ("stripe.payment_intents.create", f"{intent} requires_confirmation, request (none given)"),
+        ("stripe.payment_intents.confirm", f"{intent} succeeded, request (none given)"),
+    ]

@@ -77,6 +77,7 @@ def test_charge_once_decline_and_a_later_failure_refunds(stripe_saga, stripe_set
     stripe_settings.assert_adds_up(orders.values())
     assert len(stripe_settings.intents_of(paid)) == 1
     assert [i.status for i in stripe_settings.intents_of(shipped_nowhere)] == ["succeeded"]
+    assert [i.status for i in stripe_settings.intents_of(declined)] == ["canceled"]  # by its compensation
     assert Product.objects.get(pk=product.pk).stock == 9  # the declined and the undelivered put back
     payment = Payment.objects.get(order_id=paid)
     assert payment.provider_reference == stripe_settings.intents_of(paid)[0].id
