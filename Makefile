@@ -11,7 +11,7 @@ RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 DEV_INSTALLED := $(VENV)/.installed-dev
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
 
-.PHONY: run test lint typecheck checks locks-check lock pytest chaos clean
+.PHONY: run test test-stripe lint typecheck checks locks-check lock pytest chaos clean
 
 $(VENV)/bin/python:
 	@echo "Creating $(VENV)"
@@ -93,6 +93,14 @@ pytest: $(DEV_INSTALLED)
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 test: lint typecheck checks pytest
+
+# The saga and contract suites again, charging through Stripe: one localstripe for the session,
+# the test process and every saga worker pointed at it (tests/provider.py). Tests of a fault only
+# the simulated provider makes are skipped, each naming the Stripe test that covers its case.
+# On PostgreSQL + Redis: DATABASE_URL=... CELERY_BROKER_URL=... CELERY_RESULT_BACKEND=... make test-stripe
+STRIPE_SUITES ?= tests/orders tests/sagas tests/notifications tests/events tests/outbox tests/risk tests/api tests/web
+test-stripe: $(DEV_INSTALLED)
+	SHOP_TEST_PAYMENT_PROVIDER=stripe $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider $(STRIPE_SUITES)
 
 # Fault injection at scale on PostgreSQL + Redis; writes docs/reliability.md.
 CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shop
