@@ -11,7 +11,7 @@ RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 DEV_INSTALLED := $(VENV)/.installed-dev
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
 
-.PHONY: run test lint typecheck checks locks-check lock pytest chaos clean
+.PHONY: run test test-stripe lint typecheck checks locks-check lock pytest chaos chaos-stripe clean
 
 $(VENV)/bin/python:
 	@echo "Creating $(VENV)"
@@ -94,6 +94,14 @@ pytest: $(DEV_INSTALLED)
 
 test: lint typecheck checks pytest
 
+# The saga and contract suites again, charging through Stripe: one localstripe for the session,
+# the test process and every saga worker pointed at it (tests/provider.py). Tests of a fault only
+# the simulated provider makes are skipped, each naming the Stripe test that covers its case.
+# On PostgreSQL + Redis: DATABASE_URL=... CELERY_BROKER_URL=... CELERY_RESULT_BACKEND=... make test-stripe
+STRIPE_SUITES ?= tests/orders tests/sagas tests/notifications tests/events tests/outbox tests/risk tests/api tests/web
+test-stripe: $(DEV_INSTALLED)
+	SHOP_TEST_PAYMENT_PROVIDER=stripe $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider $(STRIPE_SUITES)
+
 # Fault injection at scale on PostgreSQL + Redis; writes docs/reliability.md.
 CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shop
 CHAOS_BROKER_URL ?= redis://127.0.0.1:6379/0
@@ -104,6 +112,18 @@ chaos: $(DEV_INSTALLED)
 	CELERY_RESULT_BACKEND=$(CHAOS_RESULT_BACKEND) CHAOS_ORDERS=$(CHAOS_ORDERS) CHAOS_FULL=1 \
 	CHAOS_REPORT=docs/reliability.md SHOP_TEST_RUN=_chaos SHOP_TEST_REDIS_BASE=8 \
 	$(VENV)/bin/pytest tests/chaos -v -p no:cacheprovider $(CHAOS_ARGS)
+
+# The provider's rows of `make chaos` (slow calls, a request held up past its lease, every task
+# twice, slow calls with every message twice, SIGKILL during the charge) charging through Stripe
+# (localstripe), in both modes; writes their rows, labelled with the provider, beside the others.
+CHAOS_STRIPE_ORDERS ?= 40
+CHAOS_STRIPE_ROWS := sigkill-charge_payment or test_every_task_delivered_twice or slow_calls \
+	or every_message_twice or held-up-charge
+chaos-stripe: $(DEV_INSTALLED)
+	DATABASE_URL=$(CHAOS_DATABASE_URL) CELERY_BROKER_URL=$(CHAOS_BROKER_URL) \
+	CELERY_RESULT_BACKEND=$(CHAOS_RESULT_BACKEND) CHAOS_ORDERS=$(CHAOS_STRIPE_ORDERS) \
+	CHAOS_REPORT=docs/reliability.md SHOP_TEST_RUN=_chaos SHOP_TEST_REDIS_BASE=8 SHOP_TEST_PAYMENT_PROVIDER=stripe \
+	$(VENV)/bin/pytest tests/chaos -v -p no:cacheprovider -k "$(CHAOS_STRIPE_ROWS)" $(CHAOS_ARGS)
 
 clean:
 	rm -rf var

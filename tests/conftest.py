@@ -1,9 +1,69 @@
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
+from payments.providers import get_payment_provider
+from tests import provider
 from tests.factories import ProductFactory, StaffFactory, UserFactory
 
+if TYPE_CHECKING:  # imported where used: tests.worker is a plugin, loaded (and rewritten) by pytest
+    from tests.payments.stripe_server import LocalStripe
+
 pytest_plugins = ["tests.worker"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not provider.STRIPE:
+        return
+    for item in items:
+        mark = item.get_closest_marker("simulated_only")
+        if mark is not None:
+            item.add_marker(pytest.mark.skip(reason=provider.skip_reason(mark)))
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator["LocalStripe"]:
+    """localstripe as its own process on a free port, for the whole session."""
+    from tests.payments.stripe_server import LocalStripe
+
+    server = LocalStripe(Path(tmp_path_factory.mktemp("localstripe")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _payment_provider(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under ``SHOP_TEST_PAYMENT_PROVIDER=stripe`` (tests/provider.py), this process and every
+    saga worker it starts charge through the session's localstripe."""
+    from tests.worker import WORKER_ENV
+
+    if not provider.STRIPE:
+        yield
+        return
+    server: LocalStripe = request.getfixturevalue("localstripe")
+    env = server.worker_env()
+    saved = dict(WORKER_ENV)
+    WORKER_ENV.update(env)
+    provider.localstripe_server = server
+    with override_settings(
+        PAYMENT_PROVIDER="stripe",
+        STRIPE_API_KEY=env["STRIPE_API_KEY"],
+        STRIPE_API_BASE=server.url,
+        STRIPE_WEBHOOK_SECRET=env["STRIPE_WEBHOOK_SECRET"],
+        STRIPE_CONNECT_TIMEOUT_SECONDS=float(env["STRIPE_CONNECT_TIMEOUT_SECONDS"]),
+        STRIPE_TIMEOUT_SECONDS=float(env["STRIPE_TIMEOUT_SECONDS"]),
+    ):
+        get_payment_provider.cache_clear()
+        yield
+    get_payment_provider.cache_clear()
+    provider.localstripe_server = None
+    WORKER_ENV.clear()
+    WORKER_ENV.update(saved)
 
 
 @pytest.fixture(autouse=True)

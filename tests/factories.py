@@ -9,6 +9,7 @@ from factory.helpers import post_generation
 from orders.models import Coordination, Order
 from orders.services import OrderItem, order_place
 from shop.models import Category, Product
+from tests.provider import payment_token
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -97,7 +98,7 @@ def order_body(
     return {
         "items": [{"sku": p.sku, "quantity": quantity} for p in products],
         "shipping_address": address(**address_overrides),
-        "payment_token": token,
+        "payment_token": payment_token(token),
     }
 
 
@@ -115,7 +116,7 @@ def place(
         user=user,
         items=[OrderItem(sku=p.sku, quantity=quantity) for p in products],
         shipping_address=address(**address_overrides),
-        payment_token=token,
+        payment_token=payment_token(token),
         coordination_mode=Coordination(coordination) if coordination else None,
     )
 

@@ -25,6 +25,7 @@ from django.core.management import call_command
 from core.errors import BAD_REQUEST_CODES, ERROR_CODES
 from orders.models import Order, Status
 from tests.factories import PASSWORD, ProductFactory, StaffFactory, UserFactory
+from tests.provider import payment_token
 
 PACKAGE = "shop_client"
 TERMINAL = {"completed", "cancelled", "needs_attention"}
@@ -128,7 +129,7 @@ def test_a_generated_client_drives_the_whole_flow_unmodified(saga, connect):
             postal_code="N1 9GU",
             country=models.CountryEnum.GB,
         ),
-        payment_token="tok_visa",
+        payment_token=payment_token("tok_visa"),
     )
     orders_create = use("api.orders.orders_create")
     placed = orders_create.sync_detailed(client=ada, body=body, idempotency_key="checkout-1")
@@ -220,7 +221,7 @@ def test_a_generated_client_reads_every_error_code(transactional_db, no_relay, c
                 name="Ada Lovelace", line1="12 Analytical Row", city="London", postal_code="N1 9GU",
                 country=models.CountryEnum.GB,
             ),
-            payment_token="tok_visa",
+            payment_token=payment_token("tok_visa"),
         )  # fmt: skip
 
     # a 400 names its code, and each field's by path: an unknown SKU is not a quantity out of range

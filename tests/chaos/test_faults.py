@@ -1,7 +1,9 @@
 """Fault injection: a batch of orders mixing every provider test value, one fault, contract §6.
 
 `make test` runs a small batch of each fault; `make chaos` runs at least 200 orders per fault
-on PostgreSQL + Redis and writes the table to docs/reliability.md (CHAOS_REPORT).
+on PostgreSQL + Redis and writes the table to docs/reliability.md (CHAOS_REPORT). `make
+chaos-stripe` runs the provider's rows (slow calls, a request held up, duplicates, a takeover)
+charging through Stripe (localstripe), its calls held up by a proxy in front of it.
 """
 
 import contextlib
@@ -30,20 +32,21 @@ from orders.models import TERMINAL_STATUSES, Order, OrderEvent, Status
 from orders.services import order_cancel, order_retry_compensation, order_retry_saga, saga_recover_stalled
 from outbox.models import OutboxMessage
 from outbox.relay import relay_due
-from payments.models import ProviderTransaction
 from risk.services import review_decide
 from sagas.models import SagaStep
 from sagas.runtime import NotHeld
 from shipping.models import CarrierShipment
 from shop.models import Product
+from tests import provider
 from tests.admin.test_product_admin import save_stock_from_list
-from tests.chaos.proxy import BrokerProxy
+from tests.chaos.proxy import BrokerProxy, HoldingProxy
 from tests.factories import ProductFactory, UserFactory, order_body
 from tests.worker import (
     ROOT,
     WORKER_APPLICATION_NAME,
     WORKER_ENV,
     assert_invariants,
+    charges_per_order,
     database_url,
     money_moved,
     purge_broker,
@@ -55,7 +58,8 @@ pytestmark = [pytest.mark.saga, pytest.mark.chaos, pytest.mark.timeout(1200)]
 
 ORDERS = int(os.environ.get("CHAOS_ORDERS", "16"))
 FULL = os.environ.get("CHAOS_FULL") == "1"
-MIX = [
+# Under Stripe, the tokens it has (tests/provider.py) with the carrier's and the screening's values.
+MIX = provider.provider_mix([
     ("tok_visa", "N1 9GU"),
     ("tok_flaky", "N1 9GU"),
     ("tok_timeout", "N1 9GU"),
@@ -66,9 +70,10 @@ MIX = [
     ("tok_refund_fails", "00000"),
     ("tok_refund_fails", "N1 9GU"),
     ("tok_visa", "66666"),  # the risk screening rejects it
-]
+])  # fmt: skip
 HELD = "77777"  # the risk screening holds it for a person (test_staff_reviewing_at_random)
 ON_POSTGRES = connection.vendor == "postgresql"
+PROVIDER = "stripe (localstripe)" if provider.STRIPE else "simulated"
 BROKER = settings.CELERY_BROKER_URL.split(":", 1)[0]
 NETWORKED_BROKER = BROKER in ("redis", "amqp", "pyamqp")
 needs_networked_broker = pytest.mark.skipif(
@@ -76,6 +81,33 @@ needs_networked_broker = pytest.mark.skipif(
 )
 # Every remote call slower than the lease the saga sets for it.
 SLOW_CALLS = {"SIMULATED_LATENCY_SECONDS": "0.6", "SAGA_STEP_LEASE_SECONDS": "0.5"}
+
+
+@pytest.fixture
+def stripe_proxy() -> Iterator[HoldingProxy | None]:
+    """Under Stripe, a proxy in front of the session's localstripe that can hold the worker's
+    calls up (``held_up_at_stripe``); ``None`` with the simulated provider."""
+    server = provider.localstripe_server
+    if server is None:
+        yield None
+        return
+    proxy = HoldingProxy(server.url)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def held_up_at_stripe(
+    proxy: HoldingProxy | None, env: dict[str, str], *, delay: float, only: str = ""
+) -> dict[str, str]:
+    """``env`` for a worker whose calls to Stripe reach it ``delay`` s late (those whose request
+    line contains ``only``; all when empty); unchanged with the simulated provider, which
+    ``env`` slows by itself. The worker's calls time out after 1 s (``LocalStripe.worker_env``):
+    one held up longer is a lost reply, the server acting on it later."""
+    if proxy is None:
+        return env
+    proxy.delay, proxy.only = delay, only.encode()
+    return env | {"STRIPE_API_BASE": proxy.url}
 
 
 @dataclass
@@ -93,6 +125,7 @@ class Row:
     late_successes_undone: int = 0
     broker: str = ""
     mode: str = ""
+    provider: str = PROVIDER
 
 
 ROWS: list[Row] = []
@@ -185,10 +218,7 @@ class Batch:
 
     def row(self, fault: str, orders: dict[str, Order]) -> Row:
         statuses = [o.status for o in orders.values()]
-        charges = ProviderTransaction.objects.filter(order_ref__in=self.ids, kind="charge", status="succeeded")
-        per_order: dict[str, int] = {}
-        for ref in charges.values_list("order_ref", flat=True):
-            per_order[ref] = per_order.get(ref, 0) + 1
+        per_order = charges_per_order(self.ids)
         oversold = 0
         for sku, initial in self.initial.items():
             sold = sum(
@@ -399,22 +429,23 @@ def test_the_same_idempotency_key_posted_concurrently(saga):
     batch.check("the same Idempotency-Key posted concurrently", recover=False)
 
 
-def test_slow_calls_and_customers_cancelling_at_random(special_worker, settings):
+def test_slow_calls_and_customers_cancelling_at_random(special_worker, settings, stripe_proxy):
     settings.SAGA_STALL_SECONDS = 5
-    special_worker(env=SLOW_CALLS, concurrency=8)
+    special_worker(env=held_up_at_stripe(stripe_proxy, SLOW_CALLS, delay=0.6), concurrency=8)
     batch = Batch(ORDERS)
     batch.place(ORDERS)
     batch.cancel_some_at_random(share=0.5, within=max(5.0, ORDERS * 0.05)).join()
     batch.check("every call slower than its lease, customers cancelling at random")
 
 
-def test_every_message_twice_with_calls_slower_than_the_lease(special_worker, settings):
+def test_every_message_twice_with_calls_slower_than_the_lease(special_worker, settings, stripe_proxy):
     from celery.signals import after_task_publish
 
     from tests.chaos.apps import duplicate
 
     settings.SAGA_STALL_SECONDS = 5
-    special_worker("tests.chaos.apps.duplicate", env=SLOW_CALLS, concurrency=8)
+    env = held_up_at_stripe(stripe_proxy, SLOW_CALLS, delay=0.6)
+    special_worker("tests.chaos.apps.duplicate", env=env, concurrency=8)
     try:
         batch = Batch(ORDERS)
         batch.place(ORDERS)
@@ -674,18 +705,24 @@ def held_up(*services: str, **env: str) -> dict[str, str]:
 
 
 HELD_UP_CALLS = {"charge": "payments.charge", "refund": "payments.refund", "shipment": "shipping.create"}
+# The same requests at Stripe, by their request line: a charge's confirmation, a refund.
+HELD_UP_AT_STRIPE = {"charge": "/confirm ", "refund": "POST /v1/refunds "}
 
 
 @pytest.mark.parametrize("what", list(HELD_UP_CALLS) if FULL else ["charge"], ids=lambda what: f"held-up-{what}")
-def test_a_request_held_up_past_its_lease_with_customers_cancelling(special_worker, settings, what):
+def test_a_request_held_up_past_its_lease_with_customers_cancelling(special_worker, settings, stripe_proxy, what):
     settings.SAGA_STALL_SECONDS = 3
-    special_worker(env=held_up(HELD_UP_CALLS[what]), concurrency=8)
+    env = held_up(HELD_UP_CALLS[what])
+    if what in HELD_UP_AT_STRIPE:
+        env = held_up_at_stripe(stripe_proxy, env, delay=2, only=HELD_UP_AT_STRIPE[what])
+    special_worker(env=env, concurrency=8)
     batch = Batch(ORDERS)
     batch.place(ORDERS)
     batch.cancel_some_at_random(share=0.5, within=max(3.0, ORDERS * 0.03)).join()
     batch.check(f"a {what} request held up past its lease, customers cancelling")
 
 
+@provider.HELD_UP
 def test_sigkill_while_the_worker_undoes_a_late_charge(special_worker, settings):
     # given every charge and every refund held up on its way, and every order cancelled at once
     settings.SAGA_STALL_SECONDS = 2
@@ -719,6 +756,7 @@ def cancel_while_charging(batch: Batch) -> None:
         time.sleep(0.01)
 
 
+@provider.FLAKY
 def test_a_late_charge_on_a_step_waiting_after_a_redrive(special_worker, settings):
     # given tok_flaky charges whose first request is held up, and the sweeper re-driving at once:
     # the re-driven attempts reach the provider first, fail, and leave the step waiting
@@ -735,6 +773,7 @@ def test_a_late_charge_on_a_step_waiting_after_a_redrive(special_worker, setting
     batch.check("a late charge on a step waiting after a re-drive")
 
 
+@provider.REFUND_FAILS
 def test_staff_retrying_the_compensation_of_a_late_charge_whose_refund_failed(special_worker, settings):
     # given charges held up past their lease whose refunds always fail, every order cancelled
     settings.SAGA_STALL_SECONDS = 3
@@ -763,13 +802,18 @@ def write_report(path: Path, rows: list[Row]) -> None:
         f"{ORDERS} orders per fault mixing every provider test value (`tests/chaos/test_faults.py`),",
         "each fault once per coordination mode (orchestrated by the canvas, choreographed by events).",
         "Each row: orders placed, how they ended, and the contract §6 checks once all had ended.",
+        "The provider's rows also run charging through Stripe (`make chaos-stripe`, provider",
+        "`stripe (localstripe)`): localstripe as its own process, the worker's calls to it held up by",
+        "a proxy (`tests/chaos/proxy.py`), the tokens `pm_card_visa` and `pm_card_chargeCustomerFail`",
+        "with the carrier's and the screening's postal codes; double charges are counted over every",
+        "PaymentIntent Stripe holds for the order, not only the one the shop recorded.",
         "The last four counts must be 0: orders that never ended, customers charged twice, units sold",
         "beyond the stock, and cancelled orders whose customer is still charged or whose parcel is live.",
         'Running some faults again (`make chaos CHAOS_ARGS="-k name"`) replaces their rows.',
         "",
-        "| fault | mode | broker | orders placed | completed | cancelled | needs_attention | lost | double charges "
-        "| oversold units | cancelled but charged or shipped | late successes undone | seconds |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| fault | mode | broker | provider | orders placed | completed | cancelled | needs_attention | lost "
+        "| double charges | oversold units | cancelled but charged or shipped | late successes undone | seconds |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     # A run of some faults only (pytest -k) updates their rows and keeps the others still defined.
     table = {}
@@ -777,15 +821,18 @@ def write_report(path: Path, rows: list[Row]) -> None:
         cells = [c.strip() for c in line.split("|")]
         if cells[1] in FAULT_ORDER and len(cells) > 13:
             if len(cells) == 14:  # a row from before the column of late successes: not counted then
-                line = "|".join([*cells[:12], " n/a ", *cells[12:]]).strip()
-            table[(cells[1], cells[2], cells[3])] = line
+                cells = [*cells[:12], "n/a", *cells[12:]]
+            if len(cells) == 15:  # a row from before the provider's column: the simulated one's
+                cells = [*cells[:4], "simulated", *cells[4:]]
+            line = "| " + " | ".join(cells[1:-1]) + " |"
+            table[(cells[1], cells[2], cells[3], cells[4])] = line
     for r in rows:
-        table[(r.fault, r.mode, r.broker)] = (
-            f"| {r.fault} | {r.mode} | {r.broker} | {r.placed} | {r.completed} | {r.cancelled} "
+        table[(r.fault, r.mode, r.broker, r.provider)] = (
+            f"| {r.fault} | {r.mode} | {r.broker} | {r.provider} | {r.placed} | {r.completed} | {r.cancelled} "
             f"| {r.needs_attention} | {r.lost} | {r.double_charges} | {r.oversold} "
             f"| {r.cancelled_but_charged_or_shipped} | {r.late_successes_undone} | {r.seconds} |"
         )
-    lines += [table[key] for key in sorted(table, key=lambda key: (_fault_order(key[0]), key[1], key[2]))]
+    lines += [table[key] for key in sorted(table, key=lambda key: (_fault_order(key[0]), key[3] != "simulated", *key))]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

@@ -16,6 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from core.templatetags.shop_tags import order_number
 from notifications.models import Notification
 from orders.models import OrderEvent, Status
+from tests import provider
 from tests.factories import ProductFactory, order_body, post_order
 from tests.worker import wait_for_step, wait_for_terminal
 
@@ -65,6 +66,7 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     return str(plain.get_content()), str(html.get_content())
 
 
+@provider.SLOW
 def test_each_order_emails_its_customer_once_when_placed_and_once_when_it_ends(
     saga, special_worker, smtp_server, api, customer
 ):

@@ -17,6 +17,7 @@ from orders.models import Order, OrderEvent, Status
 from orders.reconciliation import orders_reconcile
 from payments.models import ProviderTransaction
 from shipping.models import CarrierShipment
+from tests import provider
 from tests.factories import ProductFactory, order_body, post_order
 from tests.worker import assert_invariants, money_moved, wait_for_terminal, wait_until, wait_until_settled
 
@@ -48,6 +49,7 @@ def reconcile_command(*args: str) -> tuple[int, str]:
     return 0, out.getvalue()
 
 
+@provider.FORGED_LEDGER
 def test_a_clean_run_finds_nothing_and_a_planted_charge_on_a_cancelled_order_is_refunded(saga, api):
     # given a completed order and a declined one, as the saga left them
     product = ProductFactory(stock=5)
@@ -102,6 +104,7 @@ def test_a_live_parcel_for_a_cancelled_order_is_cancelled_at_the_carrier(saga, a
     assert parcel.status == CarrierShipment.Status.CANCELLED
 
 
+@provider.FORGED_LEDGER
 def test_what_no_rule_repairs_is_flagged_for_staff(saga, api, staff_api):
     # given a completed order charged a second time at the provider
     product = ProductFactory(stock=5)
@@ -131,6 +134,7 @@ def test_what_no_rule_repairs_is_flagged_for_staff(saga, api, staff_api):
     assert order.ledger_mismatch == ""
 
 
+@provider.FORGED_LEDGER
 def test_a_dry_run_changes_nothing(saga, api):
     product = ProductFactory(stock=5)
     order_id = post_order(api, order_body(product, token="tok_decline"))
@@ -154,6 +158,7 @@ def test_each_run_is_bounded_and_the_orders_never_compared_come_first(saga, api)
     assert Order.objects.filter(reconciled_at__isnull=True).count() == 0
 
 
+@provider.FORGED_LEDGER
 def test_two_reconcilers_at_once_repair_an_order_once(saga, api):
     # given a cancelled order holding a planted charge
     product = ProductFactory(stock=5)

@@ -13,6 +13,7 @@ from payments.models import Payment
 from sagas.models import SagaStep
 from shipping.models import Shipment
 from shop.models import Product
+from tests import provider
 from tests.factories import ProductFactory, UserFactory, order_body, post_order
 from tests.worker import assert_invariants, money_moved, wait_for_step, wait_for_terminal
 
@@ -21,20 +22,22 @@ pytestmark = pytest.mark.saga
 
 @pytest.mark.parametrize(
     ("token", "postal_code", "status", "reason"),
-    [
-        ("tok_visa", "N1 9GU", Status.COMPLETED, None),
-        ("tok_mastercard_debit", "N1 9GU", Status.COMPLETED, None),
-        ("tok_decline", "N1 9GU", Status.CANCELLED, "payment_declined"),
-        ("tok_flaky", "N1 9GU", Status.COMPLETED, None),
-        ("tok_timeout", "N1 9GU", Status.COMPLETED, None),
-        ("tok_down", "N1 9GU", Status.CANCELLED, "payment_failed"),
-        ("tok_refund_fails", "N1 9GU", Status.COMPLETED, None),
-        ("tok_slow", "N1 9GU", Status.COMPLETED, None),
-        ("tok_visa", "88888", Status.COMPLETED, None),
-        ("tok_visa", "00000", Status.CANCELLED, "shipping_failed"),
-        ("tok_visa", "99999", Status.COMPLETED, None),
-        ("tok_refund_fails", "00000", Status.NEEDS_ATTENTION, "shipping_failed"),
-    ],
+    provider.token_params(
+        [
+            ("tok_visa", "N1 9GU", Status.COMPLETED, None),
+            ("tok_mastercard_debit", "N1 9GU", Status.COMPLETED, None),
+            ("tok_decline", "N1 9GU", Status.CANCELLED, "payment_declined"),
+            ("tok_flaky", "N1 9GU", Status.COMPLETED, None),
+            ("tok_timeout", "N1 9GU", Status.COMPLETED, None),
+            ("tok_down", "N1 9GU", Status.CANCELLED, "payment_failed"),
+            ("tok_refund_fails", "N1 9GU", Status.COMPLETED, None),
+            ("tok_slow", "N1 9GU", Status.COMPLETED, None),
+            ("tok_visa", "88888", Status.COMPLETED, None),
+            ("tok_visa", "00000", Status.CANCELLED, "shipping_failed"),
+            ("tok_visa", "99999", Status.COMPLETED, None),
+            ("tok_refund_fails", "00000", Status.NEEDS_ATTENTION, "shipping_failed"),
+        ]
+    ),
 )
 def test_every_provider_test_value_ends_as_the_contract_says(saga, api, token, postal_code, status, reason):
     # given two products in stock
@@ -124,6 +127,7 @@ def test_sixteen_concurrent_buyers_for_the_last_five_units(saga):
     assert_invariants(orders, {product.sku: 5})
 
 
+@provider.SLOW
 def test_customer_cancel_compensates_and_a_completed_order_cannot_be_cancelled(saga, api):
     product = ProductFactory(stock=10)
     # given a completed order

@@ -1,20 +1,10 @@
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from payments.providers import get_payment_provider
 from tests.payments.stripe_server import API_KEY, WEBHOOK_SECRET, LocalStripe
-
-
-@pytest.fixture(scope="session")
-def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
-    """localstripe as its own process on a free port, for the whole session."""
-    server = LocalStripe(Path(tmp_path_factory.mktemp("localstripe")))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

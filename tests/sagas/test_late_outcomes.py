@@ -16,12 +16,14 @@ from outbox.models import OutboxMessage
 from sagas.models import SagaStep
 from shipping.models import CarrierShipment
 from shop.models import Product
+from tests import provider
 from tests.factories import ProductFactory, order_body, post_order
 from tests.worker import WORKER_ENV, assert_invariants, money_moved, wait_for_step, wait_for_terminal
 
 pytestmark = pytest.mark.saga
 
 
+@provider.SLOW
 def test_a_charge_that_lands_after_the_cancel_is_refunded(saga, api):
     # given a charge in flight that takes longer than the step's lease
     product = ProductFactory(stock=5)
@@ -59,6 +61,7 @@ def test_a_shipment_that_lands_after_the_cancel_is_cancelled_at_the_carrier(saga
     assert_invariants([order], {product.sku: 5})
 
 
+@provider.SLOW
 def test_a_second_copy_of_a_step_in_flight_never_leaves_a_charge_behind(saga, api, staff, settings):
     # given a slow charge in flight, then a staff retry and a sweeper re-drive once its lease ran out
     product = ProductFactory(stock=5)
@@ -80,6 +83,7 @@ def test_a_second_copy_of_a_step_in_flight_never_leaves_a_charge_behind(saga, ap
     assert refunded == order.total
 
 
+@provider.DOWN
 def test_a_cancel_during_a_retry_backoff_does_not_wait_for_a_lease(special_worker, api):
     # given a charge that failed once and waits a long backoff before its retry
     special_worker(

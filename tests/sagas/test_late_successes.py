@@ -16,6 +16,7 @@ from orders.services import order_retry_compensation, saga_recover_stalled
 from payments.models import ProviderTransaction
 from sagas.models import SagaStep
 from shipping.models import CarrierShipment
+from tests import provider
 from tests.factories import ProductFactory, order_body, post_order
 from tests.worker import (
     assert_invariants,
@@ -51,6 +52,7 @@ def cancelled_for_good(order_id: str) -> Order:
     return wait_for_terminal([order_id], timeout=60)[order_id]
 
 
+@provider.HELD_UP
 def test_a_charge_that_lands_after_the_order_was_cancelled_is_refunded(special_worker, api):
     # given a charge request held up on its way for longer than its lease
     special_worker(env=held_up("payments.charge"))
@@ -76,6 +78,7 @@ def test_a_charge_that_lands_after_the_order_was_cancelled_is_refunded(special_w
     assert_invariants([order], {product.sku: 5})
 
 
+@provider.HELD_UP
 def test_a_late_charge_is_refunded_even_when_the_worker_dies_during_the_refund(special_worker, api, settings):
     # given a late charge whose refund request is itself held up on its way
     worker = special_worker(env=held_up("payments.charge", "payments.refund"))
@@ -122,6 +125,7 @@ def test_a_shipment_that_lands_after_the_order_was_cancelled_is_cancelled_at_the
     assert_invariants([order], {product.sku: 5})
 
 
+@provider.FLAKY
 def test_a_late_success_on_a_step_waiting_for_its_retry_is_refunded(special_worker, api, settings):
     # given tok_flaky (the provider fails its first two calls), attempt 1 held up on its way,
     # and two re-drives whose attempts reach the provider first, fail, and leave the step waiting
@@ -149,6 +153,7 @@ def test_a_late_success_on_a_step_waiting_for_its_retry_is_refunded(special_work
     assert refunded == order.total
 
 
+@provider.REFUND_FAILS
 def test_retry_compensation_never_closes_an_order_that_still_holds_money(special_worker, api, staff):
     # given a late charge whose refund fails for good: the order waits for staff
     special_worker(env=held_up("payments.charge"))

@@ -11,6 +11,7 @@ from orders.models import Order, Status
 from shop.handlers import restore_cart
 from shop.models import Product, StockReservation
 from tests.factories import ProductFactory, UserFactory
+from tests.provider import payment_token
 from tests.worker import wait_for_terminal, wait_until
 
 CHECKOUT = {"name": "Ada Lovelace", "line1": "1 Main St", "postal_code": "N1 9GU", "city": "London", "country": "GB"}
@@ -123,7 +124,9 @@ def test_after_a_declined_card_the_cart_comes_back_and_another_card_completes(sa
     mug = ProductFactory(name="Enamel mug", stock=5)
     browser = signed_in(customer)
     browser.post(f"/products/{mug.sku}/", {"quantity": 2})
-    first = browser.post("/checkout/", {**CHECKOUT, "payment_token": "tok_decline", "checkout_key": uuid.uuid4()})
+    first = browser.post(
+        "/checkout/", {**CHECKOUT, "payment_token": payment_token("tok_decline"), "checkout_key": uuid.uuid4()}
+    )
     [declined_order] = Order.objects.filter(user=customer)
     wait_for_terminal([declined_order.pk])
     assert first.status_code == 302
@@ -137,7 +140,9 @@ def test_after_a_declined_card_the_cart_comes_back_and_another_card_completes(sa
     # when they try another card from the order page's link
     page = browser.get(f"/orders/{declined_order.pk}/").content.decode()
     assert "Try another payment method" in page
-    second = browser.post("/checkout/", {**CHECKOUT, "payment_token": "tok_visa", "checkout_key": uuid.uuid4()})
+    second = browser.post(
+        "/checkout/", {**CHECKOUT, "payment_token": payment_token("tok_visa"), "checkout_key": uuid.uuid4()}
+    )
     new_order = Order.objects.filter(user=customer).exclude(pk=declined_order.pk).get()
 
     # then the second order completes, for the same two mugs
