@@ -3,9 +3,11 @@ from decimal import Decimal
 
 from payments import selectors
 from payments.providers import ProviderUnavailable, SimulatedPaymentProvider
+from tests import provider as test_provider
 from tests.factories import order_body
 
 
+@test_provider.FORGED_LEDGER
 def test_staff_see_the_providers_ledger_for_one_order(api, staff_api, product):
     # given an order whose charge and refund the provider recorded
     order_id = api.post("/api/orders/", order_body(product), format="json").json()["id"]
