@@ -46,18 +46,10 @@ def _payment_provider(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     server: LocalStripe = request.getfixturevalue("localstripe")
-    env = server.worker_env()
     saved = dict(WORKER_ENV)
-    WORKER_ENV.update(env)
+    WORKER_ENV.update(server.worker_env())
     provider.localstripe_server = server
-    with override_settings(
-        PAYMENT_PROVIDER="stripe",
-        STRIPE_API_KEY=env["STRIPE_API_KEY"],
-        STRIPE_API_BASE=server.url,
-        STRIPE_WEBHOOK_SECRET=env["STRIPE_WEBHOOK_SECRET"],
-        STRIPE_CONNECT_TIMEOUT_SECONDS=float(env["STRIPE_CONNECT_TIMEOUT_SECONDS"]),
-        STRIPE_TIMEOUT_SECONDS=float(env["STRIPE_TIMEOUT_SECONDS"]),
-    ):
+    with override_settings(**server.django_settings()):
         get_payment_provider.cache_clear()
         yield
     get_payment_provider.cache_clear()

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from payments.providers import get_payment_provider
-from tests.payments.stripe_server import API_KEY, WEBHOOK_SECRET, LocalStripe
+from tests.payments.stripe_server import LocalStripe
 
 
 @pytest.fixture
@@ -12,12 +12,8 @@ def stripe_settings(settings: Any, localstripe: LocalStripe) -> Iterator[LocalSt
     """This process charges through localstripe too (the reconciler, the webhook's checks)."""
     if localstripe.process is None:
         localstripe.start(from_scratch=False)
-    settings.PAYMENT_PROVIDER = "stripe"
-    settings.STRIPE_API_KEY = API_KEY
-    settings.STRIPE_API_BASE = localstripe.url
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    settings.STRIPE_CONNECT_TIMEOUT_SECONDS = 0.5
-    settings.STRIPE_TIMEOUT_SECONDS = 1.0
+    for name, value in localstripe.django_settings().items():
+        setattr(settings, name, value)
     get_payment_provider.cache_clear()
     yield localstripe
     get_payment_provider.cache_clear()

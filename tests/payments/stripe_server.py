@@ -85,16 +85,20 @@ class LocalStripe:
             self.thaw()
             self.kill()
 
-    def worker_env(self, **extra: str) -> dict[str, str]:
-        """A saga worker charging through this server; its calls time out well within the lease."""
+    def django_settings(self) -> dict[str, Any]:
+        """The settings that charge through this server; its calls time out well within the lease."""
         return {
             "PAYMENT_PROVIDER": "stripe",
             "STRIPE_API_KEY": API_KEY,
             "STRIPE_API_BASE": self.url,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_CONNECT_TIMEOUT_SECONDS": "0.5",
-            "STRIPE_TIMEOUT_SECONDS": "1",
-        } | extra
+            "STRIPE_CONNECT_TIMEOUT_SECONDS": 0.5,
+            "STRIPE_TIMEOUT_SECONDS": 1.0,
+        }
+
+    def worker_env(self, **extra: str) -> dict[str, str]:
+        """A saga worker charging through this server: the same settings, as its environment."""
+        return {name: str(value) for name, value in self.django_settings().items()} | extra
 
     # --- what Stripe holds ------------------------------------------------------------------
 
