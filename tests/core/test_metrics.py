@@ -214,19 +214,25 @@ def scrape_queries(client) -> list[str]:
 
 
 HISTORY = (SagaStep._meta.db_table, OrderEvent._meta.db_table, Order._meta.db_table)
-# The partial indexes that hold only what a scrape has still to count (and the mismatched orders).
-NARROW = ("order_to_count", "order_event_redrive_uncounted", "order_ledger_mismatch")
+# Tables as large as the traffic since their last purge (a day of sent messages, handled events).
+TRAFFIC = (OutboxMessage._meta.db_table, InboxEntry._meta.db_table)
+# The partial indexes that hold only what a scrape has still to count (and the mismatched orders),
+# and the few messages and events that wait (due, parked).
+NARROW = (
+    "order_to_count", "order_event_redrive_uncounted", "order_ledger_mismatch",
+    "outbox_due", "outbox_parked", "inbox_parked",
+)  # fmt: skip
 
 
-def whole_reads(statements: list[str]) -> list[str]:
-    """The plans' reads of a history table that no key or narrow index bounds: a scan of the
-    table, or of an index of every row (on PostgreSQL with sequential scans off, so that a tiny
-    table's plan is the one a large one would get)."""
+def whole_reads(statements: list[str], tables: tuple[str, ...] = HISTORY + TRAFFIC) -> list[str]:
+    """The plans' reads of a history or traffic table that no key or narrow index bounds: a scan
+    of the table, or of an index of every row (on PostgreSQL with sequential scans off, so that a
+    tiny table's plan is the one a large one would get)."""
     found = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
-        for sql in [sql for sql in statements if any(f'"{table}"' in sql for table in HISTORY)]:
+        for sql in [sql for sql in statements if any(f'"{table}"' in sql for table in tables)]:
             if connection.vendor == "postgresql":
                 cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
                 nodes, reads = [cursor.fetchone()[0][0]["Plan"]], []
@@ -236,7 +242,7 @@ def whole_reads(statements: list[str]) -> list[str]:
                     scan = node["Node Type"].endswith("Scan")  # not the update's own node (it has one)
                     if (
                         scan
-                        and node.get("Relation Name") in HISTORY
+                        and node.get("Relation Name") in tables
                         and not (node.get("Index Name") in NARROW or "Index Cond" in node or "Recheck Cond" in node)
                     ):
                         reads.append(f"{node['Node Type']} on {node['Relation Name']}")
@@ -245,7 +251,7 @@ def whole_reads(statements: list[str]) -> list[str]:
                 details = [row[-1] for row in cursor.fetchall()]
                 reads = [
                     d for d in details
-                    if d.startswith("SCAN ") and d.split()[1] in HISTORY and not any(i in d for i in NARROW)
+                    if d.startswith("SCAN ") and d.split()[1] in tables and not any(i in d for i in NARROW)
                 ]  # fmt: skip
             found += [f"{read}: {sql}" for read in reads]
     return found
@@ -263,8 +269,9 @@ def test_a_scrape_reads_only_what_changed_since_the_one_before(client, customer)
 
     # then a scrape with nothing new sends the same statements, whatever the history's size
     assert len(idle_large) == len(idle_small)
-    # and none reads the step log, the journal or the orders whole: only the rows that changed
-    # since they were last counted (a partial index), or rows by their key
+    # and none reads the step log, the journal, the orders, the outbox or the inbox whole: only
+    # the rows that changed since they were last counted or that wait (a partial index), or rows
+    # by their key
     assert {table for table in HISTORY for sql in folding if f'"{table}"' in sql} == set(HISTORY)
     assert whole_reads([*folding, *idle_large]) == []
 
