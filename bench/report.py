@@ -643,8 +643,9 @@ def write(results: dict[str, Any], *, command: str, env: dict[str, str], wall_se
         "  (`ORDER_COORDINATION`, orchestration).",
         "- Every order also sends its customer two emails (placed, completed) through the notifications service:",
         "  rendered and handed to Django's dummy backend (`EMAIL_URL=dummymail://`), no SMTP server. A run's clock",
-        "  stops when the last order is `completed`; the worker keeps running until the outbox is drained and every",
-        '  email is recorded ("emails done after"), so no run leaves work to the next one.',
+        "  stops when the last order is `completed`; the worker keeps running until the outbox is drained, every",
+        '  email is recorded and the broker\'s queues are empty ("emails done after"), so no run leaves work to the',
+        "  next one.",
         "- Percentiles are nearest-rank; p99 of fewer than 100 samples is close to the maximum.",
     ]
     for name, r in results.items():
