@@ -1,15 +1,20 @@
 """A kept connection's health check (``core.connections``): no round trip while the server is
 silent, Django's ``SELECT 1`` (and a new connection) once the server has ended it."""
 
+import os
 import select
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.signals import request_started
 from django.db import connection, connections
 
 from core.connections import quiet_connections_trusted
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # outside a transaction, as a request or a task starts
@@ -76,9 +81,29 @@ def test_a_connection_the_server_ended_is_checked_and_replaced(checks_counted):
     assert checks_counted == [False]
 
 
-def test_every_request_and_every_task_skip_the_round_trip():
-    from config.celery import close_old_database_connections
+WIRING = """
+import django
 
-    sync_receivers, _ = request_started._live_receivers(None)
-    assert quiet_connections_trusted in sync_receivers
-    assert "quiet_connections_trusted" in close_old_database_connections.__code__.co_names
+django.setup()
+from django.core.signals import request_started
+from django.db import close_old_connections
+
+from config.celery import close_old_database_connections
+from core.connections import quiet_connections_trusted
+
+receivers = request_started._live_receivers(None)[0]
+assert receivers.index(close_old_connections) < receivers.index(quiet_connections_trusted), receivers
+assert "quiet_connections_trusted" in close_old_database_connections.__code__.co_names
+"""
+
+
+def test_every_request_and_every_task_skip_the_round_trip():
+    """In a process as a web server or a worker starts it: each request runs the receiver after
+    Django's ``close_old_connections`` (which asks for the check), and each task's prerun calls it.
+    A fresh process, as in this one the test client moves ``close_old_connections`` to the end of
+    the receivers and Sentry's integration wraps each of them."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    result = subprocess.run(
+        [sys.executable, "-c", WIRING], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
