@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -256,7 +257,9 @@ def burst(token: str, orders: int, mode: str) -> dict[str, Any]:
 # As the saga tests run it: a step presumed dead after 3 s, a Redis message handed out again
 # after 5 s, a saga re-driven after 2 s without progress. What beat runs (the sweeper, and the
 # redelivery of events that were delivered but never handled) runs every half second, with an
-# event counted lost after 5 s instead of EVENTS_REDELIVER_AFTER_SECONDS.
+# event counted lost after 5 s instead of EVENTS_REDELIVER_AFTER_SECONDS, once its queue has
+# moved past it: the heartbeats beat sends (every 15 s, good for 60 s) are sent every half second
+# too, good for 2 s (HEALTH_WORKER_STALE_SECONDS, core.selectors.queues_moved_past).
 RECOVERY_WORKER_ENV = {"SAGA_STEP_LEASE_SECONDS": "3", "CELERY_VISIBILITY_TIMEOUT": "5"}
 
 RECOVERY_STALL_SECONDS = 2.0
@@ -264,6 +267,8 @@ RECOVERY_STALL_SECONDS = 2.0
 RECOVERY_REDELIVER_SECONDS = 5.0
 
 RECOVERY_SWEEP_SECONDS = 0.5
+
+RECOVERY_HEARTBEAT_EXPIRY = 2.0
 
 RECOVERY_TIMEOUT = 120.0
 
@@ -334,18 +339,23 @@ def recovery(token: str, orders: int, mode: str) -> dict[str, Any]:
 
 
 def sweep_like_beat() -> tuple[int, int]:
-    """What beat runs to recover from a crash, with the short delays above: the sweeper, and the
-    redelivery of events delivered but never handled. Returns (sagas re-driven, events sent again)."""
+    """What beat runs to recover from a crash, with the short delays above: the sweeper, the
+    queues' heartbeats, and the redelivery of events delivered but never handled (those their
+    queue has moved past). Returns (sagas re-driven, events sent again)."""
     from django.test.utils import override_settings
 
+    from config.celery import app
     from events.services import events_redeliver_unhandled
     from orders.services import saga_recover_stalled
 
     with override_settings(SAGA_STALL_SECONDS=RECOVERY_STALL_SECONDS):
         redriven = len(saga_recover_stalled().redriven)
-    redelivered = events_redeliver_unhandled(
-        after=timedelta(seconds=RECOVERY_REDELIVER_SECONDS), within=timedelta(hours=1)
-    )
+    for queue in settings.SHOP_QUEUES:
+        app.send_task("core.heartbeat", args=[queue], queue=queue, expires=RECOVERY_HEARTBEAT_EXPIRY)
+    with override_settings(HEALTH_WORKER_STALE_SECONDS=RECOVERY_HEARTBEAT_EXPIRY):
+        redelivered = events_redeliver_unhandled(
+            after=timedelta(seconds=RECOVERY_REDELIVER_SECONDS), within=timedelta(hours=1)
+        )
     return redriven, redelivered
 
 

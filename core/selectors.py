@@ -1,8 +1,8 @@
 """What ``/readyz`` and ``/metrics`` read about the parts of the shop that answer no request."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -22,6 +22,21 @@ def heartbeat_ages(*, now: datetime) -> dict[str, float]:
         name.removeprefix(QUEUE_PREFIX): (now - seen[name]).total_seconds() if name in seen else float("inf")
         for name in names
     }
+
+
+def queues_moved_past(queues: Iterable[str]) -> dict[str, datetime]:
+    """For each queue served at least once, a moment before which everything published to it
+    has been taken off it by a worker.
+
+    A worker discards a heartbeat older than its expiry (``HEALTH_WORKER_STALE_SECONDS``, as beat
+    sends it), so the last one served was published less than that before it was served, behind
+    everything published to its queue before it: a queue hands out its messages in order. A queue
+    behind by more than that serves no heartbeat until it has caught up; one no worker serves,
+    none at all. (Beat's and the workers' clocks are taken to agree within seconds.)"""
+    names = {f"{QUEUE_PREFIX}{queue}": queue for queue in queues}
+    expiry = timedelta(seconds=settings.HEALTH_WORKER_STALE_SECONDS)
+    served = Heartbeat.objects.filter(name__in=names).values_list("name", "seen_at")
+    return {names[name]: seen_at - expiry for name, seen_at in served}
 
 
 # What must drain for the shop to be ready: each registered callable answers when the oldest

@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.retry import backoff_seconds
+from core.selectors import queues_moved_past
 from core.together import together
 from events.models import InboxEntry
 from events.registry import Event, Subscription, subscribers, subscription, subscriptions
@@ -206,15 +207,19 @@ def events_redeliver_unhandled(*, after: timedelta, within: timedelta) -> int:
     """Send again each event a broker lost after the relay handed it over; return how many.
 
     The outbox guarantees an event reaches the broker; a broker that then loses it (a Redis
-    restarted without persistence) would lose a customer's email. A handler that records its
-    inbox entry whatever it decides (every one but the saga's steps, whose sweeper re-drives
-    them) has handled an event once the entry exists: an event delivered longer than ``after``
-    ago, within ``within``, with no entry, is published again. Only an event's latest delivery
-    counts (an earlier one that failed has a retry after it); a copy that was only slow is
-    found in the inbox by its handler, and changes nothing.
+    restarted without persistence, a filesystem broker whose worker was killed holding it) would
+    lose a customer's email. A handler that records its inbox entry whatever it decides (every
+    one but the saga's steps, whose sweeper re-drives them) has handled an event once the entry
+    exists. An event delivered longer than ``after`` ago, within ``within``, with no entry, is
+    lost if its queue has moved past it (``core.selectors.queues_moved_past``), and published
+    again. One still waiting in its queue behind a backlog, or in a queue no worker serves, is
+    left there: a copy would only lengthen the wait. Only an event's latest delivery counts (an
+    earlier one that failed has a retry after it); a copy of one that was only slow (a worker
+    held it) is found in the inbox by its handler, and changes nothing.
     """
     recorded = {s.consumer for s in subscriptions() if not s.step}
-    tasks = {f"{consumer.partition('.')[0]}.handle_event" for consumer in recorded}
+    queues = {consumer.partition(".")[0] for consumer in recorded}  # routed by name (CELERY_TASK_ROUTES)
+    tasks = {f"{queue}.handle_event" for queue in queues}
     now = timezone.now()
     latest: dict[tuple[str, str], tuple[int, Any]] = {}
     rows = OutboxMessage.objects.filter(name__in=tasks, created_at__gte=now - within).order_by("id")
@@ -228,11 +233,18 @@ def events_redeliver_unhandled(*, after: timedelta, within: timedelta) -> int:
             event_id__in={event_id for _, event_id in latest}
         ).values_list("consumer", "event_id")
     }
-    lost = [
-        pk
-        for key, (pk, sent_at) in latest.items()
-        if sent_at is not None and sent_at < now - after and key not in handled
-    ]
+    moved_past = queues_moved_past(queues)
+    lost, waiting = [], 0
+    for key, (pk, sent_at) in latest.items():
+        if sent_at is None or sent_at >= now - after or key in handled:
+            continue
+        passed = moved_past.get(key[0].partition(".")[0])
+        if passed is not None and sent_at < passed:
+            lost.append(pk)
+        else:
+            waiting += 1
     if lost:
         logger.warning("Publishing %s event(s) again: delivered, never handled", len(lost))
+    if waiting:
+        logger.info("%s event(s) unhandled after %s still wait in their queue: not sent again yet", waiting, after)
     return outbox_resend(ids=lost)
