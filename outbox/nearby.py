@@ -8,8 +8,11 @@ the scale-out layout, one worker per queue, only what stays on one queue does).
 
 The row stays the durable record of the hop. It is written as every outbox row is, in the
 transaction of the change it announces, but held back for a lease (``available_at`` is
-``OUTBOX_LOCAL_LEASE_SECONDS`` ahead), and marked sent once it has run here. A process that dies
-between the commit and the end of the run leaves it unsent: the relay publishes it when the
+``OUTBOX_LOCAL_LEASE_SECONDS`` ahead), and marked sent once it has run here: the rows one run of
+the loop below ran are marked together when it ends (a whole order, in the default layout: one
+statement and one commit instead of one per hop), or sooner once the first of them has waited a
+quarter of the lease. A process that dies
+between the commit and the mark leaves it unsent: the relay publishes it when the
 lease runs out, as it publishes any row, and the step it carries finds in its rows what was
 already done (every step is idempotent). A hop delayed for a retry, or a canvas (a chain, a
 group) goes through the broker as before. ``OUTBOX_LOCAL_HOPS=false`` sends every hop there.
@@ -21,6 +24,7 @@ chain, its retries, its queue), which ``build_tracer`` with the message's own re
 
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +46,8 @@ _served: frozenset[str] = frozenset()  # the queues this worker consumes (none: 
 _queue_of: dict[str, str] = {}  # task name → queue, as the router says
 _waiting: deque[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]] = deque()
 _running = False
+_ran: list[int] = []  # rows run here and not marked sent yet
+_ran_since = 0.0  # when the first of them ran (time.monotonic())
 
 
 def serve(queues: Iterable[str]) -> None:
@@ -88,8 +94,18 @@ def run_waiting(**_: Any) -> None:
     try:
         while _waiting:
             _run(*_waiting.popleft())
+            if _ran and time.monotonic() - _ran_since >= settings.OUTBOX_LOCAL_LEASE_SECONDS / 4:
+                _mark_ran()
     finally:
         _running = False
+        _mark_ran()
+
+
+def _mark_ran() -> None:
+    """Mark the rows run here sent, in one statement, in autocommit: their hops have been taken."""
+    ran = _ran[:]
+    _ran.clear()
+    mark_sent(ran)
 
 
 def _run(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> None:
@@ -103,7 +119,10 @@ def _run(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[
         # Not marked: the relay sends it through the broker once its lease is over.
         logger.warning("Outbox message %s (%s) failed in process; the relay sends it after its lease", pk, name)
         return
-    mark_sent([pk])  # in autocommit: the hop has been taken
+    global _ran_since
+    if not _ran:
+        _ran_since = time.monotonic()
+    _ran.append(pk)
 
 
 def _trace(pk: int, name: str, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> Any:

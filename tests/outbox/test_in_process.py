@@ -42,6 +42,9 @@ def test_a_worker_serving_every_queue_takes_one_order_from_the_broker_once(
     }
     later_steps = {step.task for step in ORDER_SAGA.steps[1:]}
     assert later_steps <= ran_here if in_process else not ran_here
+    # and the rows run in process were marked sent together, as the run of them ended: one
+    # statement (and one commit) for the whole order instead of one per hop
+    assert len({row.sent_at for row in rows if row.in_process}) == (1 if in_process else 0)
 
 
 def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_relay(
