@@ -26,6 +26,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 from kombu.exceptions import EncodeError
 
+from core.connections import quiet_connections_trusted
 from outbox import nearby
 from outbox.models import OutboxMessage, mark_sent
 from telemetry.context import continuing, untraced
@@ -342,6 +343,7 @@ class RelayThread(threading.Thread):
                     logger.exception("Outbox relay round failed")
                 finally:
                     close_old_connections()
+                    quiet_connections_trusted()  # no SELECT 1 before each sweep (core.connections)
                 # A new order is no sign that the broker is back: a back-off is waited out whole,
                 # and the wake-ups that came meanwhile make one sweep after it.
                 if backing_off or not self.wakeups.wait(pause):

@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 from celery import signature
 from celery.canvas import Signature
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -331,3 +331,34 @@ def test_what_celery_shows_of_a_message_names_its_row_not_its_payload(monkeypatc
     assert relay.relay_due() == 1
     assert options[0]["argsrepr"] == f"(outbox message {row.pk}, shard order-1)"  # Flower, logs
     assert options[0]["kwargsrepr"] == "{}"
+
+
+def test_on_postgresql_the_relay_sweeps_on_its_kept_connection_without_a_health_check(monkeypatch, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's health check is no query")
+    # given a relay sweeping every 20 ms, on a connection it keeps (CONN_MAX_AGE) and whose
+    # health Django would check with a SELECT 1 before each sweep
+    settings.OUTBOX_POLL_SECONDS = 0.02
+    checked: list[bool] = []
+    wrapper = type(connections["default"])
+    usable = wrapper.is_usable
+
+    def counted(self: Any) -> bool:
+        if threading.current_thread().name == "outbox-relay":
+            checked.append(usable(self))
+        return usable(self)
+
+    monkeypatch.setattr(wrapper, "is_usable", counted)
+    sweeps: list[int] = []
+    sweep = relay.relay_due
+    monkeypatch.setattr(relay, "relay_due", lambda **kwargs: sweeps.append(sweep(**kwargs)) or 0)
+    thread = relay.RelayThread()
+    thread.start()
+    try:
+        # when it sweeps ten times while the server says nothing
+        wait_until(lambda: len(sweeps) >= 10, timeout=10, what="ten sweeps")
+    finally:
+        thread.stop()
+
+    # then no sweep asked the server first (core.connections)
+    assert checked == []
