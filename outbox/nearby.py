@@ -11,10 +11,9 @@ transaction of the change it announces, but held back for a lease (``available_a
 ``OUTBOX_LOCAL_LEASE_SECONDS`` ahead), and marked sent once it has run here: the rows one run of
 the loop below ran are marked together when it ends (a whole order, in the default layout: one
 statement and one commit instead of one per hop), or sooner once the first of them has waited a
-quarter of the lease. A process that dies
-between the commit and the mark leaves it unsent: the relay publishes it when the
-lease runs out, as it publishes any row, and the step it carries finds in its rows what was
-already done (every step is idempotent). A hop delayed for a retry, or a canvas (a chain, a
+quarter of the lease. A process that dies between the commit and the mark leaves it unsent: the
+relay publishes it when the lease runs out, as it publishes any row, and the step it carries
+finds in its rows what was already done (every step is idempotent). A hop delayed for a retry, or a canvas (a chain, a
 group) goes through the broker as before. ``OUTBOX_LOCAL_HOPS=false`` sends every hop there.
 
 Why not Celery's own ``apply()``: it runs a task eagerly, with no chain on its request and with
