@@ -13,8 +13,17 @@ the loop below ran are marked together when it ends (a whole order, in the defau
 statement and one commit instead of one per hop), or sooner once the first of them has waited a
 quarter of the lease. A process that dies between the commit and the mark leaves it unsent: the
 relay publishes it when the lease runs out, as it publishes any row, and the step it carries
-finds in its rows what was already done (every step is idempotent). A hop delayed for a retry, or a canvas (a chain, a
-group) goes through the broker as before. ``OUTBOX_LOCAL_HOPS=false`` sends every hop there.
+finds in its rows what was already done (every step is idempotent). A hop delayed for a retry,
+or a canvas (a chain, a group), goes through the broker as before. ``OUTBOX_LOCAL_HOPS=false``
+sends every hop there.
+
+Every message a transaction writes for a queue served here runs here, in two lines: the first of
+each transaction (the saga's next step: a step sends it before anything else) before the rest
+(an event's other subscribers: the owner's bookkeeping, the emails). So a saga goes from step to
+step without waiting behind its side interactions, which run once its steps in this process are
+done, in the order they were committed. Sending the rest to the other processes instead, through
+the broker, cost a publish and a delivery each, two per choreographed order
+(bench/improvements.md).
 
 Why not Celery's own ``apply()``: it runs a task eagerly, with no chain on its request and with
 Celery's eager semantics; a hop here must look to the task exactly as its message would (its
@@ -43,7 +52,9 @@ CANVAS = frozenset({"celery.chain", "celery.group", "celery.chord", "celery.chor
 
 _served: frozenset[str] = frozenset()  # the queues this worker consumes (none: not a worker)
 _queue_of: dict[str, str] = {}  # task name → queue, as the router says
-_waiting: deque[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]] = deque()
+Waiting = deque[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]
+_next_hops: Waiting = deque()  # the first row of each transaction: the saga's next step
+_the_rest: Waiting = deque()  # the others: an event's other subscribers (bookkeeping, emails)
 _running = False
 _ran: list[int] = []  # rows run here and not marked sent yet
 _ran_since = 0.0  # when the first of them ran (time.monotonic())
@@ -69,11 +80,14 @@ def runs_here(message: Signature[Any]) -> bool:
     return queue in _served
 
 
-def run_after_task(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> None:
-    """Run the committed row ``pk`` here once the current task has ended (now, if none runs)."""
+def run_after_task(
+    pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any], *, next_hop: bool
+) -> None:
+    """Run the committed row ``pk`` here once the current task has ended (now, if none runs);
+    a ``next_hop`` (the first row of its transaction) before the rest."""
     # As the relay would send it: through JSON (a UUID or a Decimal arrives as a string).
     message, options = json.loads(json.dumps([message, options], cls=DjangoJSONEncoder))
-    _waiting.append((pk, message, options, trace))
+    (_next_hops if next_hop else _the_rest).append((pk, message, options, trace))
     if current_app.current_worker_task is None:
         run_waiting()
 
@@ -84,15 +98,16 @@ def running() -> bool:
 
 
 def run_waiting(**_: Any) -> None:
-    """Run the rows waiting in this process, in the order they were committed, including the
-    ones that they commit in turn (``task_postrun``: after the task that wrote them)."""
+    """Run the rows waiting in this process, including the ones that they commit in turn
+    (``task_postrun``: after the task that wrote them): the next hops first, in the order they
+    were committed, then the rest, in that order too."""
     global _running
     if _running:
         return  # the loop below is already running them: this is one of its own tasks ending
     _running = True
     try:
-        while _waiting:
-            _run(*_waiting.popleft())
+        while _next_hops or _the_rest:
+            _run(*(_next_hops or _the_rest).popleft())
             if _ran and time.monotonic() - _ran_since >= settings.OUTBOX_LOCAL_LEASE_SECONDS / 4:
                 _mark_ran()
     finally:

@@ -66,8 +66,8 @@ class Written(list[OutboxMessage]):
                 relay_due(ids=[row.pk for row in self])
             except Exception:  # the relay thread will send them; the task that wrote them has succeeded
                 logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
-        for row in self.here:
-            nearby.run_after_task(row.pk, row.message, row.options, row.trace_context)
+        for position, row in enumerate(self.here):
+            nearby.run_after_task(row.pk, row.message, row.options, row.trace_context, next_hop=position == 0)
 
     def add(self, row: OutboxMessage, *, here: bool = False) -> None:
         """Publish ``row`` once the transaction commits, with its other rows (one round per

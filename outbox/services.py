@@ -49,13 +49,12 @@ def outbox_send_many(
         raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
     now = timezone.now()
     available_at = now + timedelta(seconds=delay) if delay else now
-    # A hop this worker runs itself is held back for a lease: the relay's, should it die first.
-    # One per transaction: the first, the saga's next step; an event's other subscribers go
-    # to the other processes, in parallel, through the broker.
+    # A message this worker runs itself is held back for a lease: the relay's, should it die
+    # first. The transaction's first, the saga's next step, runs before the others (``nearby``).
     written = relay.written()
     here: list[bool] = []
     for message in messages:
-        here.append(not delay and not written.here and not any(here) and nearby.runs_here(message))
+        here.append(not delay and nearby.runs_here(message))
     leased = now + timedelta(seconds=settings.OUTBOX_LOCAL_LEASE_SECONDS)
     trace_context = trace_carrier()
     rows = [

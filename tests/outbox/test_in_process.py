@@ -9,7 +9,9 @@ import redis
 
 from orders.models import Status
 from orders.plan import ORDER_SAGA
+from outbox import nearby
 from outbox.models import OutboxMessage
+from sagas.models import SagaStep
 from tests.factories import ProductFactory, order_body, post_order
 from tests.worker import assert_invariants, wait_for_terminal, wait_until, wait_until_settled
 
@@ -35,16 +37,44 @@ def test_a_worker_serving_every_queue_takes_one_order_from_the_broker_once(
     rows = list(OutboxMessage.objects.filter(shard=order_id).order_by("id"))
     assert rows and all(row.sent_at is not None for row in rows)
     assert len(RECEIVED.findall(worker.log_path.read_text())) == len([row for row in rows if not row.in_process])
-    # in process, each step after the first ran in the process that ended the step before it
-    # (an event's other subscribers, emails and bookkeeping, went to the others, in parallel)
+    # in process, each step after the first ran in the process that ended the step before it,
+    # and so did everything else the worker wrote (an event's other subscribers, emails and
+    # bookkeeping): only what the web wrote, which never runs a task, crossed the broker
     ran_here = {
         row.message["args"][0] if row.name.endswith(".handle_event") else row.name for row in rows if row.in_process
     }
     later_steps = {step.task for step in ORDER_SAGA.steps[1:]}
     assert later_steps <= ran_here if in_process else not ran_here
+    first_step = SagaStep.objects.filter(saga_id=order_id).order_by("started_at").first()
+    assert first_step is not None and first_step.started_at is not None
+    written_by_the_web = [row for row in rows if row.created_at < first_step.started_at]
+    crossed = [row for row in rows if not row.in_process]
+    assert crossed == (written_by_the_web if in_process else rows)
     # and the rows run in process were marked sent together, as the run of them ended: one
     # statement (and one commit) for the whole order instead of one per hop
     assert len({row.sent_at for row in rows if row.in_process}) == (1 if in_process else 0)
+
+
+def test_the_next_step_of_each_transaction_runs_before_the_rest_of_what_it_wrote(monkeypatch):
+    # given rows run in process that, as each runs, commit rows of their own: the first row of
+    # a transaction (the saga's next step) and the rest (an event's other subscribers)
+    ran: list[int] = []
+    writes = {1: [(2, True), (3, False), (4, False)], 2: [(5, True), (6, False)]}
+
+    def run(pk: int, *_: object) -> None:
+        ran.append(pk)
+        for written, next_hop in writes.get(pk, []):  # what the row's task commits, as it ends
+            nearby.run_after_task(written, {"task": "t"}, {}, {}, next_hop=next_hop)
+
+    monkeypatch.setattr(nearby, "_run", run)
+    monkeypatch.setattr(nearby, "_mark_ran", lambda: None)
+
+    # when the first is committed outside any task
+    nearby.run_after_task(1, {"task": "t"}, {}, {}, next_hop=True)
+
+    # then the saga's steps run one after the other, and what else was written after them, in
+    # the order it was committed (first come, first served, would have been 1, 2, 3, 4, 5, 6)
+    assert ran == [1, 2, 5, 3, 4, 6]
 
 
 def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_relay(
