@@ -6,10 +6,12 @@ holds for review waits for a person (``review_decide``) or for the review's time
 lock, and resumes the saga: the step runs again and reads it (``risk/steps.py``).
 """
 
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from risk.models import Screening
@@ -41,11 +43,7 @@ def screening_run(*, order_id: str, total: str, address: dict[str, Any]) -> None
     screening = Screening.objects.filter(order_id=order_id).first()
     if screening is None:
         verdict = get_screening_provider().screen(order_id=order_id, total=total, address=address)
-        # One INSERT … ON CONFLICT DO NOTHING, then the row: ours, or that of a copy of this run
-        # that got there first (whose verdict stands: asked of the provider with the same order).
-        first = Screening(order_id=order_id, outcome=verdict.outcome, reasons=verdict.reasons[:200])
-        Screening.objects.bulk_create([first], ignore_conflicts=True)
-        screening = Screening.objects.get(order_id=order_id)
+        screening = _first_verdict(Screening(order_id=order_id, outcome=verdict.outcome, reasons=verdict.reasons[:200]))
     if screening.decision == Screening.Decision.APPROVED:
         return
     if screening.decision == Screening.Decision.REJECTED:
@@ -56,6 +54,20 @@ def screening_run(*, order_id: str, total: str, address: dict[str, Any]) -> None
         raise OrderRejected(f"the screening rejected it: {screening.reasons}")
     if screening.outcome == Screening.Outcome.REVIEW:
         raise AwaitingDecision(f"held for review: {screening.reasons}")
+
+
+def _first_verdict(screening: Screening) -> Screening:
+    """Write ``screening``, the provider's verdict, unless a copy of this run wrote one first:
+    then that one stands (asked of the provider for the same order). One ``INSERT`` when it is
+    ours, a read only when it is not. A step's call runs in autocommit, where the ``INSERT`` is
+    its own transaction; inside one (a test's), a savepoint keeps a conflict from breaking it."""
+    in_transaction = transaction.get_connection().in_atomic_block
+    try:
+        with transaction.atomic() if in_transaction else nullcontext():
+            screening.save(force_insert=True)
+    except IntegrityError:
+        return Screening.objects.get(order_id=screening.order_id)
+    return screening
 
 
 DECISIONS = {"approve": Screening.Decision.APPROVED, "reject": Screening.Decision.REJECTED}
