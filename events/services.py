@@ -64,11 +64,12 @@ def event_publish(
     )
     wanted = set(only) if only is not None else None
     envelope = asdict(event)
-    messages = [
-        _message(sub, envelope, attempt=0) for sub in subscribers(name, mode) if wanted is None or sub.service in wanted
-    ]
-    if messages:
-        outbox_send_many(messages=messages, shard=event.saga_id)
+    heard_by = [sub for sub in subscribers(name, mode) if wanted is None or sub.service in wanted]
+    if heard_by:
+        # an event to a saga's step carries the saga on: a worker running it in process runs it
+        # before the bookkeeping and the emails (``outbox.nearby``)
+        messages = [_message(sub, envelope, attempt=0) for sub in heard_by]
+        outbox_send_many(messages=messages, shard=event.saga_id, next_hops=[sub.step for sub in heard_by])
     return event
 
 

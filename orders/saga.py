@@ -56,14 +56,14 @@ def saga_send(order: Order, lines: Sequence[OrderLine], *, fresh: bool = False) 
     canvas = _canvas(order, lines, steps)
     if canvas is None:
         return
-    outbox_send(message=canvas, shard=str(order.pk))
+    outbox_send(message=canvas, shard=str(order.pk), next_hop=True)
     first = steps[0]
     _journal(order, first.task, detail=f"{len(lines)} line(s), in parallel" if first.per_line else "")
 
 
 def compensation_send(order: Order) -> None:
     """Send the order's compensations (in the transaction that made it ``compensating``)."""
-    outbox_send(message=compensation_canvas(ORDER_SAGA, str(order.pk)), shard=str(order.pk))
+    outbox_send(message=compensation_canvas(ORDER_SAGA, str(order.pk)), shard=str(order.pk), next_hop=True)
     _journal(order, ORDER_SAGA.compensations[0].task, detail="the undo chain begins")
 
 

@@ -17,13 +17,13 @@ finds in its rows what was already done (every step is idempotent). A hop delaye
 or a canvas (a chain, a group), goes through the broker as before. ``OUTBOX_LOCAL_HOPS=false``
 sends every hop there.
 
-Every message a transaction writes for a queue served here runs here, in two lines: the first of
-each transaction (the saga's next step: a step sends it before anything else) before the rest
-(an event's other subscribers: the owner's bookkeeping, the emails). So a saga goes from step to
-step without waiting behind its side interactions, which run once its steps in this process are
-done, in the order they were committed. Sending the rest to the other processes instead, through
-the broker, cost a publish and a delivery each, two per choreographed order
-(bench/improvements.md).
+Every message a transaction writes for a queue served here runs here, in two lines: the saga's
+next hops (``next_hop``: a command to a saga's next step, an event to the step that hears it)
+before the rest (an event's other subscribers: the owner's bookkeeping, the emails). So a saga
+goes from step to step without waiting behind its side interactions, which run once its steps
+in this process are done, in the order they were committed (the owner hears its events in
+order). Sending the rest to the other processes instead, through the broker, cost a publish and
+a delivery each, two per choreographed order (bench/improvements.md).
 
 Why not Celery's own ``apply()``: it runs a task eagerly, with no chain on its request and with
 Celery's eager semantics; a hop here must look to the task exactly as its message would (its
@@ -53,7 +53,7 @@ CANVAS = frozenset({"celery.chain", "celery.group", "celery.chord", "celery.chor
 _served: frozenset[str] = frozenset()  # the queues this worker consumes (none: not a worker)
 _queue_of: dict[str, str] = {}  # task name → queue, as the router says
 Waiting = deque[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]
-_next_hops: Waiting = deque()  # the first row of each transaction: the saga's next step
+_next_hops: Waiting = deque()  # commands to a saga's next step, events to the step that hears them
 _the_rest: Waiting = deque()  # the others: an event's other subscribers (bookkeeping, emails)
 _running = False
 _ran: list[int] = []  # rows run here and not marked sent yet
@@ -84,7 +84,7 @@ def run_after_task(
     pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any], *, next_hop: bool
 ) -> None:
     """Run the committed row ``pk`` here once the current task has ended (now, if none runs);
-    a ``next_hop`` (the first row of its transaction) before the rest."""
+    a saga's ``next_hop`` before the rest."""
     # As the relay would send it: through JSON (a UUID or a Decimal arrives as a string).
     message, options = json.loads(json.dumps([message, options], cls=DjangoJSONEncoder))
     (_next_hops if next_hop else _the_rest).append((pk, message, options, trace))

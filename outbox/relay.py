@@ -56,9 +56,10 @@ def publish_on_commit(enabled: bool) -> None:
 class Written(list[OutboxMessage]):
     """The rows one transaction wrote, as the ``on_commit`` callback that publishes them: the
     list lives and dies with the transaction's pending callbacks, rolled back with them. The
-    rows this worker runs itself (``here``) are handed to ``outbox.nearby`` instead."""
+    rows this worker runs itself (``here``, with whether each is a saga's next hop) are handed
+    to ``outbox.nearby`` instead."""
 
-    here: list[OutboxMessage]
+    here: list[tuple[OutboxMessage, bool]]
 
     def __call__(self) -> None:
         if _publish_on_commit and self:
@@ -66,14 +67,17 @@ class Written(list[OutboxMessage]):
                 relay_due(ids=[row.pk for row in self])
             except Exception:  # the relay thread will send them; the task that wrote them has succeeded
                 logger.warning("Publishing right after commit failed; the relay will retry", exc_info=True)
-        for position, row in enumerate(self.here):
-            nearby.run_after_task(row.pk, row.message, row.options, row.trace_context, next_hop=position == 0)
+        for row, next_hop in self.here:
+            nearby.run_after_task(row.pk, row.message, row.options, row.trace_context, next_hop=next_hop)
 
-    def add(self, row: OutboxMessage, *, here: bool = False) -> None:
+    def add(self, row: OutboxMessage, *, here: bool = False, next_hop: bool = False) -> None:
         """Publish ``row`` once the transaction commits, with its other rows (one round per
         transaction, however many messages it writes); or, ``here``, run it in this process
-        (``outbox.nearby``)."""
-        (self.here if here else self).append(row)
+        (``outbox.nearby``), a ``next_hop`` before the rest."""
+        if here:
+            self.here.append((row, next_hop))
+        else:
+            self.append(row)
 
 
 def written() -> Written:

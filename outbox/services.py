@@ -25,36 +25,45 @@ from telemetry.context import trace_carrier
 
 
 def outbox_send(
-    *, message: Signature[Any], shard: str, delay: float = 0.0, options: dict[str, Any] | None = None
+    *,
+    message: Signature[Any],
+    shard: str,
+    delay: float = 0.0,
+    options: dict[str, Any] | None = None,
+    next_hop: bool = False,
 ) -> OutboxMessage:
     """Queue ``message`` (a task signature, or a whole canvas) for the broker.
 
     Call it inside the transaction that makes the change the message announces; it refuses
     to run outside one. ``shard`` names the aggregate (an order id): one shard's messages are
     published in the order they became due. ``delay`` holds the message back (a retry's
-    backoff). Side effect: after commit, a worker process publishes it at once; a web process
-    never talks to the broker and leaves it to the relay. The row keeps the trace in progress,
-    which the message continues when it is published.
+    backoff). ``next_hop``: the message carries a saga on (a command to its next step, an event
+    to the step that hears it); a worker that runs it in process runs it before the rest it has
+    waiting (``outbox.nearby``). Side effect: after commit, a worker process publishes it at
+    once; a web process never talks to the broker and leaves it to the relay. The row keeps the
+    trace in progress, which the message continues when it is published.
     """
-    return outbox_send_many(messages=[message], shard=shard, delay=delay, options=options)[0]
+    return outbox_send_many(messages=[message], shard=shard, delay=delay, options=options, next_hops=[next_hop])[0]
 
 
 def outbox_send_many(
-    *, messages: Sequence[Signature[Any]], shard: str, delay: float = 0.0, options: dict[str, Any] | None = None
+    *,
+    messages: Sequence[Signature[Any]],
+    shard: str,
+    delay: float = 0.0,
+    options: dict[str, Any] | None = None,
+    next_hops: Sequence[bool] | None = None,
 ) -> list[OutboxMessage]:
     """``outbox_send`` for several messages of one shard, in one ``INSERT`` (an event delivered
-    to each of its subscribers): published in the order given. Their ids are set once they are
+    to each of its subscribers): published in the order given. ``next_hops`` says, message by
+    message, which carry a saga on (none, when not given). Their ids are set once they are
     written (at the end of a ``core.together`` block around the caller)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_send() belongs inside the transaction of the change it announces")
     now = timezone.now()
     available_at = now + timedelta(seconds=delay) if delay else now
-    # A message this worker runs itself is held back for a lease: the relay's, should it die
-    # first. The transaction's first, the saga's next step, runs before the others (``nearby``).
-    written = relay.written()
-    here: list[bool] = []
-    for message in messages:
-        here.append(not delay and nearby.runs_here(message))
+    # A message this worker runs itself is held back for a lease: the relay's, should it die first.
+    here = [not delay and nearby.runs_here(message) for message in messages]
     leased = now + timedelta(seconds=settings.OUTBOX_LOCAL_LEASE_SECONDS)
     trace_context = trace_carrier()
     rows = [
@@ -71,8 +80,9 @@ def outbox_send_many(
         for message, runs_here in zip(messages, here, strict=True)
     ]
     insert(*rows)  # with the transaction's other rows, inside ``core.together``
-    for row, runs_here in zip(rows, here, strict=True):
-        written.add(row, here=runs_here)
+    written = relay.written()
+    for row, runs_here, next_hop in zip(rows, here, next_hops or [False] * len(rows), strict=True):
+        written.add(row, here=runs_here, next_hop=next_hop)
     return rows
 
 

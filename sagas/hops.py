@@ -101,7 +101,7 @@ class CanvasHops:
         outbox_send(message=again, shard=self.shard, delay=delay)
 
     def _command(self, saga: Saga, message: Signature[Any], options: dict[str, Any] | None = None) -> None:
-        outbox_send(message=message, shard=self.shard, options=options)
+        outbox_send(message=message, shard=self.shard, options=options, next_hop=True)
         saga.record(service=saga.owner, kind="command", name=_task_name(message))
 
 

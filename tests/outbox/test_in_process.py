@@ -55,9 +55,9 @@ def test_a_worker_serving_every_queue_takes_one_order_from_the_broker_once(
     assert len({row.sent_at for row in rows if row.in_process}) == (1 if in_process else 0)
 
 
-def test_the_next_step_of_each_transaction_runs_before_the_rest_of_what_it_wrote(monkeypatch):
-    # given rows run in process that, as each runs, commit rows of their own: the first row of
-    # a transaction (the saga's next step) and the rest (an event's other subscribers)
+def test_a_sagas_next_hops_run_before_the_rest_of_what_they_wrote(monkeypatch):
+    # given rows run in process that, as each runs, commit rows of their own: the saga's next
+    # hop, and the rest (an event's other subscribers: the owner's bookkeeping, the emails)
     ran: list[int] = []
     writes = {1: [(2, True), (3, False), (4, False)], 2: [(5, True), (6, False)]}
 
