@@ -47,8 +47,21 @@ def email_is_verified(*, user_id: int, email: str) -> bool:
     made by staff (no verification row), and for a signed-up account whose owner proved this
     address."""
     verification = EmailVerification.objects.filter(user_id=user_id).only("email", "verified_at").first()
+    return _proven(verification, email)
+
+
+def customer_to_email(*, user_id: int) -> tuple[User | None, bool]:
+    """The account ``user_id`` (``None`` when it is gone), and whether order emails may go to
+    its address (``email_is_verified``), in one query."""
+    customer = User.objects.select_related("email_verification").filter(pk=user_id).first()
+    if customer is None:
+        return None, False
+    return customer, _proven(getattr(customer, "email_verification", None), customer.email)
+
+
+def _proven(verification: EmailVerification | None, email: str) -> bool:
     if verification is None:
-        return True
+        return True  # made by staff
     return verification.verified_at is not None and verification.email.lower() == email.lower()
 
 

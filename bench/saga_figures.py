@@ -8,7 +8,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -344,14 +343,13 @@ def sweep_like_beat() -> tuple[int, int]:
     queue has moved past). Returns (sagas re-driven, events sent again)."""
     from django.test.utils import override_settings
 
-    from config.celery import app
+    from core.tasks import heartbeats_send
     from events.services import events_redeliver_unhandled
     from orders.services import saga_recover_stalled
 
     with override_settings(SAGA_STALL_SECONDS=RECOVERY_STALL_SECONDS):
         redriven = len(saga_recover_stalled().redriven)
-    for queue in settings.SHOP_QUEUES:
-        app.send_task("core.heartbeat", args=[queue], queue=queue, expires=RECOVERY_HEARTBEAT_EXPIRY)
+    heartbeats_send(expires=RECOVERY_HEARTBEAT_EXPIRY)
     with override_settings(HEALTH_WORKER_STALE_SECONDS=RECOVERY_HEARTBEAT_EXPIRY):
         redelivered = events_redeliver_unhandled(
             after=timedelta(seconds=RECOVERY_REDELIVER_SECONDS), within=timedelta(hours=1)

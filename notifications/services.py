@@ -33,13 +33,12 @@ from email.utils import parseaddr
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.verification import email_is_verified
+from accounts.verification import customer_to_email
 from core.templatetags.shop_tags import order_number
 from events.registry import Event
 from notifications.models import Notification
@@ -92,11 +91,11 @@ def notification_send(*, event: Event) -> Notification:
     order_id = event.context["order_id"]
     user_id = event.context.get("user_id")
     subject = SUBJECTS[kind].format(number=order_number(order_id))
-    customer = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
-    recipient = (getattr(customer, "email", "") or "") if customer is not None else ""
+    customer, verified = customer_to_email(user_id=user_id) if user_id is not None else (None, False)
+    recipient = (customer.email or "") if customer is not None else ""
     if customer is None or not recipient:
         status = Notification.Status.SKIPPED
-    elif not email_is_verified(user_id=customer.pk, email=recipient):
+    elif not verified:
         status = Notification.Status.UNVERIFIED  # anyone can sign up with anyone's address
     else:
         status = Notification.Status.SENT

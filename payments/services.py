@@ -4,9 +4,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from payments.models import Payment
-from payments.providers import PaymentDeclined, ProviderRejected, RefundFailed, get_payment_provider
+from payments.providers import Charge, PaymentDeclined, ProviderRejected, RefundFailed, get_payment_provider
 
 PARKED = "the payment provider refused the shop's charge request (see charge_payment): parked for staff"
 
@@ -19,47 +20,52 @@ def refund_key(order_id: Any, charge_reference: str) -> str:
     return f"order:{order_id}:refund:{charge_reference}"
 
 
-def payment_open(*, order_id: Any, amount: Decimal) -> None:
+def payment_open(*, order_id: Any, amount: Decimal, currency: str | None = None) -> None:
     """The order's ``pending`` payment, before any call to the provider (no row, no call),
     unless an earlier attempt wrote it. Call it in the transaction that claims the attempt.
 
     One INSERT … ON CONFLICT DO NOTHING, where ``get_or_create`` would read, then insert.
     """
-    Payment.objects.bulk_create(
-        [Payment(order_id=order_id, amount=amount, currency=settings.SHOP_CURRENCY)], ignore_conflicts=True
-    )
+    payment = Payment(order_id=order_id, amount=amount, currency=currency or settings.SHOP_CURRENCY)
+    Payment.objects.bulk_create([payment], ignore_conflicts=True)
 
 
-def payment_charge(*, order_id: Any, token: str) -> Payment:
-    """Charge the order's payment (``payment_open`` wrote it) with its payment ``token``, once.
+def payment_charge(*, order_id: Any, token: str, amount: Decimal, currency: str | None = None) -> Charge:
+    """Charge ``amount`` for the order (``payment_open`` wrote its row) with its payment
+    ``token``, once; the provider's charge, which ``payment_charged`` writes down.
 
     Side effects: at most one successful charge at the provider, whatever the retries, since
     every attempt carries the idempotency key ``order:<id>:charge`` (an earlier attempt's reply
-    may have been lost: the provider answers a repeated key with the first charge). Raises
-    ``PaymentDeclined`` (final), ``KeyInUse`` (an earlier attempt is still in flight: unknown
-    yet) or another ``PaymentError`` (worth retrying). Compensation: ``payment_refund``.
+    may have been lost, or its success not written: the provider answers a repeated key with
+    the first charge). Nothing is read first: the amount is the order's, and only the provider
+    knows whether an earlier attempt charged. Raises ``PaymentDeclined`` (final), ``KeyInUse``
+    (an earlier attempt is still in flight: unknown yet) or another ``PaymentError`` (worth
+    retrying). Compensation: ``payment_refund``.
     """
-    payment = Payment.objects.get(order_id=order_id)
-    if payment.status == Payment.Status.SUCCEEDED:
-        return payment
     try:
-        charge = get_payment_provider().charge(
-            amount=payment.amount,
-            currency=payment.currency,
+        return get_payment_provider().charge(
+            amount=amount,
+            currency=currency or settings.SHOP_CURRENCY,
             token=token,
             idempotency_key=charge_key(order_id),
             order_ref=str(order_id),
         )
     except PaymentDeclined:
-        _set_status(payment, Payment.Status.DECLINED)
+        _mark(order_id, Payment.Status.DECLINED)
         raise
     except ProviderRejected:
-        _set_status(payment, Payment.Status.REJECTED)
+        _mark(order_id, Payment.Status.REJECTED)
         raise
-    payment.status = Payment.Status.SUCCEEDED
-    payment.provider_reference = charge.reference
-    payment.save(update_fields=["status", "provider_reference", "updated_at"])
-    return payment
+
+
+def payment_charged(*, order_id: Any, charge: Charge) -> None:
+    """Write down the provider's ``charge`` on the order's payment: one UPDATE, in the
+    transaction that records the charge's step. Only a ``pending`` payment takes it: one that
+    the compensation settled meanwhile (refunded, failed) says what the provider holds now,
+    and the compensation is the one to take this charge back (``_landed_late``)."""
+    Payment.objects.filter(order_id=order_id, status=Payment.Status.PENDING).update(
+        status=Payment.Status.SUCCEEDED, provider_reference=charge.reference, updated_at=timezone.now()
+    )
 
 
 def payment_refund(*, order_id: Any) -> bool:
@@ -116,6 +122,10 @@ def payment_refund(*, order_id: Any) -> bool:
     if rejected:
         raise ProviderRejected(PARKED)
     return True
+
+
+def _mark(order_id: Any, status: Payment.Status) -> None:
+    Payment.objects.filter(order_id=order_id).update(status=status, updated_at=timezone.now())
 
 
 def _set_status(payment: Payment, status: Payment.Status) -> None:

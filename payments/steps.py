@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from payments import services
-from payments.providers import PaymentDeclined, ProviderRejected
+from payments.providers import Charge, PaymentDeclined, ProviderRejected
 from sagas.hops import Hops
 from sagas.runtime import run_compensation, run_step
 
@@ -18,19 +18,23 @@ REFUND_PAYMENT = "refund_payment"
 
 def charge(*, order_id: str, context: dict[str, Any], hops: Hops) -> None:
     """Charge the order's total (``context``: the order as placed)."""
+    amount, currency = Decimal(context["total"]), context["currency"]
     run_step(
         saga_id=order_id,
         step_name=CHARGE_PAYMENT,
         hops=hops,
-        prepare=lambda: services.payment_open(order_id=order_id, amount=Decimal(context["total"])),
-        action=lambda: _charged(order_id, context["payment_token"]),
+        prepare=lambda: services.payment_open(order_id=order_id, amount=amount, currency=currency),
+        action=lambda: services.payment_charge(
+            order_id=order_id, token=context["payment_token"], amount=amount, currency=currency
+        ),
+        record=lambda charge: _charged(order_id, charge),
         refusals=(PaymentDeclined, ProviderRejected),
     )
 
 
-def _charged(order_id: str, token: str) -> dict[str, Any]:
-    payment = services.payment_charge(order_id=order_id, token=token)
-    return {"amount": str(payment.amount)}
+def _charged(order_id: str, charge: Charge) -> dict[str, Any]:
+    services.payment_charged(order_id=order_id, charge=charge)
+    return {"amount": str(charge.amount)}
 
 
 def refund(*, order_id: str, hops: Hops) -> None:

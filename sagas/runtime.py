@@ -69,9 +69,10 @@ def run_step(
     saga_id: str,
     step_name: str,
     hops: Hops,
-    action: Callable[[], Result],
+    action: Callable[[], Any],
     refusals: tuple[type[Exception], ...] = (),
     prepare: Callable[[], object] | None = None,
+    record: Callable[[Any], Result] | None = None,
 ) -> bool:
     """Run ``action`` as the step ``step_name`` of the saga, at most once to success.
 
@@ -81,9 +82,13 @@ def run_step(
     transaction that records it. ``refusals`` are the participant's business decisions: they
     fail the step at once and turn the saga back (``step.refused_as``); a ``RequestInFlight``
     answer waits; any other exception is transient and retried with backoff, and fails the
-    step (``step.gives_up_as``) when the retries run out. ``action`` returns what the success
-    announces (choreography); ``undo`` takes back a success that lands after the compensation
-    already settled this step (see ``_late_success``). Returns whether the step is done.
+    step (``step.gives_up_as``) when the retries run out.
+
+    ``action`` returns what the success announces (choreography), or, given ``record``, the
+    provider's answer: ``record`` writes it on the participant's row in the transaction that
+    records the step's outcome (so the row and the step never disagree, and no commit of its
+    own), and returns what the success announces. It runs for a success that lands late too
+    (``_landed_late``): the provider holds it either way. Returns whether the step is done.
     """
     step = forward_step(step_name)
     # ``attempt`` is 0 until the step claims an attempt (a copy that finds it done never does).
@@ -95,7 +100,7 @@ def run_step(
         "mode": hops.mode,
     }
     with operation(step.name, keep=True, kind="step", **fields), remote_calls():
-        done = _run_step(saga_id, step_name, step, hops, action, refusals, prepare)
+        done = _run_step(saga_id, step_name, step, hops, action, refusals, prepare, record)
         if done:
             annotate(outcome="succeeded")
         return done
@@ -106,9 +111,10 @@ def _run_step(
     step_name: str,
     step: ForwardStep,
     hops: Hops,
-    action: Callable[[], Result],
+    action: Callable[[], Any],
     refusals: tuple[type[Exception], ...],
     prepare: Callable[[], object] | None,
+    record: Callable[[Any], Result] | None,
 ) -> bool:
     if step.local:
         try:
@@ -120,7 +126,8 @@ def _run_step(
                     ).exists()
                 saga, attempt = claimed
                 annotate(attempt=attempt)
-                result = action()
+                answer = action()
+                result = record(answer) if record is not None else answer
                 _set_status(saga, step_name, SagaStep.Status.SUCCEEDED)
                 _succeed(saga, step_name, step, hops, result)
                 return True
@@ -137,13 +144,14 @@ def _run_step(
     attempt = claimed[1]
     annotate(attempt=attempt)
     try:
-        result = action()
+        answer = action()
     except Exception as exc:
         _record_failure(saga_id, step_name, step, attempt, exc, refusals, hops)
         return False
     with transaction.atomic(), together():
         saga = get_ledger().lock(saga_id)
         _record_calls(saga, step.service)
+        result = record(answer) if record is not None else answer
         # The claim found every step before this one succeeded, and a step that succeeded stays
         # so while the saga goes forward: the attempt that still owns its step may end it.
         if saga.forward and _end_attempt(saga_id, step_name, attempt):

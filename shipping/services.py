@@ -4,7 +4,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from shipping.carriers import AddressRejected, get_carrier
+from shipping.carriers import AddressRejected, CarrierReceipt, get_carrier
 from shipping.models import Shipment
 
 
@@ -19,29 +19,31 @@ def shipment_open(*, order_id: Any) -> None:
     Shipment.objects.bulk_create([Shipment(order_id=order_id, carrier=get_carrier().name)], ignore_conflicts=True)
 
 
-def shipment_create(*, order_id: Any, address: dict[str, Any]) -> Shipment:
+def shipment_create(*, order_id: Any, address: dict[str, Any]) -> CarrierReceipt:
     """Hand the order's parcel (``shipment_open`` wrote its row) to the carrier for ``address``,
-    once (idempotency key ``order:<id>:shipment``).
+    once (idempotency key ``order:<id>:shipment``: a repeated key is answered with the first
+    parcel); the carrier's receipt, which ``shipment_created`` writes down.
 
     Raises ``AddressRejected`` (final), ``KeyInUse`` (an earlier attempt is still in flight) or
     another ``CarrierError`` (worth retrying).
     Compensation: ``shipment_cancel``.
     """
-    carrier = get_carrier()
-    shipment = Shipment.objects.get(order_id=order_id)
-    if shipment.status == Shipment.Status.CREATED:
-        return shipment
     try:
-        receipt = carrier.create_shipment(address=address, idempotency_key=shipment_key(order_id))
+        return get_carrier().create_shipment(address=address, idempotency_key=shipment_key(order_id))
     except AddressRejected:
-        shipment.status = Shipment.Status.REJECTED
-        shipment.save(update_fields=["status", "updated_at"])
+        Shipment.objects.filter(order_id=order_id).update(status=Shipment.Status.REJECTED, updated_at=timezone.now())
         raise
-    shipment.status = Shipment.Status.CREATED
-    shipment.carrier = receipt.carrier
-    shipment.tracking_number = receipt.tracking_number
-    shipment.save(update_fields=["status", "carrier", "tracking_number", "updated_at"])
-    return shipment
+
+
+def shipment_created(*, order_id: Any, receipt: CarrierReceipt) -> None:
+    """Write down the carrier's ``receipt`` on the order's shipment, in the transaction that
+    records the step; as ``payment_charged``, only a ``pending`` shipment takes it."""
+    Shipment.objects.filter(order_id=order_id, status=Shipment.Status.PENDING).update(
+        status=Shipment.Status.CREATED,
+        carrier=receipt.carrier,
+        tracking_number=receipt.tracking_number,
+        updated_at=timezone.now(),
+    )
 
 
 def shipment_cancel(*, order_id: Any) -> bool:

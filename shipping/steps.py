@@ -9,7 +9,7 @@ from typing import Any
 from sagas.hops import Hops
 from sagas.runtime import run_compensation, run_step
 from shipping import services
-from shipping.carriers import AddressRejected
+from shipping.carriers import AddressRejected, CarrierReceipt
 
 CREATE_SHIPMENT = "create_shipment"
 CANCEL_SHIPMENT = "cancel_shipment"
@@ -23,14 +23,15 @@ def ship(*, order_id: str, context: dict[str, Any], hops: Hops) -> None:
         step_name=CREATE_SHIPMENT,
         hops=hops,
         prepare=lambda: services.shipment_open(order_id=order_id),
-        action=lambda: _shipped(order_id, address),
+        action=lambda: services.shipment_create(order_id=order_id, address=address),
+        record=lambda receipt: _shipped(order_id, receipt),
         refusals=(AddressRejected,),
     )
 
 
-def _shipped(order_id: str, address: dict[str, Any]) -> dict[str, Any]:
-    shipment = services.shipment_create(order_id=order_id, address=address)
-    return {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
+def _shipped(order_id: str, receipt: CarrierReceipt) -> dict[str, Any]:
+    services.shipment_created(order_id=order_id, receipt=receipt)
+    return {"carrier": receipt.carrier, "tracking_number": receipt.tracking_number}
 
 
 def cancel(*, order_id: str, hops: Hops) -> None:

@@ -8,6 +8,8 @@ from factory.helpers import post_generation
 
 from orders.models import Coordination, Order
 from orders.services import OrderItem, order_place
+from payments import services as payment_services
+from payments.models import Payment
 from shop.models import Category, Product
 from tests.provider import payment_token
 
@@ -126,3 +128,11 @@ def post_order(client: Any, body: dict[str, Any]) -> str:
     response = client.post("/api/orders/", body, format="json")
     assert response.status_code == 201, response.content
     return str(response.json()["id"])
+
+
+def charged(order_id: Any, token: str, amount: Decimal = Decimal("12.34")) -> Payment:
+    """What the charge step does with an opened payment (``payment_open``): the provider's
+    charge, written down on the payment as the step's record does."""
+    charge = payment_services.payment_charge(order_id=order_id, token=token, amount=amount)
+    payment_services.payment_charged(order_id=order_id, charge=charge)
+    return Payment.objects.get(order_id=order_id)

@@ -7,21 +7,14 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from config.celery import app
 from core.models import Heartbeat
+from core.tasks import heartbeats_send
 from outbox.models import OutboxMessage
 from tests.core.test_metrics import scrape
 from tests.worker import SagaWorker, wait_until
 
 QUEUES = list(settings.SHOP_QUEUES)
 ALL_OK = {"queues": dict.fromkeys(QUEUES, "ok"), "beat": "ok", "outbox": "ok"}
-
-
-def beat_tick() -> None:
-    """Send every heartbeat of CELERY_BEAT_SCHEDULE as beat does (no beat runs in tests)."""
-    for entry in settings.CELERY_BEAT_SCHEDULE.values():
-        if entry["task"] == "core.heartbeat":
-            app.send_task(entry["task"], args=entry["args"], **entry["options"])
 
 
 def served_since(moment, queues) -> bool:
@@ -41,7 +34,7 @@ def test_ready_while_a_worker_serves_every_queue(saga, anonymous, coordination):
     assert anonymous.get("/readyz").status_code == 503
     # when beat sends its heartbeats and the real worker takes them
     moment = timezone.now()
-    beat_tick()
+    heartbeats_send()
     wait_until(lambda: served_since(moment, QUEUES), timeout=30, what="the worker to take every heartbeat")
     # then the shop is ready
     response = anonymous.get("/readyz")
@@ -58,12 +51,12 @@ def test_not_ready_naming_the_queue_no_worker_serves(saga, anonymous, settings, 
     partial.start()
     try:
         moment = timezone.now()
-        beat_tick()
+        heartbeats_send()
         wait_until(lambda: served_since(moment, set(QUEUES) - {"shipping"}), timeout=30, what="the heartbeats")
         # when the staleness threshold has passed, beat ticking on
         time.sleep(1.2)
         moment = timezone.now()
-        beat_tick()
+        heartbeats_send()
         wait_until(lambda: served_since(moment, set(QUEUES) - {"shipping"}), timeout=30, what="the heartbeats")
         # then readiness names shipping, and only shipping
         response = anonymous.get("/readyz")

@@ -6,11 +6,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
-from config.celery import app
 from core.models import Heartbeat
+from core.tasks import heartbeats_send
 from events.models import InboxEntry
 from events.services import events_redeliver_unhandled
 from notifications.models import Notification
@@ -85,11 +84,6 @@ def test_an_event_its_queue_has_not_moved_past_is_left_waiting(customer, last_se
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exclude(name__startswith="orders.").exists()
 
 
-def heartbeat_sent(queue: str) -> None:
-    """As beat sends it (``CELERY_BEAT_SCHEDULE``; no beat runs in tests), with this test's expiry."""
-    app.send_task("core.heartbeat", args=[queue], queue=queue, expires=settings.HEALTH_WORKER_STALE_SECONDS)
-
-
 @pytest.mark.saga
 @pytest.mark.parametrize("coordination", ["orchestration"])  # the emails are choreographed in both modes
 def test_a_backlog_gets_no_copies_and_what_the_broker_lost_is_sent_once_its_queue_moves(
@@ -111,9 +105,8 @@ def test_a_backlog_gets_no_copies_and_what_the_broker_lost_is_sent_once_its_queu
         wait_for_terminal([order.pk for order in orders])
         emails = OutboxMessage.objects.filter(name="notifications.handle_event")
         wait_until(lambda: emails.filter(sent_at__isnull=False).count() == 4, what="the emails to reach the broker")
-        heartbeat_sent("notifications")  # behind them
-        for queue in queues:
-            heartbeat_sent(queue)
+        heartbeats_send(["notifications"], expires=settings.HEALTH_WORKER_STALE_SECONDS)  # behind them
+        heartbeats_send(queues, expires=settings.HEALTH_WORKER_STALE_SECONDS)
         wait_until(lambda: Heartbeat.objects.filter(name__startswith="queue:").count() == len(queues), what="beats")
 
         # when the redelivery runs while they wait: no copy joins the backlog
@@ -122,7 +115,7 @@ def test_a_backlog_gets_no_copies_and_what_the_broker_lost_is_sent_once_its_queu
         # serves the queue again
         purge_broker()
         mailer.start()
-        heartbeat_sent("notifications")
+        heartbeats_send(["notifications"], expires=settings.HEALTH_WORKER_STALE_SECONDS)
         wait_until(lambda: Heartbeat.objects.filter(name="queue:notifications").exists(), what="the mailer's beat")
         time.sleep(settings.HEALTH_WORKER_STALE_SECONDS)  # what it published since is behind the beat
 

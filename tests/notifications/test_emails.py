@@ -4,9 +4,14 @@ import uuid
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django.utils.html import strip_tags
 
+from accounts.models import EmailVerification
 from events.models import InboxEntry
 from events.registry import Event
 from events.services import event_handle
@@ -129,6 +134,28 @@ def test_a_customer_without_an_email_address_gets_nothing_and_the_skip_is_record
         "",
         None,
     )
+
+
+@pytest.mark.parametrize("proven", [True, False])
+def test_the_customer_and_whether_they_proved_their_address_are_one_read(customer, proven):
+    # given a customer who signed up, and proved their address or not
+    sent_at = timezone.now()
+    EmailVerification.objects.create(
+        user=customer, email=customer.email, sent_at=sent_at, verified_at=sent_at if proven else None
+    )
+
+    # when their order completes
+    event = order_event("order.completed", customer.pk, {"carrier": "SimPost", "tracking_number": "SIM1"})
+    with CaptureQueriesContext(connection) as emailing:
+        notification_send(event=event)
+
+    # then one statement read the account and its proof, and the email went out only to a proven address
+    tables = (User._meta.db_table, EmailVerification._meta.db_table)
+    reads = [q["sql"] for q in emailing.captured_queries if any(f'"{t}"' in q["sql"] for t in tables)]
+    assert len(reads) == 1, reads
+    expected = Notification.Status.SENT if proven else Notification.Status.UNVERIFIED
+    assert Notification.objects.get(event_id=event.id).status == expected
+    assert len(mail.outbox) == (1 if proven else 0)
 
 
 def test_the_same_event_delivered_twice_sends_one_email(customer):

@@ -27,6 +27,7 @@ from payments.providers import (
     ProviderUnavailable,
     get_payment_provider,
 )
+from tests.factories import charged
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +187,7 @@ def opened() -> str:
 
 
 def charge(order_id: str) -> Payment:
-    return services.payment_charge(order_id=order_id, token="pm_card_visa")
+    return charged(order_id, "pm_card_visa")
 
 
 def test_every_write_carries_a_key_derived_from_the_order(fake):
@@ -289,7 +290,7 @@ def test_the_reconciler_leaves_an_order_for_next_time_while_stripe_is_out_of_rea
     # given a completed order charged through Stripe
     order = factories.place(customer, ProductFactory(stock=5))
     services.payment_open(order_id=order.pk, amount=order.total)
-    services.payment_charge(order_id=order.pk, token="pm_card_visa")
+    charged(order.pk, "pm_card_visa", order.total)
     Order.objects.filter(pk=order.pk).update(status=Status.COMPLETED)
 
     # when the reconciler runs while Stripe answers 503
@@ -316,7 +317,9 @@ def test_the_journal_names_each_stripe_write_with_its_request_id(fake, customer)
 
     # when the payment service charges it, then the order turns back and it refunds it
     with CaptureQueriesContext(connection) as charging:
-        steps.charge(order_id=order_id, context={"total": total, "payment_token": "pm_card_visa"}, hops=Hops())
+        steps.charge(
+            order_id=order_id, context={"total": total, "currency": "USD", "payment_token": "pm_card_visa"}, hops=Hops()
+        )
     order_transition(order=Order.objects.get(pk=order_id), to=Status.COMPENSATING, reason="customer_request")
     steps.refund(order_id=order_id, hops=Hops())
 

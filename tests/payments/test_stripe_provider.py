@@ -13,6 +13,7 @@ from payments import services
 from payments.models import Payment
 from payments.providers import PaymentDeclined, PaymentError, ProviderRejected, get_payment_provider
 from payments.stripe_provider import StripePaymentProvider, intent_recorded, minor_units
+from tests.factories import charged
 from tests.payments.stripe_server import LocalStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,9 +34,9 @@ def succeeded(server: LocalStripe, order_id: str) -> list[str]:
 def test_a_charge_repeated_is_one_intent(stripe_settings):
     order_id = opened()
 
-    first = services.payment_charge(order_id=order_id, token=VISA)
+    first = charged(order_id, VISA)
     Payment.objects.filter(order_id=order_id).update(status=Payment.Status.PENDING)  # as if the reply was lost
-    again = services.payment_charge(order_id=order_id, token=VISA)
+    again = charged(order_id, VISA)
 
     assert first.provider_reference == again.provider_reference
     assert [i.id for i in stripe_settings.intents_of(order_id)] == [first.provider_reference]
@@ -54,7 +55,7 @@ def test_a_worker_that_died_between_create_and_confirm_is_taken_over(stripe_sett
     assert get_payment_provider().find_charge(idempotency_key="", order_ref=order_id) is None
 
     # when the next attempt runs
-    payment = services.payment_charge(order_id=order_id, token=VISA)
+    payment = charged(order_id, VISA)
 
     # then it confirmed that intent, and made none of its own
     assert payment.provider_reference == created.id
@@ -70,7 +71,7 @@ def test_an_intent_created_but_never_recorded_is_never_confirmed(stripe_settings
         {"amount": 1234, "currency": "usd", "payment_method": VISA, "metadata": {"order_id": order_id}}
     )
 
-    payment = services.payment_charge(order_id=order_id, token=VISA)
+    payment = charged(order_id, VISA)
 
     # then one intent succeeded, the recorded one; the orphan never took money
     assert succeeded(stripe_settings, order_id) == [payment.provider_reference]
@@ -113,7 +114,7 @@ def test_a_declined_card_is_final_and_stays_declined(stripe_settings):
     order_id = opened()
     for _ in range(2):  # a copy of the message, or a retry
         with pytest.raises(PaymentDeclined):
-            services.payment_charge(order_id=order_id, token=DECLINED)
+            services.payment_charge(order_id=order_id, token=DECLINED, amount=Decimal("12.34"))
     assert Payment.objects.get(order_id=order_id).status == Payment.Status.DECLINED
     assert len(stripe_settings.intents_of(order_id)) == 1
     assert [e.status for e in get_payment_provider().transactions(order_ref=order_id)] == ["failed"]
@@ -126,12 +127,12 @@ def test_a_declined_card_is_final_and_stays_declined(stripe_settings):
 def test_a_payment_method_stripe_does_not_know_is_declined(stripe_settings):
     order_id = opened()
     with pytest.raises(PaymentDeclined):
-        services.payment_charge(order_id=order_id, token="pm_nothing_like_it")
+        services.payment_charge(order_id=order_id, token="pm_nothing_like_it", amount=Decimal("12.34"))
 
 
 def test_a_refund_happens_once_however_often_compensation_runs(stripe_settings):
     order_id = opened()
-    services.payment_charge(order_id=order_id, token=VISA)
+    charged(order_id, VISA)
 
     assert services.payment_refund(order_id=order_id) is True
     Payment.objects.filter(order_id=order_id).update(status=Payment.Status.SUCCEEDED)  # as if it died before saying so
@@ -151,7 +152,7 @@ def test_a_key_stripe_refuses_parks_the_payment_without_showing_the_key(stripe_s
     order_id = opened()
 
     with pytest.raises(ProviderRejected) as refused:
-        services.payment_charge(order_id=order_id, token=VISA)
+        services.payment_charge(order_id=order_id, token=VISA, amount=Decimal("12.34"))
 
     assert "AuthenticationError" in refused.value.staff_detail  # for staff
     assert "AuthenticationError" not in str(refused.value)  # what the customer may see
@@ -187,7 +188,7 @@ def test_the_admin_shows_the_intent_linked_to_stripe_and_what_stripe_holds(strip
 
     # given a payment charged and refunded through Stripe
     order_id = opened()
-    payment = services.payment_charge(order_id=order_id, token=VISA)
+    payment = charged(order_id, VISA)
     services.payment_refund(order_id=order_id)
     browser = Client()
     browser.force_login(staff)
@@ -204,7 +205,7 @@ def test_the_admin_shows_the_intent_linked_to_stripe_and_what_stripe_holds(strip
 def test_the_ledger_names_the_idempotency_key_of_each_charge_and_refund(stripe_settings):
     # given an order charged and refunded through Stripe
     order_id = opened()
-    payment = services.payment_charge(order_id=order_id, token=VISA)
+    payment = charged(order_id, VISA)
     services.payment_refund(order_id=order_id)
 
     # then the ledger read back from Stripe names the keys the shop used, as the simulated one does
@@ -254,7 +255,7 @@ def test_an_intent_never_confirmed_is_cancelled_when_the_order_turns_back(stripe
 
     # and the worker, alive after all, cannot confirm it: no money moves, the payment stays failed
     with pytest.raises(PaymentError, match="cancelled"):
-        services.payment_charge(order_id=order_id, token=VISA)
+        services.payment_charge(order_id=order_id, token=VISA, amount=order.total)
     assert succeeded(stripe_settings, order_id) == []
     assert Payment.objects.get(order_id=order_id).status == Payment.Status.FAILED
 
@@ -266,7 +267,7 @@ def test_the_journal_names_each_stripe_write_against_localstripe(stripe_settings
 
     order_id = order_in(Status.RESERVED, customer)
     total = str(Order.objects.get(pk=order_id).total)
-    steps.charge(order_id=order_id, context={"total": total, "payment_token": VISA}, hops=Hops())
+    steps.charge(order_id=order_id, context={"total": total, "currency": "USD", "payment_token": VISA}, hops=Hops())
 
     intent = Payment.objects.get(order_id=order_id).provider_reference
     lines = OrderEvent.objects.filter(order_id=order_id, name__startswith="stripe.").order_by("created_at", "pk")

@@ -12,7 +12,7 @@ import pytest
 from orders.models import OrderEvent
 from payments.models import StripeEvent
 from tests import factories
-from tests.factories import ProductFactory
+from tests.factories import ProductFactory, charged
 from tests.payments.stripe_server import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -160,7 +160,7 @@ def test_localstripes_own_deliveries_are_verified_and_recorded_once(live_server,
 
         # when the order is charged through it
         services.payment_open(order_id=order.pk, amount=order.total)
-        payment = services.payment_charge(order_id=order.pk, token="pm_card_visa")
+        payment = charged(order.pk, "pm_card_visa", order.total)
 
         # then Stripe's payment_intent.succeeded reaches the order's journal, once
         wait_until(

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order, Status
 from orders.plan import ORDER_SAGA
@@ -100,7 +101,9 @@ def test_the_payment_row_is_committed_before_the_provider_is_called(customer, mo
 
     # when the payment service runs its step
     hops = Hops()
-    payment_steps.charge(order_id=order_id, context={"total": "12.50", "payment_token": "tok_visa"}, hops=hops)
+    payment_steps.charge(
+        order_id=order_id, context={"total": "12.50", "currency": "USD", "payment_token": "tok_visa"}, hops=hops
+    )
 
     # then the provider was called once, with the pending row already committed, and the step went on
     assert seen == [(True, Payment.Status.PENDING)]
@@ -129,12 +132,67 @@ def test_the_shipment_row_is_committed_before_the_carrier_is_called(customer, mo
     assert hops.sent == ["next"]
 
 
+class DyingHops(Hops):
+    def send_next(self, saga: Any, result: dict[str, Any] | None = None) -> None:
+        raise RuntimeError("the worker died while recording the step")
+
+
+def test_the_providers_answer_is_written_with_the_steps_outcome_and_nothing_is_read_back(customer, monkeypatch):
+    # given a reserved order and a provider that charges
+    order_id = order_in(Status.RESERVED, customer)
+    charge = Charge(reference="ch_test", amount=Decimal("12.50"), currency="USD")
+    monkeypatch.setattr(
+        payment_services, "get_payment_provider", lambda: type("P", (), {"charge": lambda *a, **k: charge})
+    )
+    context = {"total": "12.50", "currency": "USD", "payment_token": "tok_visa"}
+
+    # when the transaction that records the charge's outcome fails
+    with pytest.raises(RuntimeError):
+        payment_steps.charge(order_id=order_id, context=context, hops=DyingHops())
+
+    # then the payment does not say succeeded while its step is still running: both wait for the next attempt
+    step = SagaStep.objects.get(saga_id=order_id, name="charge_payment")
+    assert (step.status, step.attempts) == (SagaStep.Status.RUNNING, 1)
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.PENDING
+
+    # and when that attempt runs, the payment's row is written once and never read: the provider has the answer
+    SagaStep.objects.filter(pk=step.pk).update(status=SagaStep.Status.WAITING)
+    table = Payment._meta.db_table
+    with CaptureQueriesContext(connection) as charging:
+        payment_steps.charge(order_id=order_id, context=context, hops=Hops())
+    on_payments = [q["sql"].split(" ", 1)[0] for q in charging.captured_queries if f'"{table}"' in q["sql"]]
+    assert on_payments == ["INSERT", "UPDATE"]
+    assert Payment.objects.get(order_id=order_id).provider_reference == "ch_test"
+
+
+def test_a_success_written_late_leaves_what_the_compensation_settled(customer):
+    # given an order whose payment and shipment were given back while their calls were in flight
+    order_id = order_in(Status.PAID, customer)
+    payment_services.payment_open(order_id=order_id, amount=Decimal("12.50"))
+    Payment.objects.filter(order_id=order_id).update(status=Payment.Status.REFUNDED, refunded_amount=Decimal("12.50"))
+    shipping_services.shipment_open(order_id=order_id)
+    Shipment.objects.filter(order_id=order_id).update(status=Shipment.Status.CANCELLED, tracking_number="TP1")
+
+    # when the calls' successes are written down after that
+    charge = Charge(reference="ch_late", amount=Decimal("12.50"), currency="USD")
+    payment_services.payment_charged(order_id=order_id, charge=charge)
+    shipping_services.shipment_created(
+        order_id=order_id, receipt=CarrierReceipt(carrier="TestPost", tracking_number="TP1")
+    )
+
+    # then the rows still say what the compensation did (it takes a late success back: ``_landed_late``)
+    assert Payment.objects.get(order_id=order_id).status == Payment.Status.REFUNDED
+    assert Shipment.objects.get(order_id=order_id).status == Shipment.Status.CANCELLED
+
+
 def test_a_step_that_may_not_run_writes_no_row(customer, monkeypatch):
     # given an order still pending: the charge is not its turn
     order_id = order_in(Status.PENDING, customer)
     monkeypatch.setattr(payment_services, "get_payment_provider", lambda: pytest.fail("no call"))
 
     # when a stray charge command arrives, nothing is written and nothing is called
-    payment_steps.charge(order_id=order_id, context={"total": "12.50", "payment_token": "tok_visa"}, hops=Hops())
+    payment_steps.charge(
+        order_id=order_id, context={"total": "12.50", "currency": "USD", "payment_token": "tok_visa"}, hops=Hops()
+    )
 
     assert not Payment.objects.filter(order_id=order_id).exists()
