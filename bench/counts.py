@@ -22,6 +22,7 @@ from bench.settings import BENCH_DIR
 from bench.systems import settle, wait_for_orders
 from bench.workload import order_body
 from orders.models import Order, OrderEvent, Status
+from outbox.models import OutboxMessage
 from sagas.models import SagaStep
 
 
@@ -157,6 +158,10 @@ def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
         if start and end:
             segments.setdefault(name, []).append((end - start).total_seconds() * 1000)
 
+    first_messages: dict[str, tuple[datetime, datetime | None]] = {}
+    sent = OutboxMessage.objects.filter(shard__in=[str(pk) for pk in order_ids]).order_by("created_at", "id")
+    for shard, written_at, sent_at in sent.values_list("shard", "created_at", "sent_at"):
+        first_messages.setdefault(shard, (written_at, sent_at))
     for order in Order.objects.filter(pk__in=order_ids).with_saga_steps():
         steps = {s.name.split(":")[0]: s for s in order.saga_steps if s.kind == SagaStep.Kind.FORWARD}
         reserve_start = min(
@@ -170,6 +175,11 @@ def saga_breakdown(order_ids: list[str]) -> dict[str, float]:
         charge, ship = steps.get("charge_payment"), steps.get("create_shipment")
         done = finished.get(str(order.pk))
         add("placed -> first reserve starts (commit, relay, delivery)", order.created_at, reserve_start)
+        first = first_messages.get(str(order.pk))
+        if first:
+            add("  placed -> first message written (the rest of the POST's transaction)", order.created_at, first[0])
+            add("  written -> published (commit, the relay's wake and round)", first[0], first[1])
+            add("  published -> first reserve starts (delivery, the task's claim)", first[1], reserve_start)
         add("reserve lines (in step)", reserve_start, reserve_end)
         if charge:
             add("reserved -> charge starts (1 hop)", reserve_end, charge.started_at)

@@ -14,7 +14,6 @@ from orders.journal import order_record_action
 from orders.models import FORWARD_STATUSES, ActorKind, Coordination, Order, OrderEvent, Reason, Status
 from orders.plan import FORWARD_RANK
 from orders.transitions import order_transition
-from sagas.models import SagaStep
 from sagas.plan import ForwardStep
 
 
@@ -36,19 +35,6 @@ class OrderSaga:
     @property
     def orchestrated(self) -> bool:
         return self.order.coordination == Coordination.ORCHESTRATION
-
-    def may_run(self, step: ForwardStep) -> bool:
-        """The step rows say whose turn it is, in both modes (the status is what customers see,
-        and in choreography it follows the events, a little behind the steps): the step may run
-        while the order goes forward and every step before it has succeeded."""
-        if self.order.status not in FORWARD_STATUSES:
-            return False
-        forward = SagaStep.objects.filter(saga_id=self.order.pk, kind=SagaStep.Kind.FORWARD)
-        rows = list(forward.values_list("name", "position", "status"))
-        mine = [position for name, position, _ in rows if name.partition(":")[0] == step.name]
-        return bool(mine) and all(
-            status == SagaStep.Status.SUCCEEDED for _, position, status in rows if position < min(mine)
-        )
 
     def advance(self, step: ForwardStep, *, message: str) -> None:
         """Orchestrated, the step moves the order on to the status customers see after it (if

@@ -28,8 +28,6 @@ class Saga(Protocol):
     @property
     def compensating(self) -> bool: ...
 
-    def may_run(self, step: ForwardStep) -> bool: ...
-
     def advance(self, step: ForwardStep, *, message: str) -> None:
         """The step succeeded (for every line): move the saga to ``step.advances_to``, or, where
         the owner moves it later (or the step goes nowhere), record the progress (``touch``)."""

@@ -7,7 +7,7 @@ what it means for the owner (the status customers see once it is done, or while 
 a person; the reason when it fails). From that one list follow:
 
 - the orchestrator's canvas, and the chain of compensations (``orders/saga.py``);
-- the step rows planned for each saga, and whose turn it is (``OrderSaga.may_run``);
+- the step rows planned for each saga, and whose turn it is (the claim in ``sagas.runtime``);
 - who hears what in choreography: each step hears the event of the step before it (the first
   hears ``starts_with``), every compensation hears every failure (``subscribe_step``);
 - the owner's status machine and forward path (``orders/transitions.py``);

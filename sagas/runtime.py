@@ -170,11 +170,11 @@ def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> tuple[
     the provider answers with the first call's outcome, or with "in flight".
     """
     saga = get_ledger().lock(saga_id)
-    if not saga.may_run(step):
+    if not saga.forward:
         return None
     now = timezone.now()
     lease_start = None if fresh else now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
-    attempt = _start_attempt(saga_id, name, now, lease_start)
+    attempt = _start_attempt(saga_id, name, step, now, lease_start)
     if attempt is None:
         return None
     if not fresh:
@@ -182,29 +182,57 @@ def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> tuple[
     return saga, attempt
 
 
-# Every step of every saga claims an attempt: the claim and its number in one statement, which
-# the ORM cannot write (its ``update`` returns a count, not the row).
-SAGA_ID = SagaStep._meta.get_field("saga_id")
-START_ATTEMPT = f"""UPDATE {SagaStep._meta.db_table}
+# Every step of every saga claims an attempt: its turn, the claim and its number in one
+# statement, which the ORM cannot write (its ``update`` returns a count, not the row). The
+# step's turn has come when every forward row before the step's own has succeeded (a per-line
+# step's rows follow each other, and run side by side): ``_may_run`` asks the same in Python.
+TABLE, SAGA_ID = SagaStep._meta.db_table, SagaStep._meta.get_field("saga_id")
+START_ATTEMPT = f"""UPDATE {TABLE}
     SET status = %s, attempts = attempts + 1, started_at = %s, finished_at = NULL
     WHERE {SAGA_ID.column} = %s AND name = %s AND status <> %s {{unleased}}
+      AND NOT EXISTS (
+        SELECT 1 FROM {TABLE} earlier
+        WHERE earlier.{SAGA_ID.column} = %s AND earlier.kind = %s AND earlier.position < {TABLE}.position
+          AND earlier.status <> %s AND earlier.name <> %s AND substr(earlier.name, 1, %s) <> %s)
     RETURNING attempts"""
 UNLEASED = "AND NOT (status = %s AND started_at >= %s)"
 
 
-def _start_attempt(saga_id: str, name: str, now: datetime, lease_start: datetime | None) -> int | None:
-    """Start an attempt of the step unless it succeeded (or, given ``lease_start``, an attempt
-    started since holds it); return the attempt's number."""
+def _start_attempt(
+    saga_id: str, name: str, step: ForwardStep, now: datetime, lease_start: datetime | None
+) -> int | None:
+    """Start an attempt of the step if its turn has come, unless it succeeded (or, given
+    ``lease_start``, an attempt started since holds it); return the attempt's number."""
     connection = transaction.get_connection()
-    adapt, running = connection.ops.adapt_datetimefield_value, SagaStep.Status.RUNNING
-    params: list[Any] = [running, adapt(now), SAGA_ID.get_db_prep_value(saga_id, connection), name]
-    params.append(SagaStep.Status.SUCCEEDED)
+    adapt, running, succeeded = (
+        connection.ops.adapt_datetimefield_value,
+        SagaStep.Status.RUNNING,
+        SagaStep.Status.SUCCEEDED,
+    )
+    saga = SAGA_ID.get_db_prep_value(saga_id, connection)
+    params: list[Any] = [running, adapt(now), saga, name, succeeded]
     if lease_start is not None:
         params += [running, adapt(lease_start)]
+    own_lines = f"{step.name}:"
+    params += [saga, SagaStep.Kind.FORWARD, succeeded, step.name, len(own_lines), own_lines]
     with connection.cursor() as cursor:
         cursor.execute(START_ATTEMPT.format(unleased=UNLEASED if lease_start is not None else ""), params)
         row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+def _may_run(saga: Saga, step: ForwardStep) -> bool:
+    """Whether the step's turn has come: the saga goes forward and every step before it has
+    succeeded. The step rows say whose turn it is, in both modes (the owner's status is what
+    customers see, and in choreography it follows the events, a little behind the steps)."""
+    if not saga.forward:
+        return False
+    forward = SagaStep.objects.filter(saga_id=saga.id, kind=SagaStep.Kind.FORWARD)
+    rows = list(forward.values_list("name", "position", "status"))
+    mine = [position for row_name, position, _ in rows if row_name.partition(":")[0] == step.name]
+    return bool(mine) and all(
+        status == SagaStep.Status.SUCCEEDED for _, position, status in rows if position < min(mine)
+    )
 
 
 def _end_attempt(saga_id: str, name: str, attempt: int) -> bool:
@@ -268,16 +296,16 @@ def _record_failure(
         if attempt is not None and not owner:
             logger.info("%s of %s: attempt %s failed after losing the step: %s", name, saga_id, attempt, error)
             return
-        if isinstance(exc, AwaitingDecision) and saga.may_run(step):
+        if isinstance(exc, AwaitingDecision) and _may_run(saga, step):
             outcome = "held"
             _finish(saga, name, SagaStep.Status.HELD, error=error)
             saga.record(service=step.service, kind="step", name=name, detail=str(exc))
             saga.hold(step, message=f"{name}: {exc}")
             hops.send_held(saga)
-        elif not refused and saga.may_run(step) and isinstance(exc, RequestInFlight):
+        elif not refused and _may_run(saga, step) and isinstance(exc, RequestInFlight):
             outcome = "waiting"
             _wait(saga, name, step.service, error, hops, delay=wait_seconds(), retries=retries)
-        elif not refused and saga.may_run(step) and retries < settings.SAGA_MAX_RETRIES:
+        elif not refused and _may_run(saga, step) and retries < settings.SAGA_MAX_RETRIES:
             outcome = "retrying"
             _wait(saga, name, step.service, error, hops, delay=backoff_seconds(retries), retries=retries + 1)
         else:
@@ -333,7 +361,7 @@ def _landed_late(saga: Saga, name: str, step: ForwardStep, attempt: int, hops: H
         logger.info("%s of %s: attempt %s landed after attempt %s", name, saga.id, attempt, current.attempts)
         return False
     _finish(saga, name, SagaStep.Status.SUCCEEDED)
-    if saga.may_run(step):
+    if _may_run(saga, step):
         saga.record(service=step.service, kind="step", name=name, detail=f"attempt {attempt} landed after a retry")
         _succeed(saga, name, step, hops, result)
         return True

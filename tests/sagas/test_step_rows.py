@@ -21,6 +21,7 @@ from payments import steps as payment_steps
 from payments.models import Payment
 from payments.providers import Charge
 from sagas.models import SagaStep
+from sagas.runtime import run_step
 from shipping import services as shipping_services
 from shipping import steps as shipping_steps
 from shipping.carriers import CarrierReceipt
@@ -196,3 +197,39 @@ def test_a_step_that_may_not_run_writes_no_row(customer, monkeypatch):
     )
 
     assert not Payment.objects.filter(order_id=order_id).exists()
+
+
+def two_line_order(customer: Any) -> tuple[str, list[str]]:
+    """A pending orchestrated order of two lines: its reservation rows, in the plan's order."""
+    products = [ProductFactory(stock=5), ProductFactory(stock=5)]
+    items = [OrderItem(str(p.sku), 1) for p in products]
+    order = order_place(user=customer, items=items, shipping_address=address(), payment_token="tok_visa")
+    lines = [f"reserve_stock:{p.sku}" for p in products]
+    return str(order.pk), lines
+
+
+def test_a_steps_turn_is_asked_in_the_claim_itself(customer):
+    # given a two-line order whose first line is reserved and whose second is not
+    order_id, (first, second) = two_line_order(customer)
+    SagaStep.objects.filter(saga_id=order_id, name=first).update(status=SagaStep.Status.SUCCEEDED)
+    called: list[str] = []
+
+    def step(name: str) -> bool:
+        return run_step(saga_id=order_id, step_name=name, hops=Hops(), action=lambda: called.append(name))
+
+    # when the screening comes before the second line: it is not its turn, so nothing runs
+    assert step("screen_order") is False
+    assert called == []
+    assert SagaStep.objects.get(saga_id=order_id, name="screen_order").attempts == 0
+
+    # and the second line runs beside the first (a per-line step's rows do not wait for each
+    # other), with one statement on the step rows to find its turn and claim it, and no read
+    table = SagaStep._meta.db_table
+    with CaptureQueriesContext(connection) as claiming:
+        assert step(second) is True
+    on_steps = [q["sql"].split(" ", 1)[0] for q in claiming.captured_queries if table in q["sql"].split("WHERE")[0]]
+    assert on_steps[0] == "UPDATE"  # the claim, with its turn: no read of the rows before it
+
+    # then the screening's turn has come
+    assert step("screen_order") is True
+    assert called == [second, "screen_order"]
