@@ -1,8 +1,9 @@
 """What the runtime needs of a saga's owner: its state, locked, and a journal to write.
 
 The runtime never reads an order: it locks the saga through the ledger that settings name
-(``SAGA_LEDGER``), asks it whether a step may run, and tells it what happened. Whoever owns
-the saga (the orders app) decides what each of those means for its aggregate.
+(``SAGA_LEDGER``), asks it whether the saga still goes forward (whose turn it is, the runtime
+reads in its own step rows), and tells it what happened. Whoever owns the saga (the orders
+app) decides what each of those means for its aggregate.
 """
 
 from functools import cache
