@@ -4,6 +4,8 @@ in any order and more than once (the saga tests run the same with a real worker)
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import InboxEntry
@@ -185,3 +187,44 @@ def test_a_handler_that_keeps_failing_is_parked_with_its_error(customer, setting
 
 def boom(**kwargs: Any) -> None:
     raise RuntimeError("the database of a neighbour is on fire")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orders_service_moves_an_order_on_in_its_handlers_transaction_alone(customer):
+    # given a choreographed order whose stock was reserved
+    order = place(customer, ProductFactory(stock=5))
+    handle(deliveries(order, "order.placed", "inventory")[0])
+
+    # when "stock reserved" reaches the orders service
+    with CaptureQueriesContext(connection) as run:
+        handle(deliveries(order, "stock.reserved", "orders")[0])
+
+    # then the order moved on in the transaction of the handler's inbox entry, with no
+    # savepoint inside it (two statements fewer per event)
+    assert Order.objects.get(pk=order.pk).status == Status.RESERVED
+    assert InboxEntry.objects.filter(event_name="stock.reserved", consumer__startswith="orders.").exists()
+    verbs = [query["sql"].split()[0].upper() for query in run.captured_queries]
+    assert "SAVEPOINT" not in verbs and "RELEASE" not in verbs, verbs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_advance_that_fails_midway_leaves_nothing_behind_and_comes_again(customer, monkeypatch):
+    # given a choreographed order whose stock was reserved, and the orders service failing
+    # after it has written the new status (its announcement fails)
+    order = place(customer, ProductFactory(stock=5))
+    handle(deliveries(order, "order.placed", "inventory")[0])
+    monkeypatch.setattr("orders.transitions.events.order_status_announce", boom_positional)
+
+    # when "stock reserved" reaches it
+    handle(deliveries(order, "stock.reserved", "orders")[0])
+
+    # then nothing of that run is left: the status, its journal line and the inbox entry went
+    # back together, and the event is delivered again
+    assert Order.objects.get(pk=order.pk).status == Status.PENDING
+    assert not OrderEvent.objects.filter(order=order, to_status=Status.RESERVED).exists()
+    assert not InboxEntry.objects.filter(event_name="stock.reserved", consumer__startswith="orders.").exists()
+    assert len(deliveries(order, "stock.reserved", "orders")) == 2
+
+
+def boom_positional(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("the announcement could not be written")
