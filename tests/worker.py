@@ -207,6 +207,15 @@ def saga_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterato
     worker.stop()
 
 
+@pytest.fixture
+def no_saga_worker() -> None:
+    """For a test that runs saga steps itself on committed data: the workers an earlier test of
+    this process started (``saga_worker`` lives for the session, on this database) are stopped,
+    or they would take the test's messages and run its sagas under it (seen in CI). The next
+    saga test starts its worker again (``running``)."""
+    SagaWorker.stop_all(list(SagaWorker.running))
+
+
 COORDINATION_MODES = ["orchestration", "choreography"]
 
 

@@ -16,7 +16,6 @@ from django.test.utils import CaptureQueriesContext
 from orders.models import Order, Status
 from orders.plan import ORDER_SAGA
 from orders.services import OrderItem, order_place
-from outbox.models import OutboxMessage
 from payments import services as payment_services
 from payments import steps as payment_steps
 from payments.models import Payment
@@ -30,7 +29,7 @@ from shipping.models import Shipment
 from telemetry.context import fields_clear
 from tests.factories import ProductFactory, address
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_saga_worker")]
 
 
 @pytest.fixture(autouse=True)
@@ -66,21 +65,12 @@ class Hops:
         self.sent.append("held")
 
 
-def placed_alone(customer: Any, items: list[OrderItem]) -> Order:
-    """An orchestrated order placed with no message committed for it. The tests here run its
-    steps themselves, on committed data; a saga worker that an earlier test of this process
-    started (``saga_worker`` lives for the session, on this database) would otherwise take the
-    order's first message and run its saga under the test (seen in CI)."""
-    with transaction.atomic():
-        order = order_place(user=customer, items=items, shipping_address=address(), payment_token="tok_visa")
-        OutboxMessage.objects.filter(shard=str(order.pk)).delete()
-    return order
-
-
 def order_in(status: Status, customer: Any) -> str:
     """An orchestrated order whose saga has reached ``status``: the steps before it succeeded."""
     product = ProductFactory(stock=5)
-    order = placed_alone(customer, [OrderItem(str(product.sku), 1)])
+    order = order_place(
+        user=customer, items=[OrderItem(str(product.sku), 1)], shipping_address=address(), payment_token="tok_visa"
+    )
     Order.objects.filter(pk=order.pk).update(status=status)
     # every step before the one that status waits for, in the plan's order
     names = [step.name for step in ORDER_SAGA.steps]
@@ -213,7 +203,7 @@ def two_line_order(customer: Any) -> tuple[str, list[str]]:
     """A pending orchestrated order of two lines: its reservation rows, in the plan's order."""
     products = [ProductFactory(stock=5), ProductFactory(stock=5)]
     items = [OrderItem(str(p.sku), 1) for p in products]
-    order = placed_alone(customer, items)
+    order = order_place(user=customer, items=items, shipping_address=address(), payment_token="tok_visa")
     lines = [f"reserve_stock:{p.sku}" for p in products]
     return str(order.pk), lines
 
