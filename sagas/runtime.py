@@ -26,6 +26,7 @@ committed.
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,17 +120,16 @@ def _run_step(
     if step.local:
         try:
             with transaction.atomic(), together():
+                # The claim writes the step succeeded: its effect commits with it, or neither does.
                 claimed = _claim(saga_id, step_name, step, fresh=True)
                 if claimed is None:
                     return SagaStep.objects.filter(
                         saga_id=saga_id, name=step_name, status=SagaStep.Status.SUCCEEDED
                     ).exists()
-                saga, attempt = claimed
-                annotate(attempt=attempt)
+                annotate(attempt=claimed.attempt)
                 answer = action()
                 result = record(answer) if record is not None else answer
-                _set_status(saga, step_name, SagaStep.Status.SUCCEEDED)
-                _succeed(saga, step_name, step, hops, result)
+                _succeed(claimed.saga, step_name, step, hops, result, lines_left=claimed.lines_left)
                 return True
         except Exception as exc:
             _record_failure(saga_id, step_name, step, None, exc, refusals, hops)
@@ -141,7 +141,7 @@ def _run_step(
             prepare()
     if claimed is None:
         return False
-    attempt = claimed[1]
+    attempt = claimed.attempt
     annotate(attempt=attempt)
     try:
         answer = action()
@@ -160,65 +160,95 @@ def _run_step(
         return _landed_late(saga, step_name, step, attempt, hops, result)
 
 
-def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> tuple[Saga, int] | None:
-    """Lock the saga and start an attempt of the step: the saga and the attempt's number, or
-    ``None`` when it must not run now.
+@dataclass(frozen=True)
+class Claim:
+    """An attempt started: the saga (locked), the attempt's number, and for a line's run of a
+    per-line step, whether another line's run has yet to succeed."""
+
+    saga: Saga
+    attempt: int
+    lines_left: bool | None = None
+
+
+def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> Claim | None:
+    """Lock the saga and start an attempt of the step: the claim, or ``None`` when it must not
+    run now.
 
     Not now: the saga is past the step or compensating, the step succeeded, or an attempt
     still holds its lease (a copy of this message, or a slow call). An attempt whose lease ran
     out is taken over: the new attempt repeats the call with the same idempotency key, which
-    the provider answers with the first call's outcome, or with "in flight".
+    the provider answers with the first call's outcome, or with "in flight". A local step's
+    claim marks it succeeded at once: it runs in the claim's transaction, which commits its
+    effect and its row together or neither.
     """
     saga = get_ledger().lock(saga_id)
     if not saga.forward:
         return None
     now = timezone.now()
     lease_start = None if fresh else now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
-    attempt = _start_attempt(saga_id, name, step, now, lease_start)
-    if attempt is None:
+    started = _start_attempt(saga_id, name, step, now, lease_start)
+    if started is None:
         return None
     if not fresh:
         saga.touch()
-    return saga, attempt
+    attempt, lines_left = started
+    return Claim(saga, attempt, lines_left)
 
 
 # Every step of every saga claims an attempt: its turn, the claim and its number in one
 # statement, which the ORM cannot write (its ``update`` returns a count, not the row). The
 # step's turn has come when every forward row before the step's own has succeeded (a per-line
 # step's rows follow each other, and run side by side): ``_may_run`` asks the same in Python.
+# A local step's claim is its success (``{ends}``); a line's run of a per-line step is told in
+# the same statement whether the other lines' runs have all succeeded (``{lines_left}``: the
+# saga's lock, held since, keeps them as they are until the step's transaction ends).
 TABLE, SAGA_ID = SagaStep._meta.db_table, SagaStep._meta.get_field("saga_id")
 START_ATTEMPT = f"""UPDATE {TABLE}
-    SET status = %s, attempts = attempts + 1, started_at = %s, finished_at = NULL
+    SET status = %s, attempts = attempts + 1, started_at = %s, {{ends}}
     WHERE {SAGA_ID.column} = %s AND name = %s AND status <> %s {{unleased}}
       AND NOT EXISTS (
         SELECT 1 FROM {TABLE} earlier
         WHERE earlier.{SAGA_ID.column} = %s AND earlier.kind = %s AND earlier.position < {TABLE}.position
           AND earlier.status <> %s AND earlier.name <> %s AND substr(earlier.name, 1, %s) <> %s)
-    RETURNING attempts"""
+    RETURNING attempts{{lines_left}}"""
 UNLEASED = "AND NOT (status = %s AND started_at >= %s)"
+RUNNING, ENDED = "finished_at = NULL", "finished_at = %s, error = ''"
+OTHER_LINES_LEFT = f""", (
+        SELECT COUNT(*) FROM {TABLE} other
+        WHERE other.{SAGA_ID.column} = %s AND substr(other.name, 1, %s) = %s AND other.name <> %s
+          AND other.status <> %s)"""
 
 
 def _start_attempt(
     saga_id: str, name: str, step: ForwardStep, now: datetime, lease_start: datetime | None
-) -> int | None:
+) -> tuple[int, bool | None] | None:
     """Start an attempt of the step if its turn has come, unless it succeeded (or, given
-    ``lease_start``, an attempt started since holds it); return the attempt's number."""
+    ``lease_start``, an attempt started since holds it): the attempt's number and, for a
+    per-line step, whether other lines are left."""
     connection = transaction.get_connection()
-    adapt, running, succeeded = (
-        connection.ops.adapt_datetimefield_value,
-        SagaStep.Status.RUNNING,
-        SagaStep.Status.SUCCEEDED,
-    )
+    adapt, succeeded = connection.ops.adapt_datetimefield_value, SagaStep.Status.SUCCEEDED
     saga = SAGA_ID.get_db_prep_value(saga_id, connection)
-    params: list[Any] = [running, adapt(now), saga, name, succeeded]
-    if lease_start is not None:
-        params += [running, adapt(lease_start)]
     own_lines = f"{step.name}:"
+    params: list[Any] = [succeeded if step.local else SagaStep.Status.RUNNING, adapt(now)]
+    if step.local:
+        params.append(adapt(now))
+    params += [saga, name, succeeded]
+    if lease_start is not None:
+        params += [SagaStep.Status.RUNNING, adapt(lease_start)]
     params += [saga, SagaStep.Kind.FORWARD, succeeded, step.name, len(own_lines), own_lines]
+    if step.per_line:
+        params += [saga, len(own_lines), own_lines, name, succeeded]
+    sql = START_ATTEMPT.format(
+        ends=ENDED if step.local else RUNNING,
+        unleased=UNLEASED if lease_start is not None else "",
+        lines_left=OTHER_LINES_LEFT if step.per_line else "",
+    )
     with connection.cursor() as cursor:
-        cursor.execute(START_ATTEMPT.format(unleased=UNLEASED if lease_start is not None else ""), params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    return int(row[0]), (int(row[1]) > 0 if step.per_line else None)
 
 
 def _may_run(saga: Saga, step: ForwardStep) -> bool:
@@ -242,9 +272,11 @@ def _end_attempt(saga_id: str, name: str, attempt: int) -> bool:
     return owned.update(status=SagaStep.Status.SUCCEEDED, finished_at=timezone.now(), error="") == 1
 
 
-def _succeed(saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result) -> None:
-    """The step's row says it succeeded: what comes next."""
-    if step.per_line and _lines_left(saga, step):
+def _succeed(
+    saga: Saga, name: str, step: ForwardStep, hops: Hops, result: Result, *, lines_left: bool | None = None
+) -> None:
+    """The step's row says it succeeded: what comes next (``lines_left``: known already)."""
+    if step.per_line and (_lines_left(saga, step) if lines_left is None else lines_left):
         saga.touch()
         return  # the lines join in the database: the last line done moves the saga on
     # The journal reads cause before effect: the participant's success (orchestrated, its line;
@@ -448,12 +480,8 @@ def describe(exc: Exception) -> str:
 
 
 def _finish(saga: Saga, name: str, status: SagaStep.Status, error: str = "") -> None:
-    _set_status(saga, name, status, error)
-    saga.touch()
-
-
-def _set_status(saga: Saga, name: str, status: SagaStep.Status, error: str = "") -> None:
     SagaStep.objects.filter(saga_id=saga.id, name=name).update(status=status, finished_at=timezone.now(), error=error)
+    saga.touch()
 
 
 # --- compensations ---------------------------------------------------------------------------

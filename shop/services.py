@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -70,18 +70,19 @@ def stock_reserve(*, order_id: UUID | str, line_id: int, sku: str, quantity: int
 
     One conditional UPDATE (``stock >= quantity``) decides, so concurrent buyers can never
     oversell, and the reservation row is unique per line, so a repeated call returns the
-    first reservation and takes nothing more. Raises ``OutOfStock`` and changes nothing when
-    the units are not there. Compensation: ``stock_release``.
+    first reservation and takes nothing more (it gives back what it took). Raises
+    ``OutOfStock`` and changes nothing when the units are not there. Inside the caller's
+    transaction (a saga step's) it opens no savepoint: nothing in it fails on purpose.
+    Compensation: ``stock_release``.
     """
-    try:
-        with transaction.atomic():
-            product_id = _take(sku=sku, quantity=quantity)
-            if product_id is not None:
-                return StockReservation.objects.create(
-                    order_id=order_id, line_id=line_id, product_id=product_id, quantity=quantity
-                )
-    except IntegrityError:  # reserved already: the rollback gave those units back
-        pass
+    with transaction.atomic(savepoint=False):  # a transaction of its own only when called outside one
+        product_id = _take(sku=sku, quantity=quantity)
+        if product_id is not None:
+            reservation = _hold(order_id=order_id, line_id=line_id, product_id=product_id, quantity=quantity)
+            if reservation is not None:
+                return reservation
+            # reserved already: the units just taken go back, in this transaction still
+            Product.objects.filter(pk=product_id).update(stock=F("stock") + quantity)
     reservation = StockReservation.objects.filter(line_id=line_id).first()
     if reservation is None:
         raise OutOfStock(sku)
@@ -100,6 +101,39 @@ def _take(*, sku: str, quantity: int) -> int | None:
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+# What a new reservation writes (``released_at`` starts empty, the id comes back).
+HELD_FIELDS = frozenset({"order_id", "line_id", "product", "quantity", "status", "created_at"})
+
+
+def _hold(*, order_id: UUID | str, line_id: int, product_id: int, quantity: int) -> StockReservation | None:
+    """The line's reservation row, or ``None`` when the line has one already.
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING``: a duplicate is an answer, not an error, so
+    no savepoint has to catch it. The ORM's ``bulk_create(ignore_conflicts=True)`` writes the
+    same statement but does not tell whether the row went in.
+    """
+    reservation = StockReservation(
+        order_id=order_id, line_id=line_id, product_id=product_id, quantity=quantity, created_at=timezone.now()
+    )
+    fields = [field for field in StockReservation._meta.concrete_fields if field.name in HELD_FIELDS]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [field.get_db_prep_save(getattr(reservation, field.attname), connection) for field in fields]
+    table = connection.ops.quote_name(StockReservation._meta.db_table)
+    line = connection.ops.quote_name("line_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+            f" ON CONFLICT ({line}) DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    reservation.pk = int(row[0])
+    reservation._state.adding = False
+    return reservation
 
 
 def stock_release(*, order_id: UUID | str) -> bool:

@@ -233,3 +233,42 @@ def test_a_steps_turn_is_asked_in_the_claim_itself(customer):
     # then the screening's turn has come
     assert step("screen_order") is True
     assert called == [second, "screen_order"]
+
+
+def test_a_local_steps_claim_is_its_success_and_tells_whether_other_lines_are_left(customer):
+    # given a two-line order whose first line waits to be tried again after an error
+    order_id, (first, second) = two_line_order(customer)
+    SagaStep.objects.filter(saga_id=order_id, name=first).update(status=SagaStep.Status.WAITING, error="Busy: again")
+    table = SagaStep._meta.db_table
+
+    def reserve(name: str) -> tuple[list[str], list[str]]:
+        hops = Hops()
+        with CaptureQueriesContext(connection) as running:
+            assert run_step(saga_id=order_id, step_name=name, hops=hops, action=lambda: None) is True
+        on_steps = [q["sql"].split(" ", 1)[0] for q in running.captured_queries if table in q["sql"].split("WHERE")[0]]
+        return on_steps, hops.sent
+
+    # when each line runs, one statement on the step rows claims it, marks it succeeded and
+    # answers whether the other line is still to succeed: the first line sends nothing on, the
+    # second (the last) sends the next step
+    assert reserve(first) == (["UPDATE"], [])
+    assert reserve(second) == (["UPDATE"], ["next"])
+
+    # then both rows say so, the earlier error cleared, each done at the moment of its claim
+    for row in SagaStep.objects.filter(saga_id=order_id, name__in=[first, second]):
+        assert (row.status, row.attempts, row.error) == (SagaStep.Status.SUCCEEDED, 1, "")
+        assert row.finished_at == row.started_at
+
+
+def test_a_local_step_that_fails_leaves_its_claim_undone(customer):
+    # given a pending line
+    order_id, (first, _) = two_line_order(customer)
+
+    def fails() -> None:
+        raise RuntimeError("the database went away mid-step")
+
+    # when its action fails, the claim (which said succeeded) rolls back with it: the step waits for a retry
+    assert run_step(saga_id=order_id, step_name=first, hops=Hops(), action=fails) is False
+    row = SagaStep.objects.get(saga_id=order_id, name=first)
+    assert (row.status, row.attempts) == (SagaStep.Status.WAITING, 0)
+    assert "RuntimeError" in row.error

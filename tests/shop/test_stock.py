@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from orders.models import OrderLine
 from orders.services import OrderItem, order_place
@@ -32,6 +33,34 @@ def test_reserving_takes_the_units_once_however_often_it_runs(customer):
     product.refresh_from_db()
     assert product.stock == 2
     assert StockReservation.objects.get(line_id=line.pk).status == "reserved"
+
+
+def test_a_repeated_reservation_answers_with_the_first_even_when_no_units_are_left(customer):
+    product = ProductFactory(stock=3)
+    line = line_of(customer, product, 3)
+    first = reserve(line)
+    assert (first.pk, first.status, first.quantity, first.product_id) == (
+        StockReservation.objects.get().pk,
+        "reserved",
+        3,
+        product.pk,
+    )
+    assert first.created_at is not None
+    assert reserve(line).pk == first.pk  # none left to take: the line's reservation answers
+    product.refresh_from_db()
+    assert product.stock == 0
+
+
+def test_a_reservation_inside_a_transaction_opens_no_savepoint_and_a_repeat_leaves_it_usable(customer):
+    product = ProductFactory(stock=5)
+    line = line_of(customer, product, 2)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        first = reserve(line)
+        again = reserve(line)  # takes 2 units, finds the line reserved, gives them back
+        product.refresh_from_db()  # the transaction goes on: no error left pending in it
+    assert again.pk == first.pk
+    assert product.stock == 3
+    assert not [q["sql"] for q in queries if "SAVEPOINT" in q["sql"].upper()]
 
 
 def test_a_reservation_that_does_not_fit_changes_nothing(customer):
