@@ -33,7 +33,6 @@ from email.utils import parseaddr
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -158,12 +157,10 @@ def _facts(event: Event, kind: str, customer: Any) -> dict[str, Any]:
 
 
 def _journal(order_id: str, *, name: str, detail: str) -> None:
-    """A line in the order's journal, through the saga's ledger (not the orders app)."""
-    try:
-        saga = get_ledger().lock(order_id)
-    except ObjectDoesNotExist:
-        return  # the order is gone: the email still went, and the Notification row says so
-    saga.record(service=SERVICE, kind="action", name=name, detail=detail)
+    """A line in the order's journal, through the saga's ledger (not the orders app), without
+    the order's lock: an email waits for no step, and no step waits for an email. An order that
+    is gone gets none: the email still went, and the Notification row says so."""
+    get_ledger().note(order_id, service=SERVICE, kind="action", name=name, detail=detail)
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -89,3 +89,11 @@ def _further(status: str, than: str) -> bool:
 class OrderLedger:
     def lock(self, saga_id: Any) -> OrderSaga:
         return OrderSaga(Order.objects.lock(saga_id))
+
+    def note(self, saga_id: Any, *, service: str, kind: str, name: str, detail: str = "") -> bool:
+        """The line names the order's status as last committed (a step may be moving it on)."""
+        order = Order.objects.only("status").filter(pk=saga_id).first()
+        if order is None:
+            return False
+        OrderSaga(order).record(service=service, kind=kind, name=name, detail=detail)
+        return True

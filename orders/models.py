@@ -56,7 +56,12 @@ class OrderQuerySet(models.QuerySet["Order"]):
 
     def lock(self, pk: Any) -> "Order":
         """The order ``pk`` (``DoesNotExist`` if none), its row locked until the caller's
-        transaction ends, as ``select_for_update().get(pk=pk)`` would.
+        transaction ends, as ``select_for_update(no_key=True).get(pk=pk)`` would.
+
+        ``FOR NO KEY UPDATE``, the lock PostgreSQL's own ``UPDATE`` of the row takes: the saga's
+        steps, staff and the sweeper still take turns, but a row that only points at the order
+        (a journal line written beside the saga, an email's) is not held up by them (its foreign
+        key's check locks ``FOR KEY SHARE``, which ``FOR UPDATE`` would block).
 
         In SQL of its own: each step of a saga locks its order twice (seven times an orchestrated
         order), and ``select_for_update().get()`` cost 0.36 to 0.39 ms of CPU a call against this
@@ -69,7 +74,9 @@ class OrderQuerySet(models.QuerySet["Order"]):
         pk_field = self.model._meta.pk
         assert pk_field is not None
         sql = f"SELECT * FROM {self.model._meta.db_table} WHERE {pk_field.column} = %s"
-        if connection.features.has_select_for_update:
+        if connection.features.has_select_for_no_key_update:
+            sql += " FOR NO KEY UPDATE"
+        elif connection.features.has_select_for_update:
             sql += " FOR UPDATE"
         for order in self.raw(sql, [pk_field.get_db_prep_value(pk, connection)]):
             return order

@@ -60,6 +60,12 @@ class Saga(Protocol):
 class Ledger(Protocol):
     def lock(self, saga_id: str) -> Saga: ...
 
+    def note(self, saga_id: str, *, service: str, kind: str, name: str, detail: str = "") -> bool:
+        """A line of the saga's journal from a service that reacts beside it (an email went),
+        in the caller's transaction and without the saga's lock, so that its steps never wait
+        for it; ``False`` (nothing written) when the saga is gone."""
+        ...
+
 
 @cache
 def get_ledger() -> Ledger:

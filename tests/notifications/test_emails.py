@@ -1,12 +1,13 @@
 """The customer's order emails, rendered and sent through Django's locmem backend."""
 
+import threading
 import uuid
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -17,7 +18,9 @@ from events.registry import Event
 from events.services import event_handle
 from notifications.models import Notification
 from notifications.services import notification_send
-from tests.factories import UserFactory
+from orders.models import Order, OrderEvent
+from orders.services import OrderItem, order_place
+from tests.factories import ProductFactory, UserFactory, address
 
 ORDER_ID = "a0e84265-1c2b-4d5e-8f90-123456789abc"
 
@@ -212,3 +215,51 @@ def test_a_mail_server_that_refuses_leaves_nothing_recorded_so_the_event_comes_a
     event_handle(consumer="notifications.email_customer", message=message, attempt=1)
     assert [m.subject for m in mail.outbox] == ["We have your order #a0e84265"]
     assert Notification.objects.get(event_id=event.id).status == Notification.Status.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_emails_journal_line_waits_for_no_step_that_holds_the_order(customer, no_saga_worker):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's: a SQLite writer holds the whole database")
+    # given an order whose saga's step holds its lock (a step's transaction, in another thread)
+    product = ProductFactory(stock=5)
+    order = order_place(
+        user=customer, items=[OrderItem(str(product.sku), 1)], shipping_address=address(), payment_token="tok_visa"
+    )
+    held, done = threading.Event(), threading.Event()
+
+    def step_holding_the_order() -> None:
+        try:
+            with transaction.atomic():
+                Order.objects.lock(order.pk)
+                held.set()
+                done.wait(10)
+        finally:
+            connections.close_all()
+
+    step = threading.Thread(target=step_holding_the_order)
+    step.start()
+    assert held.wait(5)
+    event = Event(
+        id=str(uuid.uuid4()),
+        name="order.placed",
+        saga_id=str(order.pk),
+        mode=order.coordination,
+        publisher="orders",
+        data={},
+        context={"order_id": str(order.pk), "user_id": customer.pk, "total": "12.00", "currency": "USD"},
+    )
+
+    # when the email goes meanwhile, in a transaction that would give up on waiting for a lock
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            notification_send(event=event)
+    finally:
+        done.set()
+        step.join()
+
+    # then its journal line was written without the order's lock, naming the status it had
+    line = OrderEvent.objects.get(order_id=order.pk, service="notifications")
+    assert (line.name, line.to_status) == ("email.sent", "pending")
