@@ -50,6 +50,10 @@ class Subscription:
     # ``handler(event)``.
     step: bool
     reacts_with: tuple[str, ...]  # the events the handler may publish (for the map)
+    # A handler that only writes the database (no email, no call out) may be handed several
+    # events of one saga in one transaction, when a worker runs them in process
+    # (``events.services.events_handle_together``): nothing it did is left behind by a rollback.
+    batch: bool = False
 
     @property
     def consumer(self) -> str:
@@ -80,8 +84,10 @@ def subscribe(
     modes: Iterable[str] = (CHOREOGRAPHY,),
     step: bool = False,
     publishes: Iterable[str] = (),
+    batch: bool = False,
 ) -> Callable[[F], F]:
-    """Declare that ``service`` handles ``events`` (in the orders of the given modes)."""
+    """Declare that ``service`` handles ``events`` (in the orders of the given modes); ``batch``:
+    several of them at once, in one transaction, where they wait together (see ``Subscription``)."""
 
     def register(handler: F) -> F:
         global _expanded
@@ -95,6 +101,7 @@ def subscribe(
                     modes=frozenset(modes),
                     step=step,
                     reacts_with=tuple(publishes),
+                    batch=batch,
                 )
             )
         return handler

@@ -102,19 +102,60 @@ def event_handle(*, consumer: str, message: dict[str, Any], attempt: int) -> Non
     """Run ``consumer``'s handler for the event in ``message``, at most once in effect."""
     event = Event.from_message(message)
     sub = subscription(consumer, event.name)
-    step = sub.handler.__name__
-    # ``attempt`` counts deliveries from 1 in logs and traces; a step handler's own attempt
-    # (the step runtime's) replaces it inside the step.
-    with operation(
-        f"{consumer} on {event.name}",
+    with _handling(sub, event, attempt):
+        _handle(sub, event, consumer, attempt)
+
+
+def events_handle_together(messages: list[dict[str, Any]]) -> bool:
+    """Handle the events of several ``<service>.handle_event`` messages in one transaction, as
+    ``event_handle`` handles each in one of its own: their inbox entries in one INSERT, then
+    each handler, in order. Only for one consumer's events about one saga, whose subscriptions
+    say ``batch`` (they write nothing but the database).
+
+    All or nothing: returns ``False``, having written nothing, when they may not go together or
+    when any of them fails (a copy handled already, a handler's error); the caller then delivers
+    each on its own (``event_handle``), with its own retries and parking.
+    """
+    deliveries = [_delivery(message) for message in messages]
+    if len({(sub.consumer, event.saga_id) for sub, event, _ in deliveries}) != 1:
+        return False
+    if not all(sub.batch and not sub.step for sub, _, _ in deliveries):
+        return False
+    try:
+        with transaction.atomic(), together():
+            # Strictly once, as one by one: a copy handled already fails the INSERT (and the batch).
+            InboxEntry.objects.bulk_create(
+                InboxEntry(consumer=sub.consumer, event_id=event.id, event_name=event.name, saga_id=event.saga_id)
+                for sub, event, _ in deliveries
+            )
+            for sub, event, attempt in deliveries:
+                with _handling(sub, event, attempt):
+                    sub.handler(event)
+    except Exception as exc:
+        logger.info("%s events of one saga handled one by one instead: %s", len(deliveries), exc)
+        return False
+    return True
+
+
+def _delivery(message: dict[str, Any]) -> tuple[Subscription, Event, int]:
+    """What a ``handle_event`` message (``_message``) carries: the subscription, the event, the attempt."""
+    consumer, envelope, *rest = message["args"]
+    event = Event.from_message(envelope)
+    return subscription(consumer, event.name), event, int(rest[0]) if rest else 0
+
+
+def _handling(sub: Subscription, event: Event, attempt: int) -> Any:
+    """The span (and log fields) of one handler's run. ``attempt`` counts deliveries from 1 in
+    logs and traces; a step handler's own attempt (the step runtime's) replaces it inside the step."""
+    return operation(
+        f"{sub.consumer} on {event.name}",
         keep=True,
         saga_id=event.saga_id,
         event=event.name,
-        step=step,
+        step=sub.handler.__name__,
         service=sub.service,
         attempt=attempt + 1,
-    ):
-        _handle(sub, event, consumer, attempt)
+    )
 
 
 def _handle(sub: Subscription, event: Event, consumer: str, attempt: int) -> None:

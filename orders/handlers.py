@@ -30,7 +30,9 @@ ends("order.completed", "order.cancelled", "order.needs_attention")
 ADVANCES = {step.succeeded: Status(step.advances_to) for step in ORDER_SAGA.steps if step.advances_to}
 
 
-@subscribe(*ADVANCES, service=SERVICE, publishes=("order.completed",))
+# Several at once where they wait together (a worker that ran the saga's steps in process):
+# an order's moves in one transaction.
+@subscribe(*ADVANCES, service=SERVICE, publishes=("order.completed",), batch=True)
 def advance_when_a_step_is_done(event: Event) -> None:
     services.order_advance(order_id=event.saga_id, to=ADVANCES[event.name], message=f"{event.name} ({event.publisher})")
 

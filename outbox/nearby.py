@@ -25,6 +25,12 @@ in this process are done, in the order they were committed (the owner hears its 
 order). Sending the rest to the other processes instead, through the broker, cost a publish and
 a delivery each, two per choreographed order (bench/improvements.md).
 
+Messages that wait in the second line may go together: a task that takes several of its
+messages at once (``run_together``: the events that one bookkeeping handler hears, such as the
+orders service's moves of an order, each a transaction of its own otherwise) is handed all of
+its messages waiting there, in order, and handles them in one transaction, or declines and has
+them run one by one. Their rows are marked as any row run here.
+
 Why not Celery's own ``apply()``: it runs a task eagerly, with no chain on its request and with
 Celery's eager semantics; a hop here must look to the task exactly as its message would (its
 chain, its retries, its queue), which ``build_tracer`` with the message's own request gives.
@@ -34,7 +40,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import current_app, signature, states, uuid
@@ -44,7 +50,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from outbox.models import mark_sent
-from telemetry.context import continuing
+from telemetry.context import continuing, fields_clear
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,8 @@ Waiting = deque[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]
 _next_hops: Waiting = deque()  # commands to a saga's next step, events to the step that hears them
 _the_rest: Waiting = deque()  # the others: an event's other subscribers (bookkeeping, emails)
 _running = False
+# task name → what takes several of its messages at once; it says whether it took them all
+_together: dict[str, Callable[[list[dict[str, Any]]], bool]] = {}
 _ran: list[int] = []  # rows run here and not marked sent yet
 _ran_since = 0.0  # when the first of them ran (time.monotonic())
 
@@ -64,6 +72,13 @@ def serve(queues: Iterable[str]) -> None:
     """This process (and the pool's children it forks) consumes ``queues``."""
     global _served
     _served = frozenset(queues) if settings.OUTBOX_LOCAL_HOPS else frozenset()
+
+
+def run_together(task: str, runner: Callable[[list[dict[str, Any]]], bool]) -> None:
+    """``runner`` takes messages of ``task`` waiting in the second line several at once (in
+    one transaction), or none of them: it returns whether it took them (``False``: each runs
+    on its own, as it would have)."""
+    _together[task] = runner
 
 
 def runs_here(message: Signature[Any]) -> bool:
@@ -107,12 +122,47 @@ def run_waiting(**_: Any) -> None:
     _running = True
     try:
         while _next_hops or _the_rest:
-            _run(*(_next_hops or _the_rest).popleft())
+            if _next_hops:
+                _run(*_next_hops.popleft())
+            elif not _run_together():
+                _run(*_the_rest.popleft())
             if _ran and time.monotonic() - _ran_since >= settings.OUTBOX_LOCAL_LEASE_SECONDS / 4:
                 _mark_ran()
     finally:
         _running = False
         _mark_ran()
+
+
+def _run_together() -> bool:
+    """Hand the messages of the second line's first task to its ``run_together`` runner, when it
+    has one and more than one message of it waits; whether they ran (together, or, declined,
+    one by one, in their order: another task's messages between them belong to other services)."""
+    task = str(_the_rest[0][1].get("task"))
+    runner = _together.get(task)
+    if runner is None:
+        return False
+    waiting = [item for item in _the_rest if item[1].get("task") == task]
+    if len(waiting) < 2:
+        return False
+    for item in waiting:
+        _the_rest.remove(item)
+    try:
+        with continuing(waiting[0][3]):
+            taken = runner([message for _, message, _, _ in waiting])
+    except Exception:
+        logger.exception("Messages of %s could not be run together; each runs on its own", task)
+        taken = False
+    finally:
+        fields_clear()  # as a task's end would: the next log line is not theirs
+    if not taken:
+        for item in waiting:
+            _run(*item)
+        return True
+    global _ran_since
+    if not _ran:
+        _ran_since = time.monotonic()
+    _ran.extend(pk for pk, _, _, _ in waiting)
+    return True
 
 
 def _mark_ran() -> None:

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import InboxEntry
-from events.services import event_handle
+from events.services import event_handle, events_handle_together
 from orders.models import Coordination, Order, OrderEvent, Status
 from orders.plan import ORDER_SAGA
 from orders.services import order_advance, order_cancel, saga_recover_stalled
@@ -226,3 +226,70 @@ def test_an_advance_that_fails_midway_leaves_nothing_behind_and_comes_again(cust
     assert not OrderEvent.objects.filter(order=order, to_status=Status.RESERVED).exists()
     assert not InboxEntry.objects.filter(event_name="stock.reserved", consumer__startswith="orders.").exists()
     assert len(deliveries(order, "stock.reserved", "orders")) == 2
+
+
+def moves(order: Order) -> list[dict[str, Any]]:
+    """The orders service's deliveries of an order whose steps all ran: its moves, in order."""
+    run_forward(order)
+    return [deliveries(order, step.succeeded, "orders")[0] for step in ORDER_SAGA.steps if step.advances_to]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_saga_worker")
+def test_an_orders_moves_waiting_together_are_made_in_one_transaction(customer):
+    # given a choreographed order whose steps all ran, its moves waiting for the orders service
+    order = place(customer, ProductFactory(stock=5))
+    waiting = moves(order)
+    assert len(waiting) == 3
+
+    # when they are handed over together
+    with CaptureQueriesContext(connection) as run:
+        assert events_handle_together(waiting) is True
+
+    # then the order went through each status to completed, in one transaction with one inbox INSERT
+    assert Order.objects.get(pk=order.pk).status == Status.COMPLETED
+    statuses = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.STATUS).order_by("created_at")
+    assert list(statuses.values_list("to_status", flat=True)) == ["reserved", "paid", "completed"]
+    assert InboxEntry.objects.filter(saga_id=order.pk, consumer__startswith="orders.").count() == 3
+    verbs = [query["sql"].split()[0].upper() for query in run.captured_queries]
+    inbox = [q for q in run.captured_queries if q["sql"].startswith('INSERT INTO "events_inboxentry"')]
+    assert (verbs.count("BEGIN"), verbs.count("COMMIT"), len(inbox)) == (1, 1, 1), verbs
+    # and each delivered again later changes nothing
+    for message in waiting:
+        handle(message)
+    assert InboxEntry.objects.filter(saga_id=order.pk, consumer__startswith="orders.").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_saga_worker")
+def test_moves_that_cannot_all_be_made_together_are_not_made_at_all(customer, monkeypatch):
+    # given a choreographed order's moves, the first of them handled already
+    order = place(customer, ProductFactory(stock=5))
+    waiting = moves(order)
+    handle(waiting[0])
+
+    # when all are handed over together, the copy handled already fails them all: nothing is written
+    assert events_handle_together(waiting) is False
+    assert Order.objects.get(pk=order.pk).status == Status.RESERVED
+    assert InboxEntry.objects.filter(saga_id=order.pk, consumer__startswith="orders.").count() == 1
+
+    # and so does a move that fails midway
+    monkeypatch.setattr("orders.transitions.events.order_status_announce", boom)
+    assert events_handle_together(waiting[1:]) is False
+    assert Order.objects.get(pk=order.pk).status == Status.RESERVED
+    assert InboxEntry.objects.filter(saga_id=order.pk, consumer__startswith="orders.").count() == 1
+
+
+def test_only_one_bookkeeping_consumers_events_of_one_saga_go_together(customer):
+    # given two orders' moves, and an order's emails (whose handler sends mail: never together)
+    first, second = (place(customer, ProductFactory(stock=5)) for _ in range(2))
+    first_moves, second_moves = moves(first), moves(second)
+    emails = [
+        row.message for row in OutboxMessage.objects.filter(shard=str(first.pk), name="notifications.handle_event")
+    ]
+
+    # then none of those mixes is taken, and nothing is written
+    assert events_handle_together([first_moves[0], second_moves[0]]) is False
+    assert emails and events_handle_together(emails * 2) is False
+    assert not InboxEntry.objects.filter(consumer__startswith="orders.").exists()
+    assert not InboxEntry.objects.filter(consumer__startswith="notifications.").exists()

@@ -77,6 +77,38 @@ def test_a_sagas_next_hops_run_before_the_rest_of_what_they_wrote(monkeypatch):
     assert ran == [1, 2, 5, 3, 4, 6]
 
 
+@pytest.mark.parametrize("taken", [True, False], ids=["taken together", "declined"])
+def test_a_tasks_messages_waiting_together_are_handed_to_its_runner_at_once(monkeypatch, taken: bool):
+    # given a task whose runner takes several of its messages at once (the orders service's moves)
+    ran: list[int] = []
+    handed: list[list[int]] = []
+    marked: list[int] = []
+
+    def run(pk: int, *_: object) -> None:
+        ran.append(pk)
+        if pk == 1:  # the saga's last step, which commits what waits for the bookkeeping
+            for written, task in [(2, "moves"), (3, "emails"), (4, "moves"), (5, "moves")]:
+                nearby.run_after_task(written, {"task": task, "pk": written}, {}, {}, next_hop=False)
+
+    def runner(messages: list[dict[str, object]]) -> bool:
+        handed.append([int(str(message["pk"])) for message in messages])
+        return taken
+
+    monkeypatch.setattr(nearby, "_run", run)
+    monkeypatch.setattr(nearby, "_ran", marked)
+    monkeypatch.setattr(nearby, "_mark_ran", lambda: None)
+    monkeypatch.setitem(nearby._together, "moves", runner)
+
+    # when the step's row runs
+    nearby.run_after_task(1, {"task": "step"}, {}, {}, next_hop=True)
+
+    # then the moves went to the runner at once, in order; taken, they ran nowhere else and are
+    # marked run; declined, each ran on its own, in order, and so did the task between them
+    assert handed == [[2, 4, 5]]
+    assert ran == ([1, 3] if taken else [1, 2, 4, 5, 3])
+    assert marked == ([2, 4, 5] if taken else [])
+
+
 def test_a_worker_killed_between_a_commit_and_its_hop_leaves_the_hop_to_the_relay(
     special_worker, api, coordination, tmp_path
 ):
