@@ -158,10 +158,7 @@ def _run_together() -> bool:
         for item in waiting:
             _run(*item)
         return True
-    global _ran_since
-    if not _ran:
-        _ran_since = time.monotonic()
-    _ran.extend(pk for pk, _, _, _ in waiting)
+    _ran_here([pk for pk, _, _, _ in waiting])
     return True
 
 
@@ -183,10 +180,15 @@ def _run(pk: int, message: dict[str, Any], options: dict[str, Any], trace: dict[
         # Not marked: the relay sends it through the broker once its lease is over.
         logger.warning("Outbox message %s (%s) failed in process; the relay sends it after its lease", pk, name)
         return
+    _ran_here([pk])
+
+
+def _ran_here(pks: list[int]) -> None:
+    """Rows run here, to be marked sent (``_mark_ran``)."""
     global _ran_since
     if not _ran:
         _ran_since = time.monotonic()
-    _ran.append(pk)
+    _ran.extend(pks)
 
 
 def _trace(pk: int, name: str, message: dict[str, Any], options: dict[str, Any], trace: dict[str, Any]) -> Any:

@@ -121,7 +121,7 @@ def _run_step(
         try:
             with transaction.atomic(), together():
                 # The claim writes the step succeeded: its effect commits with it, or neither does.
-                claimed = _claim(saga_id, step_name, step, fresh=True)
+                claimed = _claim(saga_id, step_name, step)
                 if claimed is None:
                     return SagaStep.objects.filter(
                         saga_id=saga_id, name=step_name, status=SagaStep.Status.SUCCEEDED
@@ -136,7 +136,7 @@ def _run_step(
             return False
 
     with transaction.atomic(), together():
-        claimed = _claim(saga_id, step_name, step, fresh=False)
+        claimed = _claim(saga_id, step_name, step)
         if claimed is not None and prepare is not None:
             prepare()
     if claimed is None:
@@ -170,7 +170,7 @@ class Claim:
     lines_left: bool | None = None
 
 
-def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> Claim | None:
+def _claim(saga_id: str, name: str, step: ForwardStep) -> Claim | None:
     """Lock the saga and start an attempt of the step: the claim, or ``None`` when it must not
     run now.
 
@@ -185,11 +185,13 @@ def _claim(saga_id: str, name: str, step: ForwardStep, *, fresh: bool) -> Claim 
     if not saga.forward:
         return None
     now = timezone.now()
-    lease_start = None if fresh else now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
+    # A local step holds no lease: it runs inside this transaction, so no attempt of it can be
+    # in flight while the saga's lock is free.
+    lease_start = None if step.local else now - timedelta(seconds=settings.SAGA_STEP_LEASE_SECONDS)
     started = _start_attempt(saga_id, name, step, now, lease_start)
     if started is None:
         return None
-    if not fresh:
+    if not step.local:
         saga.touch()
     attempt, lines_left = started
     return Claim(saga, attempt, lines_left)
